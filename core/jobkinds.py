@@ -1,0 +1,35 @@
+"""The job kinds facepair can run: name → "module:function", imported only when a job runs.
+
+A kind's function is `run(ctx: JobContext, **args) -> dict | None`; its return value is the job's
+result. Kinds in MODEL_WRITERS take the project's `model` lock for their whole run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from core.errors import JobError
+
+KINDS: dict[str, str] = {
+    "selftest": "core.selftest:run",
+}
+
+MODEL_WRITERS = frozenset({"train"})
+
+
+def register(kind: str, target: str, writes_model: bool = False) -> None:
+    """Register a kind at runtime (tests, plugins)."""
+    global MODEL_WRITERS
+    KINDS[kind] = target
+    if writes_model:
+        MODEL_WRITERS = MODEL_WRITERS | {kind}
+
+
+def resolve(kind: str) -> Callable:
+    try:
+        target = KINDS[kind]
+    except KeyError:
+        raise JobError(f"unknown job kind {kind!r}; known: {', '.join(sorted(KINDS))}") from None
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)

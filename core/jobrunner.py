@@ -1,0 +1,178 @@
+"""The process a detached job runs in (`python -m core.jobrunner JOB_DIR`), and the context
+a job kind's function gets: events, progress, cancellation.
+
+Cancellation is cooperative first: SIGTERM or SIGINT sets `ctx.cancelled`; the job checks it at
+safe points (after a batch, after a checkpoint) and stops cleanly. A second signal stops it at
+once. `facepair job cancel` follows SIGTERM with SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from core import jobkinds, locks, procs
+from core.errors import FacepairError, JobCancelled, LockHeld
+from core.events import EventWriter
+from core.project import Project, load_project, now_iso
+
+
+class JobContext:
+    """What a running job uses to talk to the world: its folder, its project and its events."""
+
+    PROGRESS_INTERVAL = 0.25  # seconds between progress events (the last one always goes out)
+
+    def __init__(self, job, project: Project, writer: EventWriter,
+                 on_event: Callable[[dict], None] | None = None):
+        self.job = job
+        self.project = project
+        self.dir: Path = job.dir
+        self._writer = writer
+        self._on_event = on_event
+        self._cancel_requests = 0
+        self._last_progress = 0.0
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+    # ---- events ---------------------------------------------------------------------------
+    def emit(self, type: str, **fields) -> dict:
+        event = self._writer.write(type, **fields)
+        if self._on_event is not None:
+            self._on_event(event)
+        return event
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.emit("message", level=level, text=text)
+
+    def warning(self, text: str) -> None:
+        self.message(text, level="warning")
+
+    def metrics(self, **fields) -> None:
+        self.emit("metrics", **fields)
+
+    def progress(self, done: int, total: int | None = None, stage: str | None = None, force: bool = False,
+                 **extra) -> None:
+        """Throttled: at most one progress event per PROGRESS_INTERVAL, plus the final one."""
+        now = time.monotonic()
+        final = total is not None and done >= total
+        if not (force or final or now - self._last_progress >= self.PROGRESS_INTERVAL):
+            return
+        self._last_progress = now
+        self.emit("progress", done=done, total=total, stage=stage, **extra)
+
+    # ---- cancellation ---------------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel_requests > 0
+
+    def request_cancel(self) -> None:
+        self._cancel_requests += 1
+
+    def check_cancelled(self) -> None:
+        if self._cancel_requests:
+            raise JobCancelled()
+
+
+def _install_signals(ctx: JobContext) -> None:
+    def on_term(signum, frame):
+        ctx.request_cancel()
+        if ctx._cancel_requests == 1:
+            try:
+                ctx.emit("message", level="warning", text=f"cancel requested ({signal.Signals(signum).name})")
+            except Exception:
+                pass
+        else:
+            raise JobCancelled()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, install_signals: bool = True) -> int:
+    """Run the job in `job_dir` in this process, recording every state change. Returns an exit code."""
+    from core.jobs import load_job
+
+    job = load_job(Path(job_dir), check=False)
+    if job.state != "queued":
+        print(f"job {job.id} is {job.state}, not queued; not running it", file=sys.stderr)
+        return 2
+    job.pid, job.pid_start = os.getpid(), procs.start_ticks(os.getpid())
+    job.state, job.started = "running", now_iso()
+    job.save()
+    home = job.dir.parent.parent.parent
+    writer = EventWriter(job.events_path)
+    took_lock = False
+    code = 1
+    try:
+        project = load_project(home, job.project)
+        ctx = JobContext(job, project, writer, on_event)
+        if install_signals:
+            _install_signals(ctx)
+        ctx.emit("state", state="running", pid=job.pid, kind=job.kind)
+        if job.kind in jobkinds.MODEL_WRITERS:
+            if locks.acquire(project, "model", job.id, job.pid):
+                ctx.message("recovered a stale model lock left by a job that is gone", level="warning")
+            took_lock = True
+        func = jobkinds.resolve(job.kind)
+        result = func(ctx, **job.args)
+        job.state, job.reason, job.result = "succeeded", None, result if isinstance(result, dict) else None
+        code = 0
+    except JobCancelled:
+        job.state, job.reason = "cancelled", "cancelled on request"
+        code = 130
+    except KeyboardInterrupt:
+        job.state, job.reason = "cancelled", "interrupted"
+        code = 130
+    except (FacepairError, LockHeld) as e:
+        job.state, job.reason = "failed", str(e)
+        print(f"error: {e}", file=sys.stderr)
+    except MemoryError:
+        job.state, job.reason = "failed", "out of memory"
+        traceback.print_exc()
+    except OSError as e:
+        job.state, job.reason = "failed", _os_reason(e)
+        traceback.print_exc()
+    except Exception as e:  # a bug: keep the traceback in log.txt, the gist in job.json
+        job.state, job.reason = "failed", f"{type(e).__name__}: {e}"
+        traceback.print_exc()
+    finally:
+        if took_lock:
+            locks.release(project, "model", job.id)
+        job.ended = now_iso()
+        try:
+            event = writer.write("state", state=job.state, reason=job.reason, result=job.result)
+            if on_event is not None:
+                on_event(event)
+        except OSError:
+            pass
+        writer.close()
+        job.save()
+    return code
+
+
+def _os_reason(e: OSError) -> str:
+    import errno
+
+    if e.errno == errno.ENOSPC:
+        return f"disk full: {e.filename or ''} ({e.strerror})".replace(":  (", ": (")
+    return f"{type(e).__name__}: {e}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m core.jobrunner JOB_DIR", file=sys.stderr)
+        return 2
+    return execute(Path(argv[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""Detached jobs: the state files under `PROJECT/runs/JOB/`, starting, listing and cancelling.
+
+A job is a folder: `job.json` (kind, args, pid, state, times, reason, result), `events.jsonl`
+(append-only progress/metrics/messages) and `log.txt` (the process's stdout and stderr).
+Anything that watches a job reads those files; nothing else is shared with it.
+
+States: queued → running → succeeded | failed | cancelled. A job whose process has gone while
+it still says queued/running is marked failed ("process vanished") by whoever looks first.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from core import jobkinds, locks, procs
+from core.atomic import atomic_write_json, read_json
+from core.errors import JobError
+from core.events import EventReader
+from core.project import Project, load_project, now_iso, project_names
+
+ACTIVE = ("queued", "running")
+FINAL = ("succeeded", "failed", "cancelled")
+JOB_FILE = "job.json"
+EVENTS_FILE = "events.jsonl"
+LOG_FILE = "log.txt"
+LAUNCH_FILE = "launch.json"
+VANISHED = "process vanished"
+
+
+@dataclass
+class Job:
+    dir: Path
+    id: str
+    kind: str
+    project: str
+    args: dict
+    state: str
+    created: str
+    pid: int | None = None
+    pid_start: int | None = None
+    started: str | None = None
+    ended: str | None = None
+    reason: str | None = None
+    result: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def events_path(self) -> Path:
+        return self.dir / EVENTS_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / LOG_FILE
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    def to_json(self) -> dict:
+        d = {
+            "id": self.id, "kind": self.kind, "project": self.project, "args": self.args,
+            "state": self.state, "created": self.created, "pid": self.pid, "pid_start": self.pid_start,
+            "started": self.started, "ended": self.ended, "reason": self.reason, "result": self.result,
+        }
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_json(cls, dir: Path, d: dict) -> Job:
+        known = {"id", "kind", "project", "args", "state", "created", "pid", "pid_start", "started", "ended",
+                 "reason", "result"}
+        return cls(
+            dir=dir, id=d["id"], kind=d["kind"], project=d.get("project", ""), args=d.get("args", {}),
+            state=d["state"], created=d.get("created", ""), pid=d.get("pid"), pid_start=d.get("pid_start"),
+            started=d.get("started"), ended=d.get("ended"), reason=d.get("reason"), result=d.get("result"),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def save(self) -> None:
+        atomic_write_json(self.dir / JOB_FILE, self.to_json())
+
+    def age_s(self) -> float:
+        try:
+            return time.time() - datetime.fromisoformat(self.created).timestamp()
+        except ValueError:
+            return 0.0
+
+
+def new_job_id(kind: str) -> str:
+    return f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def create_job(project: Project, kind: str, args: dict) -> Job:
+    jobkinds.resolve(kind)  # unknown kinds fail here, before any folder exists
+    job_id = new_job_id(kind)
+    job_dir = project.runs_dir / job_id
+    job_dir.mkdir(parents=True)
+    job = Job(dir=job_dir, id=job_id, kind=kind, project=project.name, args=args, state="queued", created=now_iso())
+    job.save()
+    return job
+
+
+def load_job(job_dir: Path, check: bool = True) -> Job:
+    """Read a job's state; with `check`, a queued/running job whose process is gone becomes failed."""
+    try:
+        job = Job.from_json(job_dir, read_json(job_dir / JOB_FILE))
+    except FileNotFoundError:
+        raise JobError(f"{job_dir} is not a job (no {JOB_FILE})") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise JobError(f"{job_dir / JOB_FILE} is corrupt: {e}") from e
+    if check and job.active and job.pid is None:
+        try:
+            launch = read_json(job_dir / LAUNCH_FILE)
+            job.pid, job.pid_start = launch.get("pid"), launch.get("pid_start")
+        except (FileNotFoundError, ValueError):
+            pass
+    if check and job.active and job.pid and not procs.is_alive(job.pid, job.pid_start):
+        # Re-read: the process may have written its final state just before exiting.
+        job = Job.from_json(job_dir, read_json(job_dir / JOB_FILE))
+        if job.active:
+            job.state, job.reason, job.ended = "failed", VANISHED, now_iso()
+            job.save()
+    return job
+
+
+def project_jobs(project: Project) -> list[Job]:
+    """Jobs of one project, newest first; unreadable job folders are skipped."""
+    out = []
+    if project.runs_dir.is_dir():
+        for d in project.runs_dir.iterdir():
+            if (d / JOB_FILE).is_file():
+                try:
+                    out.append(load_job(d))
+                except JobError:
+                    continue
+    return sorted(out, key=lambda j: (j.created, j.id), reverse=True)
+
+
+def all_jobs(home: Path) -> list[Job]:
+    """Every job of every project in `home`, newest first."""
+    out = []
+    for name in project_names(home):
+        runs = Path(home) / name / "runs"
+        if not runs.is_dir():
+            continue
+        for d in runs.iterdir():
+            if (d / JOB_FILE).is_file():
+                try:
+                    out.append(load_job(d))
+                except JobError:
+                    continue
+    return sorted(out, key=lambda j: (j.created, j.id), reverse=True)
+
+
+def find_job(home: Path, job_id: str) -> Job:
+    """A job by id (or a unique prefix of one)."""
+    matches = [j for j in all_jobs(home) if j.id == job_id] or [
+        j for j in all_jobs(home) if j.id.startswith(job_id)
+    ]
+    if not matches:
+        raise JobError(f"no job {job_id!r} in {home} (see `facepair jobs`)")
+    if len(matches) > 1:
+        raise JobError(f"job id {job_id!r} is ambiguous: {', '.join(j.id for j in matches[:5])}")
+    return matches[0]
+
+
+def running(project: Project, kind: str | None = None) -> list[Job]:
+    return [j for j in project_jobs(project) if j.active and (kind is None or j.kind == kind)]
+
+
+# ---- starting -------------------------------------------------------------------------------
+
+_children: list[subprocess.Popen] = []
+
+
+def _reap_forever() -> None:
+    while True:
+        for p in list(_children):
+            if p.poll() is not None:
+                _children.remove(p)
+        time.sleep(0.5)
+
+
+_reaper: threading.Thread | None = None
+
+
+def start_job(project: Project, kind: str, args: dict | None = None) -> Job:
+    """Start a detached job: its own session (no controlling terminal), so SIGHUP and an SSH
+    logout do not reach it. Returns at once with the job queued or running."""
+    global _reaper
+    args = dict(args or {})
+    if kind in jobkinds.MODEL_WRITERS and (h := locks.holder(project, "model")):
+        raise locks.LockHeld(
+            f"project {project.name!r} is busy: model lock held by job {h.get('job')} (pid {h.get('pid')}); "
+            f"wait for it or cancel it with `facepair job cancel {h.get('job')}`"
+        )
+    job = create_job(project, kind, args)
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    # The runner must import the same `core` as this process, installed or not.
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with open(job.log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.jobrunner", str(job.dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=str(project.root), env=env, start_new_session=True, close_fds=True,
+        )
+    # The runner is the only writer of job.json once it runs; the launch record lets a reader
+    # notice a runner that died before writing its first state.
+    atomic_write_json(job.dir / LAUNCH_FILE, {"pid": proc.pid, "pid_start": procs.start_ticks(proc.pid)})
+    job.pid = proc.pid
+    _children.append(proc)
+    if _reaper is None:
+        _reaper = threading.Thread(target=_reap_forever, name="facepair-reaper", daemon=True)
+        _reaper.start()
+    return job
+
+
+def run_inline(project: Project, kind: str, args: dict | None = None,
+               on_event: Callable[[dict], None] | None = None) -> Job:
+    """Run a job in this process (same files, same states): for tests and nested stages."""
+    from core.jobrunner import execute
+
+    job = create_job(project, kind, dict(args or {}))
+    execute(job.dir, on_event=on_event, install_signals=False)
+    return load_job(job.dir, check=False)
+
+
+# ---- watching and stopping ------------------------------------------------------------------
+
+def follow(job: Job, poll: float = 0.2, from_start: bool = True) -> Iterator[dict]:
+    """Yield the job's events as they arrive until it reaches a final state."""
+    reader = EventReader(job.events_path)
+    if not from_start and job.events_path.exists():
+        reader.offset = job.events_path.stat().st_size
+    while True:
+        yield from reader.read_new()
+        current = load_job(job.dir)
+        if not current.active:
+            yield from reader.read_new()
+            return
+        time.sleep(poll)
+
+
+def wait(job: Job, timeout: float | None = None, poll: float = 0.1) -> Job:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        current = load_job(job.dir)
+        if not current.active:
+            return current
+        if deadline is not None and time.monotonic() > deadline:
+            raise JobError(f"job {job.id} still {current.state} after {timeout:g} s")
+        time.sleep(poll)
+
+
+def cancel_job(job: Job, grace: float = 10.0) -> Job:
+    """SIGTERM the job's process group, wait `grace` seconds (it may save), then SIGKILL."""
+    job = load_job(job.dir)
+    if not job.active:
+        return job
+    if not job.pid:
+        job.state, job.reason, job.ended = "cancelled", "cancelled before it started", now_iso()
+        job.save()
+        return job
+    _signal_group(job.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not procs.is_alive(job.pid, job.pid_start):
+            break
+        time.sleep(0.05)
+    killed = False
+    if procs.is_alive(job.pid, job.pid_start):
+        _signal_group(job.pid, signal.SIGKILL)
+        killed = True
+        for _ in range(100):
+            if not procs.is_alive(job.pid, job.pid_start):
+                break
+            time.sleep(0.05)
+    current = load_job(job.dir, check=False)
+    if current.active or current.reason == VANISHED:
+        current.state = "cancelled"
+        current.reason = f"killed after a {grace:g} s grace period" if killed else "cancelled"
+        current.ended = current.ended or now_iso()
+        current.save()
+    return current
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the runner leads its own session, so its pgid is its pid
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def open_project_of(home: Path, job: Job) -> Project:
+    return load_project(home, job.project)

@@ -1,0 +1,51 @@
+"""What every command shares: the home, opening a project, running a job in the foreground or detached."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from core import jobs
+from core.project import Project, home_dir, load_project
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def home(args: argparse.Namespace) -> Path:
+    return home_dir(getattr(args, "home", None))
+
+
+def open_project(args: argparse.Namespace, name: str | None = None) -> Project:
+    return load_project(home(args), name or args.name)
+
+
+def add_detach(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detach", action="store_true",
+                        help="start the job in the background, print its id and return")
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def run_job(args: argparse.Namespace, project: Project, kind: str, job_args: dict) -> int:
+    """Start `kind` as a detached job; unless --detach, follow it here with a progress bar.
+
+    The job always runs in its own process and session: a dropped SSH connection never stops it.
+    Ctrl-C while following cancels it (the job may save first).
+    """
+    job = jobs.start_job(project, kind, job_args)
+    if getattr(args, "detach", False):
+        # The id alone on stdout (for scripts: JOB=$(facepair … --detach)); hints on stderr.
+        print(job.id, flush=True)
+        err_console.print(f"started {kind} job [bold]{job.id}[/] in project {project.name!r}; "
+                          f"follow: facepair job log {job.id} -f   cancel: facepair job cancel {job.id}")
+        return 0
+    from tui.progress import follow_job
+
+    return follow_job(job)

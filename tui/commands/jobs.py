@@ -1,0 +1,141 @@
+"""Commands on jobs: jobs, job show|log|cancel, and the built-in selftest job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from rich.markup import escape
+from rich.table import Table
+
+from core import jobs
+from core.events import read_events
+from tui.commands.common import add_detach, console, home, open_project, print_json, run_job
+
+
+def register(sub, parents) -> None:
+    p = sub.add_parser("jobs", parents=parents, help="list every job of every project")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true", help="include finished jobs older than a day")
+    p.set_defaults(func=cmd_jobs)
+
+    job = sub.add_parser("job", parents=parents, help="show, follow the log of, or cancel one job")
+    jsub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
+    p = jsub.add_parser("show", parents=parents, help="state, times, reason and the latest events")
+    p.add_argument("job_id", metavar="JOB")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_job_show)
+    p = jsub.add_parser("log", parents=parents, help="print the job's log (stdout/stderr)")
+    p.add_argument("job_id", metavar="JOB")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    p.set_defaults(func=cmd_job_log)
+    p = jsub.add_parser("cancel", parents=parents, help="SIGTERM, a grace period to save, then SIGKILL")
+    p.add_argument("job_id", metavar="JOB")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds to wait before SIGKILL (default 10)")
+    p.set_defaults(func=cmd_job_cancel)
+
+    p = sub.add_parser("selftest", parents=parents, help="run a harmless job that sleeps and writes events")
+    p.add_argument("name", help="project to run it in")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--steps", type=int, default=20)
+    add_detach(p)
+    p.set_defaults(func=cmd_selftest)
+
+
+def _age(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def _progress(job: jobs.Job) -> str:
+    from core.events import last_event
+
+    ev = last_event(job.events_path, "progress")
+    if not ev:
+        return "-"
+    if ev.get("total"):
+        return f"{ev.get('done', 0)}/{ev['total']}"
+    return str(ev.get("done", ""))
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    rows = jobs.all_jobs(home(args))
+    if not args.all:
+        rows = [j for j in rows if j.active or j.age_s() < 86400]
+    if args.json:
+        print_json([j.to_json() | {"dir": str(j.dir)} for j in rows])
+        return 0
+    if not rows:
+        console.print("no jobs")
+        return 0
+    table = Table("job", "project", "kind", "state", "progress", "age", "reason")
+    for j in rows:
+        style = {"running": "bold cyan", "failed": "red", "cancelled": "yellow", "succeeded": "green"}.get(j.state, "")
+        table.add_row(j.id, escape(j.project), j.kind, f"[{style}]{j.state}[/]", _progress(j), _age(j.age_s()),
+                      escape(j.reason or ""))
+    console.print(table)
+    return 0
+
+
+def cmd_job_show(args: argparse.Namespace) -> int:
+    job = jobs.find_job(home(args), args.job_id)
+    events = read_events(job.events_path)
+    if args.json:
+        print_json(job.to_json() | {"dir": str(job.dir), "events": events[-50:]})
+        return 0
+    console.print(f"[bold]{job.id}[/]  {job.kind} in {escape(job.project)}  [{job.state}]")
+    for key in ("pid", "created", "started", "ended", "reason"):
+        value = getattr(job, key)
+        if value is not None:
+            console.print(f"  {key}: {escape(str(value))}")
+    console.print(f"  args: {escape(str(job.args))}")
+    if job.result:
+        console.print(f"  result: {escape(str(job.result))}")
+    console.print(f"  folder: {job.dir}")
+    for ev in events[-10:]:
+        console.print(f"  [dim]{time.strftime('%H:%M:%S', time.localtime(ev.get('t', 0)))}[/] {escape(str(ev))}")
+    return 0
+
+
+def cmd_job_log(args: argparse.Namespace) -> int:
+    job = jobs.find_job(home(args), args.job_id)
+    offset = 0
+    while True:
+        try:
+            with open(job.log_path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            chunk = b""
+        if chunk:
+            offset += len(chunk)
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+            sys.stdout.flush()
+        if not args.follow or not jobs.load_job(job.dir).active:
+            if args.follow:
+                console.print(f"[dim]-- job {jobs.load_job(job.dir).state} --[/]")
+            return 0
+        time.sleep(0.3)
+
+
+def cmd_job_cancel(args: argparse.Namespace) -> int:
+    job = jobs.find_job(home(args), args.job_id)
+    if not job.active:
+        console.print(f"job {job.id} is already {job.state}")
+        return 0
+    console.print(f"cancelling {job.id} (pid {job.pid}); up to {args.grace:g} s to save…")
+    final = jobs.cancel_job(job, grace=args.grace)
+    console.print(f"job {final.id}: {final.state}" + (f" ({escape(final.reason)})" if final.reason else ""))
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    p = open_project(args)
+    return run_job(args, p, "selftest", {"seconds": args.seconds, "steps": args.steps})
