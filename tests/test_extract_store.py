@@ -1,0 +1,192 @@
+"""The alignments store (core.alignments) and load_faceset (core.faceset)."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from core import align, detect, faceset
+from core import alignments as al
+
+
+def fake_face(rng, frame: int, size: int = 64, with_desc: bool = False) -> al.Face:
+    lm = rng.uniform(0, 640, (68, 2)).astype(np.float32)
+    return al.Face(box=rng.uniform(0, 640, 4).astype(np.float32), score=float(rng.normal()),
+                   landmarks=lm, landmarks_raw=lm + 1, matrix=rng.normal(size=(2, 3)), size=size, coverage=2.0,
+                   blur=float(frame), status=frame % 4, tracked=bool(frame % 2), track=frame // 10,
+                   descriptor=rng.normal(size=128).astype(np.float32) if with_desc else None)
+
+
+META = {"source": {"id": "clip-abc123"}, "settings": {"size": 64}}
+
+
+def test_store_round_trips_parts_and_compaction(tmp_path):
+    rng = np.random.default_rng(0)
+    w = al.Writer(tmp_path / "s.fpa", META)
+    expected = {}
+    for frame in range(30):
+        faces = [fake_face(rng, frame, with_desc=(frame % 3 == 0)) for _ in range(frame % 3)]
+        w.add(frame, faces)
+        expected[frame] = faces
+        if frame % 7 == 6:
+            w.flush()
+    w.flush()
+    a = al.load(tmp_path / "s.fpa")
+
+    def check(a):
+        assert a.frames.tolist() == list(range(30))
+        assert len(a) == sum(len(v) for v in expected.values())
+        for frame, faces in expected.items():
+            rows = a.faces_in(frame)
+            assert len(rows) == len(faces)
+            for i, (r, f) in enumerate(zip(rows, faces, strict=True)):
+                assert a.face_index[r] == i and a.face_frame[r] == frame
+                np.testing.assert_array_equal(a.landmarks[r], f.landmarks)
+                np.testing.assert_array_equal(a.landmarks_raw[r], f.landmarks_raw)
+                np.testing.assert_array_equal(a.matrix[r], f.matrix)
+                assert (a.status[r], a.tracked[r], a.track[r]) == (f.status, f.tracked, f.track)
+                d = a.descriptor(r)
+                if f.descriptor is None:
+                    assert d is None
+                else:
+                    np.testing.assert_array_equal(d, f.descriptor)
+                assert a.name(r) == f"clip-abc123_{frame:06d}_{i:02d}.png"
+
+    check(a)
+    assert len(list((tmp_path / "s.fpa").glob("part-*.npz"))) == 5
+    al.Writer(tmp_path / "s.fpa").compact()
+    assert len(list((tmp_path / "s.fpa").glob("part-*.npz"))) == 1
+    check(al.load(tmp_path / "s.fpa"))
+
+
+def test_newer_part_wins_for_a_redone_frame(tmp_path):
+    rng = np.random.default_rng(1)
+    w = al.Writer(tmp_path / "s.fpa", META)
+    w.add(5, [fake_face(rng, 5), fake_face(rng, 5)])
+    w.add(6, [fake_face(rng, 6)])
+    w.flush()
+    redo = fake_face(rng, 5, with_desc=True)
+    w.add(5, [redo])
+    w.flush()
+    a = al.load(tmp_path / "s.fpa")
+    assert a.frames.tolist() == [5, 6]
+    assert len(a.faces_in(5)) == 1 and len(a.faces_in(6)) == 1
+    np.testing.assert_array_equal(a.landmarks[a.row(5, 0)], redo.landmarks)
+    np.testing.assert_array_equal(a.descriptor(a.row(5, 0)), redo.descriptor)
+
+
+def test_store_is_versioned_and_never_pickled(tmp_path):
+    w = al.Writer(tmp_path / "s.fpa", META)
+    w.add(0, [fake_face(np.random.default_rng(2), 0)])
+    part = w.flush()
+    with np.load(part, allow_pickle=False) as z:  # every array loads without pickle
+        assert all(z[k].dtype != object for k in z.files)
+    meta = al.read_meta(tmp_path / "s.fpa")
+    assert meta["format"] == "facepair-alignments" and meta["version"] == al.VERSION
+    import json
+
+    (tmp_path / "s.fpa" / "meta.json").write_text(json.dumps({**meta, "version": al.VERSION + 1}))
+    with pytest.raises(al.AlignmentsError, match="newer than this facepair"):
+        al.load(tmp_path / "s.fpa")
+
+
+def test_damaged_part_is_named(tmp_path):
+    w = al.Writer(tmp_path / "s.fpa", META)
+    w.add(0, [])
+    part = w.flush()
+    part.write_bytes(b"garbage")
+    with pytest.raises(al.AlignmentsError, match=part.name):
+        al.load(tmp_path / "s.fpa")
+
+
+def test_missing_store_names_the_command(project):
+    with pytest.raises(al.AlignmentsError, match="facepair extract pair"):
+        al.load_for_source(project, "nothing-000000")
+
+
+def test_crop_names_round_trip():
+    assert al.parse_crop_name(al.crop_name("clip-ab12cd", 123, 4)) == ("clip-ab12cd", 123, 4)
+    assert al.parse_crop_name(al.crop_name("x-000000", 1234567, 12)) == ("x-000000", 1234567, 12)
+    assert al.parse_crop_name("holiday.png") is None
+
+
+@pytest.mark.slow
+def test_100k_frames_save_and_load_fast(tmp_path):
+    """A long video's store (100k frames, one face each) loads in well under a few seconds."""
+    n = 100_000
+    rng = np.random.default_rng(3)
+    lm = rng.uniform(0, 1920, (n, 68, 2)).astype(np.float32)
+    arrays = {"frames": np.arange(n), "face_frame": np.arange(n), "face_index": np.zeros(n, np.int16),
+              "box": np.zeros((n, 4), np.float32), "score": np.ones(n, np.float32),
+              "tracked": np.zeros(n, bool), "track": np.zeros(n, np.int32), "landmarks": lm,
+              "landmarks_raw": lm, "matrix": np.zeros((n, 2, 3)), "size": np.full(n, 256, np.int32),
+              "coverage": np.full(n, 2.0, np.float32), "blur": np.zeros(n, np.float32),
+              "status": np.zeros(n, np.int8), "descriptor_face": np.arange(0, n, 50),
+              "descriptor": rng.normal(size=(n // 50, 128)).astype(np.float32)}
+    w = al.Writer(tmp_path / "big.fpa", META)
+    t0 = time.perf_counter()
+    half = n // 2
+    w._write_part({k: (v[:half] if k != "descriptor_face" and k != "descriptor" else v[:0].reshape(0, *v.shape[1:]))
+                   for k, v in arrays.items()})
+    w._write_part({**{k: v[half:] for k, v in arrays.items() if k not in ("descriptor_face", "descriptor")},
+                   "face_frame": arrays["face_frame"][half:], "descriptor_face": arrays["descriptor_face"][:10],
+                   "descriptor": arrays["descriptor"][:10]})
+    t1 = time.perf_counter()
+    a = al.load(tmp_path / "big.fpa")
+    t2 = time.perf_counter()
+    assert len(a) == n and len(a.frames) == n
+    np.testing.assert_array_equal(a.landmarks[n - 1], lm[n - 1])
+    assert a.faces_in(77_777).tolist() == [77_777]
+    assert a.descriptor(half + 50) is not None and a.descriptor(half + 51) is None
+    print(f"100k frames: write {t1 - t0:.2f} s, load {t2 - t1:.2f} s")
+    assert t2 - t1 < 5.0
+
+
+# ---- load_faceset ------------------------------------------------------------------------------
+
+def _extract_by_hand(project, side: str, source_id: str, images: list[np.ndarray], size: int = 96) -> None:
+    """Crops + store written with core.detect/core.align only (the pipeline is tested elsewhere)."""
+    w = al.Writer(al.store_path(project, source_id), {"source": {"id": source_id}, "settings": {"size": size}})
+    for frame, img in enumerate(images):
+        faces = []
+        for d in detect.detect(img)[:1]:
+            lm = detect.landmarks(img, d)
+            m = align.crop_matrix(lm, size)
+            cv2.imwrite(str(project.faces_dir(side) / al.crop_name(source_id, frame, len(faces))),
+                        cv2.cvtColor(align.warp_to_crop(img, m, size), cv2.COLOR_RGB2BGR))
+            faces.append(al.Face(d.as_array(), d.score, lm, lm, m, size, align.COVERAGE))
+        w.add(frame, faces)
+    w.flush()
+
+
+def test_load_faceset_reads_crops_landmarks_and_masks(project, astronaut, hopper):
+    _extract_by_hand(project, "a", "astro-000001", [astronaut, astronaut[:, ::-1].copy(), np.zeros((64, 64, 3), np.uint8)])
+    _extract_by_hand(project, "b", "hopper-000002", [hopper])
+    fa = faceset.load_faceset(project, "a")
+    assert len(fa) == 2 and fa.images.shape == (2, 96, 96, 3) and fa.images.dtype == np.uint8
+    assert fa.masks.shape == (2, 96, 96) and fa.landmarks.shape == (2, 68, 2) and fa.landmarks.dtype == np.float32
+    assert fa.names == ["astro-000001_000000_00.png", "astro-000001_000001_00.png"]
+    assert fa.source_ids == ["astro-000001"] * 2
+    # Crop landmarks sit on the canonical mean face (that is what alignment means) ...
+    assert np.abs(fa.landmarks[:, 17:] - align.mean_face_landmarks(96)).mean() < 3.0
+    # ... and the mask covers the face centre, not the corners.
+    assert fa.masks[0, 55, 48] == 255 and fa.masks[0, 2, 2] == 0
+
+    small = faceset.load_faceset(project, "a", size=48)
+    assert small.images.shape == (2, 48, 48, 3) and small.masks.shape == (2, 48, 48)
+    np.testing.assert_allclose(small.landmarks, (fa.landmarks + 0.5) / 2 - 0.5, atol=1e-4)
+
+    # A crop the user deleted is gone; an unknown file is skipped and said why.
+    (project.faces_dir("a") / "astro-000001_000001_00.png").unlink()
+    cv2.imwrite(str(project.faces_dir("a") / "stray.png"), np.zeros((96, 96, 3), np.uint8))
+    fa2 = faceset.load_faceset(project, "a")
+    assert fa2.names == ["astro-000001_000000_00.png"] and "stray.png" in fa2.skipped
+    assert len(faceset.load_faceset(project, "b")) == 1
+
+
+def test_load_faceset_without_faces_says_what_to_run(project):
+    with pytest.raises(faceset.FaceSetError, match="facepair extract pair --side b"):
+        faceset.load_faceset(project, "b")
