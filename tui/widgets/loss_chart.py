@@ -8,12 +8,15 @@ on its poll tick; the chart redraws only when the history changed (counted in `r
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
+from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter
 
@@ -44,6 +47,17 @@ class LogAxisFormatter(AxisFormatter):
         return [f"{10 ** t:.3g}" for t in ticks]
 
 
+class BatchedPlot(PlotWidget):
+    """PlotWidget whose canvases refresh once per render instead of once per pixel set (the
+    stock widget costs tens of thousands of refresh calls for a few hundred points)."""
+
+    def _render_plot(self) -> None:
+        with ExitStack() as stack:
+            for canvas in self.query(Canvas):
+                stack.enter_context(canvas.batch_refresh())
+            super()._render_plot()
+
+
 class LossChart(Vertical):
     """A caption line (legend, newest values, scale) over a PlotWidget."""
 
@@ -53,8 +67,13 @@ class LossChart(Vertical):
     LossChart > PlotWidget { height: 1fr; }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None):
+    MIN_INTERVAL_S = 1.0  # the chart redraws at most once a second for new points ("within a second or two")
+
+    def __init__(self, *, min_interval: float | None = None, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)
+        self.min_interval = self.MIN_INTERVAL_S if min_interval is None else min_interval
+        self._last_redraw = float("-inf")
+        self._pending = None
         self.log_scale = False
         self.show_raw = True
         self.show_smooth = True
@@ -65,7 +84,7 @@ class LossChart(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(self._caption(), id="loss-caption")
-        plot = PlotWidget(id="loss-plot", allow_pan_and_zoom=False)
+        plot = BatchedPlot(id="loss-plot", allow_pan_and_zoom=False)
         plot.can_focus = False
         yield plot
 
@@ -79,12 +98,22 @@ class LossChart(Vertical):
 
     # ---- public ----------------------------------------------------------------------------
     def update_from(self, history: LossHistory, version: object, force: bool = False) -> bool:
-        """Redraw from `history` when `version` moved since the last redraw (or `force`)."""
+        """Redraw from `history` when `version` moved (or `force`), at most once per
+        `min_interval`: a later call inside the interval schedules one trailing redraw."""
         if not force and history is self._history and version == self._version:
             return False
+        new_curve = history is not self._history
         self._history, self._version = history, version
-        self.redraw()
+        wait = self._last_redraw + self.min_interval - time.monotonic()
+        if force or new_curve or wait <= 0:
+            self.redraw()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._trailing_redraw)
         return True
+
+    def _trailing_redraw(self) -> None:
+        self._pending = None
+        self.redraw()
 
     def toggle_log(self) -> None:
         self.log_scale = not self.log_scale
@@ -111,6 +140,10 @@ class LossChart(Vertical):
     def redraw(self) -> None:
         if not self.is_mounted:
             return
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+        self._last_redraw = time.monotonic()
         self.query_one("#loss-caption", Static).update(self._caption())
         plot = self.query_one(PlotWidget)
         plot.clear()
@@ -119,6 +152,7 @@ class LossChart(Vertical):
         if h is None or len(h) == 0:
             plot.set_y_formatter(LogAxisFormatter() if self.log_scale else _linear())
             return
+        # one bucket per cell column: braille gives two dots a cell, enough for a min/max pair
         buckets = max(8, plot.size.width - plot.margin_left) if plot.size.width else 64
         drawn = 0
         kinds = [k for k, on in (("raw", self.show_raw), ("smooth", self.show_smooth)) if on]

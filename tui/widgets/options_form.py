@@ -38,7 +38,7 @@ def parse_value(field: Field, raw) -> object:
     if field.kind == "bool":
         return bool(raw)
     if field.kind == "choice":
-        return None if raw in (None, Select.BLANK) else raw
+        return None if raw in (None, Select.NULL) else raw
     text = (raw or "").strip()
     if not text:
         if not field.optional:
@@ -83,7 +83,7 @@ class OptionsForm(Vertical):
             yield Label(f.label)
             if f.kind == "choice":
                 options = [(str(c), c) for c in f.choices]
-                yield Select(options, value=value if value in f.choices else Select.BLANK,
+                yield Select(options, value=value if value in f.choices else Select.NULL,
                              allow_blank=f.optional, id=f.widget_id)
             elif f.kind in ("path", "paths"):
                 yield PathInput("" if value is None else str(value), id=f.widget_id)

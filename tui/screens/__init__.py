@@ -1,0 +1,1 @@
+"""Screens of the facepair TUI, one module each; they read state through `core` and start detached jobs."""

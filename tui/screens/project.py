@@ -1,0 +1,284 @@
+"""One project: its sources per side, extraction status, sample faces, and the way to each stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Static
+
+from core import project as projects
+from core.errors import FacepairError
+from tui.screens.base import FacepairScreen
+from tui.watch import JobWatch, fmt_duration, fmt_progress, newest_job
+from tui.widgets.thumbs import ThumbGrid
+
+SIDES = ("a", "b")
+
+
+def extraction_text(watch: JobWatch | None) -> Text:
+    """'extraction: …' from the newest extract job: progress while it runs, its summary after."""
+    t = Text("extraction: ", style="bold")
+    if watch is None:
+        t.append("not run yet", style="dim")
+        return t
+    d = watch.digest
+    state = watch.state
+    t.append(f"{state} ", style={"running": "cyan", "failed": "red", "succeeded": "green"}.get(state, ""))
+    t.append(f"({watch.id})", style="dim")
+    if d.progress:
+        p = d.progress
+        t.append(f"  {p.get('stage') or ''} {fmt_progress(p)} {p.get('unit') or ''}".rstrip())
+        if isinstance(p.get("fps"), (int, float)):
+            t.append(f"  {p['fps']:.1f} fps")
+        if watch.active:
+            t.append(f"  ETA {fmt_duration(d.eta_s())}")
+    summary = d.summary or (watch.job.result if watch.job and isinstance(watch.job.result, dict) else None)
+    if summary:
+        t.append("\n")
+        t.append(describe_summary(summary))
+    if watch.job is not None and watch.job.state == "failed" and watch.job.reason:
+        t.append(f"\n{watch.job.reason}", style="red")
+    return t
+
+
+def describe_summary(summary: dict) -> str:
+    """Flat 'key value' pairs of an extraction summary (dicts such as dropped-by-reason inline)."""
+    parts = []
+    for key, value in summary.items():
+        if key in ("t", "type"):
+            continue
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+            parts.append(f"{key.replace('_', ' ')}: {inner}")
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{key.replace('_', ' ')}: {len(value)}")
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return "  ".join(parts)
+
+
+class ProjectScreen(FacepairScreen):
+    TITLE = "Project"
+    HELP = ("A project's sources per side (A: footage whose face is replaced, B: the face put on A), "
+            "the faces extracted from them, and the way to training and conversion. Add sources by "
+            "path (Tab completes); removing a source forgets it (its files stay).")
+    BINDINGS = [
+        Binding("a", "add_source", "Add", id="project.add_source"),
+        Binding("x", "remove_source", "Remove", id="project.remove_source"),
+        Binding("e", "extract", "Extract", id="project.extract"),
+        Binding("t", "training", "Train", id="project.training"),
+        Binding("c", "convert", "Convert", id="project.convert"),
+        Binding("s", "selftest", "Self-test job", id="project.selftest", show=False),
+    ]
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.project_name = name
+        self.project: projects.Project | None = None
+        self.error: str | None = None
+        self.extract_watch: JobWatch | None = None
+        self._sources_key: object = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("", id="info")
+        with Horizontal(id="sides"):
+            for side in SIDES:
+                with Vertical(classes="side", id=f"side-{side}"):
+                    yield Static("", classes="side-title", id=f"title-{side}")
+                    table = DataTable(id=f"sources-{side}", cursor_type="row", classes="sources")
+                    table.add_columns("source", "kind", "folder", "id")
+                    yield table
+                    yield ThumbGrid(id=f"thumbs-{side}", classes="thumbs")
+        yield Static("", id="extraction")
+        yield Footer(compact=True)
+
+    def setup(self) -> None:
+        self.sub_title = self.project_name
+
+    # ---- state -----------------------------------------------------------------------------
+    def reload(self) -> None:
+        try:
+            self.project = projects.load_project(self.app.home, self.project_name)
+            self.error = None
+        except FacepairError as e:
+            self.project, self.error = None, str(e)
+        self.query_one("#sides").display = self.project is not None
+        info = self.query_one("#info", Static)
+        if self.project is None:
+            info.update(Text.assemble(("This project cannot be opened:\n", "bold red"), (self.error or "", "red"),
+                                      ("\nFix or remove its project.toml (or delete it from the projects screen).",
+                                       "dim")))
+            self.query_one("#extraction", Static).display = False
+            return
+        p = self.project
+        self.query_one("#extraction", Static).display = True
+        info.update(Text.assemble(
+            ("A ", "bold"), p.label_a, ("  ←  B ", "bold"), p.label_b,
+            ("   consent: ", "bold"), (p.consent.statement, "italic"),
+            (f" ({', '.join(p.consent.by)})", "dim"),
+        ))
+        for side in SIDES:
+            self._fill_side(p, side)
+        job = newest_job(p, ("extract",))
+        if job is None:
+            self.extract_watch = None
+        elif self.extract_watch is None or self.extract_watch.dir != job.dir:
+            self.extract_watch = JobWatch(job.dir)
+
+    def _fill_side(self, p: projects.Project, side: str) -> None:
+        count = p.face_count(side)
+        sources = p.sources_of(side)
+        self.query_one(f"#title-{side}", Static).update(Text.assemble(
+            (f"{side.upper()} · {p.label(side)}", "bold"),
+            f"   {len(sources)} source{'s' if len(sources) != 1 else ''}, {count} face{'s' if count != 1 else ''}",
+        ))
+        table = self.query_one(f"#sources-{side}", DataTable)
+        rows = [(Path(s.path).name, s.kind, _short(str(Path(s.path).parent)), s.id) for s in sources]
+        if getattr(table, "_facepair_rows", None) != rows:
+            cursor = table.cursor_row
+            table.clear()
+            for s, row in zip(sources, rows, strict=True):
+                table.add_row(*row, key=s.id)
+            if rows:
+                table.move_cursor(row=min(cursor or 0, len(rows) - 1))
+            table._facepair_rows = rows
+        self.query_one(f"#thumbs-{side}", ThumbGrid).refresh_from(p.faces_dir(side), count)
+
+    def poll(self) -> None:
+        if self.project is None:
+            return
+        if self.extract_watch is not None:
+            self.extract_watch.poll()
+        self.query_one("#extraction", Static).update(extraction_text(self.extract_watch))
+
+    # ---- actions ---------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("add_source", "remove_source", "extract", "training", "convert", "selftest"):
+            return self.project is not None
+        return True
+
+    def _need_project(self) -> projects.Project | None:
+        if self.project is None:
+            self.app.report(self.error or f"project {self.project_name!r} cannot be opened")
+        return self.project
+
+    def focused_side(self) -> str:
+        focused = self.focused
+        if focused is not None and focused.id in ("sources-a", "sources-b"):
+            return focused.id[-1]
+        return "a"
+
+    def action_add_source(self) -> None:
+        from tui.screens.add_source import AddSourceDialog, SourceRequest
+
+        p = self._need_project()
+        if p is None:
+            return
+
+        def answered(req: SourceRequest | None) -> None:
+            if req is not None:
+                self.add_source(req.side, req.path, req.copy)
+
+        self.app.push_screen(AddSourceDialog(self.focused_side(), {"a": p.label_a, "b": p.label_b}), answered)
+
+    @work(thread=True, exclusive=True, group="sources", exit_on_error=False)
+    def add_source(self, side: str, path: str, copy: bool) -> None:
+        """In a thread: `--copy` of a long video takes a while and must not freeze the screen."""
+        try:
+            p = projects.load_project(self.app.home, self.project_name)
+            added = projects.add_sources(p, side, [path], copy=copy)
+        except FacepairError as e:
+            self.app.call_from_thread(self.app.report, e)
+            return
+        except OSError as e:
+            self.app.call_from_thread(self.app.report, f"cannot add {path}: {e}")
+            return
+        if added:
+            s = added[0]
+            msg = f"added {s.kind} {s.path} to side {s.side} ({p.label(s.side)}) as {s.id}"
+        else:
+            msg = f"{path} is already a source of side {side}"
+        self.app.call_from_thread(self.notify, msg, markup=False)
+        self.app.call_from_thread(self._tick, True)
+
+    def action_remove_source(self) -> None:
+        from tui.screens.confirm import ConfirmDialog
+
+        p = self._need_project()
+        if p is None:
+            return
+        side = self.focused_side()
+        table = self.query_one(f"#sources-{side}", DataTable)
+        sources = p.sources_of(side)
+        if not sources or table.cursor_row is None or table.cursor_row >= len(sources):
+            self.notify(f"side {side.upper()} has no source to remove (select one in its table first)",
+                        severity="warning", markup=False)
+            return
+        src = sources[table.cursor_row]
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                current = projects.load_project(self.app.home, self.project_name)
+                projects.remove_source(current, side, src.id)
+            except FacepairError as e:
+                self.app.report(e)
+                return
+            self.notify(f"removed {src.path} from side {side}", markup=False)
+            self._tick(force=True)
+
+        self.app.push_screen(ConfirmDialog(
+            f"Remove source {src.path} from side {side.upper()} ({p.label(side)})?\n"
+            "The file itself is not deleted.", yes="Remove"), answered)
+
+    def action_extract(self) -> None:
+        from tui.screens.stage_options import extract_dialog
+
+        p = self._need_project()
+        if p is None:
+            return
+        if not self.app.kind_available("extract"):
+            self.app.notify(self.app.unavailable("extract"), title="not available", severity="warning",
+                            markup=False)
+            return
+
+        def answered(args: dict | None) -> None:
+            if args is not None and self.app.start_job(p, "extract", args):
+                self._tick(force=True)
+
+        self.app.push_screen(extract_dialog(p), answered)
+
+    def action_selftest(self) -> None:
+        p = self._need_project()
+        if p is not None and self.app.start_job(p, "selftest", {"seconds": 10.0, "steps": 50}):
+            self._tick(force=True)
+
+    def action_training(self) -> None:
+        from tui.screens.training import TrainingScreen
+
+        if self._need_project():
+            self.app.push_screen(TrainingScreen(self.project_name))
+
+    def action_convert(self) -> None:
+        from tui.screens.convert import ConvertScreen
+
+        if self._need_project():
+            self.app.push_screen(ConvertScreen(self.project_name))
+
+
+def _short(path: str, keep: int = 40) -> str:
+    """The path with its middle elided when long: the file name is what people recognise."""
+    if len(path) <= keep:
+        return path
+    name = Path(path).name
+    if len(name) >= keep - 2:
+        return "…" + name[-(keep - 1):]
+    return path[: keep - len(name) - 2] + "…/" + name
+

@@ -1,0 +1,130 @@
+"""Option dialogs for starting extraction and training, matched to the job functions' arguments.
+
+The fields follow the CLI's options (`facepair extract`, `facepair train`). A field is offered only
+when the registered job function takes that argument — read from its source with `ast`, so
+opening a dialog never imports dlib or JAX into the TUI.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from functools import lru_cache
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from core import jobkinds
+from core.project import Project
+from tui.widgets.options_form import Field, OptionError, OptionsForm
+
+
+@lru_cache(maxsize=32)
+def job_arg_names(kind: str) -> frozenset[str] | None:
+    """The keyword arguments of kind's `run(ctx, **args)` function, or None when unknown
+    (then every field is offered)."""
+    target = jobkinds.KINDS.get(kind)
+    if not target:
+        return None
+    module, _, func = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == func:
+            a = node.args
+            if a.kwarg is not None:
+                return None
+            return frozenset(x.arg for x in a.posonlyargs + a.args + a.kwonlyargs)
+    return None
+
+
+def fields_for(kind: str, fields: list[Field]) -> list[Field]:
+    names = job_arg_names(kind)
+    return fields if names is None else [f for f in fields if f.name in names]
+
+
+class OptionsDialog(ModalScreen[dict | None]):
+    """Dismisses with the job's arguments, or None when cancelled."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="options.cancel"),
+        Binding("ctrl+s", "submit", "Start", id="options.start", priority=True),
+    ]
+
+    def __init__(self, title: str, fields: list[Field], values: dict | None = None, note: str = ""):
+        super().__init__()
+        self.title_text = title
+        self.fields = fields
+        self.values = values or {}
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog options-dialog"):
+            yield Static(self.title_text, classes="dialog-title", markup=False)
+            if self.note:
+                yield Static(self.note, classes="dialog-note", markup=False)
+            with VerticalScroll(classes="options-scroll"):
+                yield OptionsForm(self.fields, self.values, id="options")
+            with Horizontal(classes="buttons"):
+                yield Button("Start (ctrl+s)", id="start", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def action_submit(self) -> None:
+        try:
+            args = self.query_one("#options", OptionsForm).values()
+        except OptionError as e:
+            self.app.report(e)
+            return
+        self.dismiss(args)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+# ---- the stages' options (names = the job functions' arguments) -------------------------------
+
+EXTRACT_FIELDS = [
+    Field("side", "Side", "choice", "both", ("a", "b", "both"), optional=False),
+    Field("detector", "Detector", "choice", "hog", ("hog", "cnn")),
+    Field("size", "Crop size (px, 64–1024)", "int"),
+    Field("every", "Every Nth frame", "int"),
+    Field("min_face", "Minimum face size (px)", "int"),
+    Field("reference", "Reference photos for the identity filter (comma-separated)", "paths"),
+]
+
+TRAIN_FIELDS = [
+    Field("preset", "Preset", "choice", None, ("tiny", "lite", "original", "hq128", "hq256")),
+    Field("batch", "Batch size (per side)", "int"),
+    Field("steps", "Steps (empty: until stopped)", "int"),
+    Field("lr", "Learning rate", "float"),
+    Field("save_every", "Save every N steps", "int"),
+    Field("preview_every", "Preview every N steps", "int"),
+]
+
+
+def extract_dialog(project: Project, values: dict | None = None) -> OptionsDialog:
+    return OptionsDialog(f"Extract faces — {project.name}", fields_for("extract", EXTRACT_FIELDS), values,
+                         note="Detect, align and crop the faces of every source; re-running resumes.")
+
+
+def train_dialog(project: Project, values: dict | None = None) -> OptionsDialog:
+    return OptionsDialog(f"Train — {project.name}", fields_for("train", TRAIN_FIELDS), values,
+                         note="Resumes from the newest checkpoint of the same preset.")
