@@ -13,6 +13,7 @@ from core.errors import JobError
 
 KINDS: dict[str, str] = {
     "selftest": "core.selftest:run",
+    "extract": "core.extract:run_job",
 }
 
 MODEL_WRITERS = frozenset({"train"})
