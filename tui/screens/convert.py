@@ -137,7 +137,8 @@ class ConvertScreen(FacepairScreen):
         self.query_one("#convert-status", Static).update(status)
         w = self.convert_watch
         bar = self.query_one("#convert-progress", ProgressBar)
-        if w is not None and w.digest.progress and w.digest.progress.get("total"):
+        bar.display = bool(w is not None and w.digest.progress and w.digest.progress.get("total"))
+        if bar.display:
             bar.update(total=w.digest.progress["total"], progress=w.digest.progress.get("done") or 0)
         pw = self.preview_watch
         if pw is not None:

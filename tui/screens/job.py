@@ -13,7 +13,7 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 
 from core import jobs
 from tui.screens.base import FacepairScreen
-from tui.watch import JobWatch, LogTail, fmt_duration, fmt_progress
+from tui.watch import JobWatch, LogTail, fmt_duration, fmt_loss, fmt_progress
 from tui.widgets.event_tail import EventTail
 from tui.widgets.loss_chart import LossChart
 
@@ -37,6 +37,9 @@ def job_header(watch: JobWatch) -> Text:
         t.append(f"{p.get('stage') or 'progress'} {fmt_progress(p)} {p.get('unit') or ''}".rstrip())
         if isinstance(p.get("fps"), (int, float)):
             t.append(f"  {p['fps']:.1f} fps")
+    m = d.metrics
+    if m and m.get("step") is not None:
+        t.append(f"step {m['step']}  A {fmt_loss(m.get('loss_a'))}  B {fmt_loss(m.get('loss_b'))}")
     t.append(f"  elapsed {fmt_duration(d.elapsed_s())}")
     if watch.active:
         t.append(f"  ETA {fmt_duration(d.eta_s())}")
@@ -95,10 +98,10 @@ class JobScreen(FacepairScreen):
         self.query_one("#job-header", Static).update(job_header(w))
         bar = self.query_one("#job-progress", ProgressBar)
         p = d.progress
-        if p and p.get("total"):
+        # no total, no bar (an indeterminate bar animates: noise on a screen people leave open)
+        bar.display = bool(p and p.get("total"))
+        if bar.display:
             bar.update(total=p["total"], progress=p.get("done") or 0)
-        elif w.job is not None and not w.active and w.job.state == "succeeded":
-            bar.update(total=1, progress=1)
         chart = self.query_one("#job-chart", LossChart)
         if len(d.loss):
             chart.display = True

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from core import jobs
 from core.events import last_event
 from tui.screens.base import FacepairScreen
-from tui.watch import fmt_duration, fmt_progress
+from tui.watch import TRAINING_KINDS, fmt_duration, fmt_progress
 
 COLUMNS = ("job", "project", "kind", "state", "progress", "age", "reason")
 STATE_STYLE = {"running": "bold cyan", "queued": "cyan", "failed": "red", "cancelled": "yellow",
@@ -54,6 +54,10 @@ class JobsScreen(FacepairScreen):
         if job.id in self._final_progress:
             return self._final_progress[job.id]
         text = fmt_progress(last_event(job.events_path, "progress"))
+        if text == "-" and job.kind in TRAINING_KINDS:
+            m = last_event(job.events_path, "metrics")
+            if m and m.get("step") is not None:
+                text = f"step {m['step']}"
         if not job.active:
             self._final_progress[job.id] = text
         return text

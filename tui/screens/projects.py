@@ -21,7 +21,7 @@ COLUMNS = ("project", "A", "B", "faces A", "faces B", "step", "loss A", "loss B"
 def project_row(summary: dict) -> tuple:
     """One table row from `core.overview.summarize` (or its error form)."""
     if "error" in summary:
-        return (summary["name"], Text("unreadable — open for details", style="bold red"),
+        return (summary["name"], Text("unreadable", style="bold red"),
                 "", "", "", "", "", "", "", "")
     t = summary["training"]
     running = ", ".join(sorted({j["kind"] for j in summary["running_jobs"]}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual.widgets import RichLog
@@ -29,7 +30,7 @@ def note_line(ev: dict) -> Text:
         if ev.get("reason"):
             line.append(f" — {ev['reason']}")
     elif kind == "preview":
-        line.append(f"preview at step {ev.get('step', '?')}: {ev.get('path', '')}", style="dim")
+        line.append(f"preview at step {ev.get('step', '?')}: {Path(str(ev.get('path', ''))).name}", style="dim")
     elif kind == "summary":
         fields = {k: v for k, v in ev.items() if k not in ("t", "type")}
         line.append("summary: " + json.dumps(fields, separators=(", ", ": "), default=str))

@@ -133,8 +133,8 @@ class LossChart(Vertical):
     @property
     def view_name(self) -> str:
         if self.show_raw and self.show_smooth:
-            return "raw + smoothed"
-        return "smoothed" if self.show_smooth else "raw"
+            return "raw+smooth"
+        return "smooth" if self.show_smooth else "raw"
 
     # ---- drawing ---------------------------------------------------------------------------
     def redraw(self) -> None:
@@ -179,8 +179,8 @@ class LossChart(Vertical):
             newest = None
             if h is not None and h.raw[side].last is not None:
                 newest = h.raw[side].last[1]
-            t.append(f"{label} {fmt_loss(newest)}  ")
-        t.append(f"[{self.view_name}, {'log' if self.log_scale else 'linear'}]", style="dim")
+            t.append(f"{label} {fmt_loss(newest)} ")
+        t.append(f"{self.view_name}·{'log' if self.log_scale else 'lin'}", style="dim")
         return t
 
 
