@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 
+import pytest
 from PIL import Image
 
 from core import jobkinds, jobs, procs
@@ -153,6 +154,56 @@ def test_thumbnails_come_from_the_faces_folders(project, home, astronaut):
             assert b.image is not None and b.image.size == (3 * 48, 48)
             assert a.image is None
             assert "3 faces" in screen_text(app) and "0 faces" in screen_text(app)
+
+    run(flow())
+
+
+@pytest.mark.slow
+def test_extraction_from_the_project_screen(project, home, astronaut, hopper, no_stray_jobs):
+    """e opens the extraction options; the job runs detached (real dlib); the screen shows its
+    summary, the face counts and the thumbnails."""
+    if "extract" not in jobkinds.KINDS:
+        pytest.skip("core.extract is not part of this build")
+    media = home.parent / "media"
+    media.mkdir()
+    Image.fromarray(astronaut).save(media / "astronaut.png")
+    Image.fromarray(hopper).save(media / "hopper.jpg")
+    projects.add_sources(project, "a", [media / "astronaut.png"])
+    projects.add_sources(project, "b", [media / "hopper.jpg"])
+
+    async def flow():
+        app = make_app(home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter", "e")
+            assert "Extract faces" in screen_text(app)
+            size = app.screen.query_one("#opt-size")
+            size.value = "64"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: jobs.project_jobs(project), what="the extract job")
+            job = jobs.project_jobs(project)[0]
+            assert job.kind == "extract" and job.args["size"] == 64 and job.args["side"] == "both"
+            await wait_for(pilot, lambda: jobs.load_job(job.dir).state != "running", timeout=60,
+                           what="the extraction to finish")
+            assert jobs.load_job(job.dir).state == "succeeded", jobs.load_job(job.dir).reason
+            await wait_for(pilot, lambda: "A: 1 kept / 1 found" in screen_text(app), what="the summary")
+            assert app.screen.query_one("#thumbs-a").image is not None
+            assert app.screen.query_one("#thumbs-b").image is not None
+            assert "1 source, 1 face" in screen_text(app)
+
+    run(flow())
+
+
+def test_extraction_checks_like_the_cli(project, home):
+    if "extract" not in jobkinds.KINDS:
+        pytest.skip("core.extract is not part of this build")
+
+    async def flow():
+        app = make_app(home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("enter", "e", "ctrl+s")
+            await pilot.pause()
+            assert any("has no sources on either side" in m for m in notifications(app))
+            assert not list(project.runs_dir.iterdir())
 
     run(flow())
 

@@ -28,26 +28,56 @@ def extraction_text(watch: JobWatch | None) -> Text:
         return t
     d = watch.digest
     state = watch.state
-    t.append(f"{state} ", style={"running": "cyan", "failed": "red", "succeeded": "green"}.get(state, ""))
-    t.append(f"({watch.id})", style="dim")
+    t.append(state, style={"running": "cyan", "failed": "red", "succeeded": "green"}.get(state, ""))
     if d.progress:
         p = d.progress
         t.append(f"  {p.get('stage') or ''} {fmt_progress(p)} {p.get('unit') or ''}".rstrip())
         if isinstance(p.get("fps"), (int, float)):
             t.append(f"  {p['fps']:.1f} fps")
+        if p.get("info"):
+            t.append(f"  {p['info']}")
         if watch.active:
             t.append(f"  ETA {fmt_duration(d.eta_s())}")
     summary = d.summary or (watch.job.result if watch.job and isinstance(watch.job.result, dict) else None)
     if summary:
-        t.append("\n")
-        t.append(describe_summary(summary))
+        for line in summary_lines(summary):
+            t.append("\n")
+            t.append(line)
     if watch.job is not None and watch.job.state == "failed" and watch.job.reason:
         t.append(f"\n{watch.job.reason}", style="red")
     return t
 
 
+def summary_lines(summary: dict) -> list[Text]:
+    """One line per side of the extract job's summary (`{"sides": {"a": {...}, "b": {...}}}`,
+    see docs/contracts.md): faces kept of found in frames, dropped by reason, problems."""
+    sides = summary.get("sides")
+    if not isinstance(sides, dict):
+        return [Text(describe_summary(summary))]
+    lines = []
+    for side in SIDES:
+        s = sides.get(side)
+        if not isinstance(s, dict):
+            continue
+        line = Text(f"{side.upper()}: ", style="bold")
+        if s.get("empty"):
+            line.append(f"no faces found in {s.get('frames', 0)} frames", style="red")
+        else:
+            line.append(f"{s.get('faces_kept', 0)} kept / {s.get('faces_found', 0)} found in "
+                        f"{s.get('frames', 0)} frames")
+        dropped = {k: v for k, v in (s.get("dropped") or {}).items() if v}
+        if dropped:
+            line.append(" · dropped " + ", ".join(f"{v} {k}" for k, v in dropped.items()))
+        if s.get("corrupt"):
+            line.append(f"; {len(s['corrupt'])} corrupt skipped", style="yellow")
+        for path, message in (s.get("errors") or {}).items():
+            line.append(f"; {Path(path).name}: {message}", style="red")
+        lines.append(line)
+    return lines
+
+
 def describe_summary(summary: dict) -> str:
-    """Flat 'key value' pairs of an extraction summary (dicts such as dropped-by-reason inline)."""
+    """Flat 'key value' pairs of any other summary (dicts such as dropped-by-reason inline)."""
     parts = []
     for key, value in summary.items():
         if key in ("t", "type"):
@@ -83,6 +113,7 @@ class ProjectScreen(FacepairScreen):
         self.error: str | None = None
         self.extract_watch: JobWatch | None = None
         self._sources_key: object = None
+        self.last_extract_args: dict | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -250,10 +281,18 @@ class ProjectScreen(FacepairScreen):
             return
 
         def answered(args: dict | None) -> None:
-            if args is not None and self.app.start_job(p, "extract", args):
+            if args is None:
+                return
+            try:
+                args = check_extract_args(p, args)
+            except FacepairError as e:
+                self.app.report(e)
+                return
+            self.last_extract_args = args
+            if self.app.start_job(p, "extract", args):
                 self._tick(force=True)
 
-        self.app.push_screen(extract_dialog(p), answered)
+        self.app.push_screen(extract_dialog(p, self.last_extract_args), answered)
 
     def action_selftest(self) -> None:
         p = self._need_project()
@@ -271,6 +310,30 @@ class ProjectScreen(FacepairScreen):
 
         if self._need_project():
             self.app.push_screen(ConvertScreen(self.project_name))
+
+
+def check_extract_args(p: projects.Project, args: dict) -> dict:
+    """The checks `facepair extract` makes before starting the job, with the same words."""
+    side = args.get("side", "both")
+    sides = ("a", "b") if side == "both" else (side,)
+    if not any(p.sources_of(s) for s in sides):
+        which = "either side" if side == "both" else f"side {side}"
+        raise FacepairError(f"project {p.name!r} has no sources on {which}: add some with "
+                            f"`facepair add-source {p.name} a|b PATH…`")
+    if args.get("reference"):
+        if side == "both":
+            raise FacepairError("--reference photos show one person: use them with --side a or --side b")
+        refs = []
+        for r in args["reference"]:
+            path = Path(r.strip()).expanduser().resolve()
+            if not path.is_file():
+                raise FacepairError(f"reference photo {r.strip()}: no such file")
+            refs.append(str(path))
+        args = {**args, "reference": refs}
+    size = args.get("size")
+    if size is not None and not 64 <= size <= 1024:
+        raise FacepairError(f"crop size {size} is out of range: use 64..1024 pixels")
+    return args
 
 
 def _short(path: str, keep: int = 40) -> str:

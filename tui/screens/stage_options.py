@@ -101,13 +101,22 @@ class OptionsDialog(ModalScreen[dict | None]):
 
 # ---- the stages' options (names = the job functions' arguments) -------------------------------
 
-EXTRACT_FIELDS = [
+EXTRACT_FIELDS = [  # `facepair extract` (tui/commands/extract.py) ↔ core.extract.run_job
     Field("side", "Side", "choice", "both", ("a", "b", "both"), optional=False),
-    Field("detector", "Detector", "choice", "hog", ("hog", "cnn")),
-    Field("size", "Crop size (px, 64–1024)", "int"),
-    Field("every", "Every Nth frame", "int"),
-    Field("min_face", "Minimum face size (px)", "int"),
-    Field("reference", "Reference photos for the identity filter (comma-separated)", "paths"),
+    Field("detector", "Detector (hog: fast, frontal; cnn: slower, turned and dim faces)", "choice", "hog",
+          ("hog", "cnn"), optional=False),
+    Field("size", "Crop size in px, 64..1024 (empty: 256)", "int"),
+    Field("every", "Use every Nth video frame (empty: 1)", "int"),
+    Field("min_face", "Smallest face in px (empty: automatic)", "int"),
+    Field("reference", "Reference photos of the side's person (comma-separated; with side a or b)", "paths"),
+    Field("identity", "Keep only faces of the reference person (else of the side's first confident face)",
+          "bool", True),
+    Field("identity_threshold", "Identity threshold (descriptor distance; empty: 0.6)", "float"),
+    Field("blur", "Drop faces blurrier than (variance of the Laplacian; 0 keeps all; empty: 8)", "float"),
+    Field("smooth", "Smooth video landmarks in time", "bool", True),
+    Field("detect_every", "Full detection every K video frames (empty: 10)", "int"),
+    Field("workers", "Worker processes (empty: one per core)", "int"),
+    Field("fresh", "Forget earlier results of these sides and start over", "bool", False),
 ]
 
 TRAIN_FIELDS = [
