@@ -100,13 +100,14 @@ def check_writable(final: Path) -> None:
     parent = final.parent
     if final.is_dir():
         raise OutputError(f"output {final} is a folder; give a file name (e.g. {final / 'out.mp4'})")
+    blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise OutputError(f"cannot write {final}: {blocker} is a file, not a folder; choose another --output")
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutputError(f"cannot create the output folder {parent}: {e.strerror}; choose another --output") from e
-    if not parent.is_dir():
-        raise OutputError(f"output folder {parent} is not a folder; choose another --output")
     probe = partial_path(final)
     try:
         with open(probe, "wb"):
@@ -362,22 +363,49 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, metadata: dict[str, st
             pass
 
 
+def cut(path: str | os.PathLike, seconds: float) -> None:
+    """Shorten a finished video file to its first `seconds` in place (stream copy, no re-encoding):
+    the input's audio outlasting a truncated video is cut where the video ends."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.cut-{os.getpid()}{path.suffix}")
+    muxer = MUXERS.get(path.suffix.lower()) or MUXERS.get(Path(path.name.rsplit(".partial-", 1)[0]).suffix.lower())
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(path), "-map", "0",
+           "-c", "copy", "-map_metadata", "0", "-t", f"{seconds:.6f}"]
+    if muxer in ("mp4", "mov"):
+        cmd += ["-movflags", "+use_metadata_tags"]
+    cmd += ["-f", muxer or "mp4", str(tmp)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        if res.returncode != 0:
+            if _disk_full(res.stderr):
+                raise OutputError(f"disk full: no space left in {path.parent} while finishing {path.name}")
+            raise OutputError(f"ffmpeg could not cut {path.name}: {res.stderr.strip()[-300:]}")
+        os.replace(tmp, path)
+    finally:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
 # ---- reading back (checks, tests, the job's summary) ---------------------------------------------
 
-def describe(path: str | os.PathLike) -> dict:
-    """What ffmpeg sees in a media file: duration, streams, metadata and the video's exact frame count.
-
-    Counts frames by remuxing the video stream to nowhere (fast: no decoding).
+def describe(path: str | os.PathLike, count_frames: bool = True) -> dict:
+    """What ffmpeg sees in a media file: duration, start time, streams (kind, codec, start), metadata
+    and, with `count_frames`, the video's exact frame count (by remuxing it to nowhere: no decoding).
     """
     path = Path(path)
     exe = ffmpeg_exe()
     head = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True,
                           errors="replace").stderr
-    out: dict = {"path": str(path), "duration": None, "streams": [], "metadata": {}, "frames": None,
+    out: dict = {"path": str(path), "duration": None, "start": None, "streams": [], "metadata": {}, "frames": None,
                  "fps": None, "width": None, "height": None, "video_start": None, "audio_start": None}
     m = re.search(r"Duration: (\d+):(\d+):(\d+\.\d+)", head)
     if m:
         out["duration"] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    m = re.search(r"Duration: .*?, start: (-?\d+\.\d+)", head)
+    if m:
+        out["start"] = float(m.group(1))
     section = None
     for line in head.splitlines():
         s = line.strip()
@@ -387,8 +415,9 @@ def describe(path: str | os.PathLike) -> dict:
             section = "stream"
             kind = "video" if ": Video:" in s else "audio" if ": Audio:" in s else "other"
             codec = re.search(r": (?:Video|Audio): (\w+)", s)
-            st = {"kind": kind, "codec": codec.group(1) if codec else None}
             start = re.search(r"start (-?\d+\.\d+)", s)
+            st = {"kind": kind, "codec": codec.group(1) if codec else None,
+                  "start": float(start.group(1)) if start else None}
             if kind == "video":
                 dims = re.search(r", (\d{2,5})x(\d{2,5})", s)
                 fps = re.search(r", (\d+(?:\.\d+)?) fps", s)
@@ -404,7 +433,7 @@ def describe(path: str | os.PathLike) -> dict:
         elif section == "input" and ":" in s and not s.startswith(("Metadata:", "Duration:")):
             key, _, value = s.partition(":")
             out["metadata"].setdefault(key.strip(), value.strip())
-    if any(st["kind"] == "video" for st in out["streams"]):
+    if count_frames and any(st["kind"] == "video" for st in out["streams"]):
         count = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
                                 "-f", "null", "-"], capture_output=True, text=True, errors="replace").stderr
         frames = re.findall(r"frame=\s*(\d+)", count)
