@@ -186,8 +186,8 @@ def test_extraction_from_the_project_screen(project, home, astronaut, hopper, no
                            what="the extraction to finish")
             assert jobs.load_job(job.dir).state == "succeeded", jobs.load_job(job.dir).reason
             await wait_for(pilot, lambda: "A: 1 kept / 1 found" in screen_text(app), what="the summary")
-            assert app.screen.query_one("#thumbs-a").image is not None
-            assert app.screen.query_one("#thumbs-b").image is not None
+            await wait_for(pilot, lambda: all(app.screen.query_one(f"#thumbs-{s}").image is not None for s in "ab"),
+                           what="thumbnails of the new faces")
             assert "1 source, 1 face" in screen_text(app)
 
     run(flow())
