@@ -39,7 +39,7 @@ def job_header(watch: JobWatch) -> Text:
             t.append(f"  {p['fps']:.1f} fps")
     m = d.metrics
     if m and m.get("step") is not None:
-        t.append(f"step {m['step']}  A {fmt_loss(m.get('loss_a'))}  B {fmt_loss(m.get('loss_b'))}")
+        t.append(f"{'  ' if p else ''}step {m['step']}  A {fmt_loss(m.get('loss_a'))}  B {fmt_loss(m.get('loss_b'))}")
     t.append(f"  elapsed {fmt_duration(d.elapsed_s())}")
     if watch.active:
         t.append(f"  ETA {fmt_duration(d.eta_s())}")

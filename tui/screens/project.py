@@ -296,7 +296,7 @@ class ProjectScreen(FacepairScreen):
 
     def action_selftest(self) -> None:
         p = self._need_project()
-        if p is not None and self.app.start_job(p, "selftest", {"seconds": 10.0, "steps": 50}):
+        if p is not None and self.app.start_job(p, "selftest", {"seconds": 30.0, "steps": 150}):
             self._tick(force=True)
 
     def action_training(self) -> None:
