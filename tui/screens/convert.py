@@ -20,20 +20,23 @@ from tui.widgets.options_form import Field, OptionError, OptionsForm
 from tui.widgets.path_input import PathInput
 from tui.widgets.picture import Picture
 
-CONVERT_FIELDS = [
+CONVERT_FIELDS = [  # `facepair convert` ↔ core.convert.run_job (preview takes the same, less output/range)
     Field("output", "Output (empty: output/)", "path"),
-    Field("swap", "Direction", "choice", "a-to-b", ("a-to-b", "b-to-a")),
-    Field("faces", "Faces", "choice", "match", ("match", "all")),
-    Field("mask", "Mask", "choice", None, ("hull", "learned")),
-    Field("color", "Colour match", "choice", None, ("none", "reinhard", "histogram")),
-    Field("blend", "Blend", "choice", None, ("feather", "poisson")),
-    Field("erode", "Erode mask (px)", "int"),
-    Field("blur", "Blur mask (px)", "int"),
-    Field("sharpen", "Sharpen", "float"),
-    Field("start", "Start time (s)", "float"),
-    Field("end", "End time (s)", "float"),
-    Field("crf", "Quality (CRF)", "int"),
+    Field("swap", "Direction", "choice", "a-to-b", ("a-to-b", "b-to-a"), optional=False),
+    Field("faces", "Faces (match: only A's)", "choice", "match", ("match", "all"), optional=False),
+    Field("mask", "Mask", "choice", "hull", ("hull", "learned"), optional=False),
+    Field("color", "Colour match", "choice", "reinhard", ("none", "reinhard", "histogram"), optional=False),
+    Field("blend", "Blend", "choice", "feather", ("feather", "poisson"), optional=False),
+    Field("erode", "Erode mask px (empty: auto)", "int"),
+    Field("blur", "Blur mask px (empty: auto)", "int"),
+    Field("sharpen", "Sharpen (empty: 0)", "float"),
+    Field("start", "Start (12.5 or m:ss)", "text"),
+    Field("end", "End (12.5 or m:ss)", "text"),
+    Field("crf", "Quality, CRF (empty: 18)", "int"),
     Field("label", "Visible label (metadata: always)", "bool", True),
+    Field("detector", "Face detector", "choice", "hog", ("hog", "cnn"), optional=False),
+    Field("batch", "Faces per batch (empty: default)", "int"),
+    Field("workers", "Worker processes (empty: auto)", "int"),
 ]
 
 
