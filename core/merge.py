@@ -205,12 +205,8 @@ def warp_back(img: np.ndarray, matrix: np.ndarray, roi: tuple[int, int, int, int
 
 def feather_blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """alpha·src + (1 − alpha)·dst as uint8; where alpha is 0 the result is dst exactly."""
-    a = np.asarray(alpha, np.float32)[..., None]
-    out = _as_float(src) * a + _as_float(dst) * (1.0 - a)
-    res = _to_uint8(out)
-    keep = a[..., 0] <= 0.0
-    res[keep] = dst[keep]
-    return res
+    a = np.ascontiguousarray(alpha, np.float32)
+    return cv2.blendLinear(np.ascontiguousarray(_to_uint8(src)), np.ascontiguousarray(dst), a, 1.0 - a)
 
 
 def poisson_blend(dst: np.ndarray, src: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -256,8 +252,11 @@ def face_alpha(options: MergeOptions, roi: tuple[int, int, int, int], points_fra
     else:
         hard = hull_mask(points_frame, (y1 - y0, x1 - x0), offset=(x0, y0))
     # Only where the crop has pixels: a hull reaching past the crop edge must not pull in border smear.
-    coverage = warp_back(np.ones((crop_size, crop_size), np.float32), matrix, roi, border=cv2.BORDER_CONSTANT)
-    hard *= (coverage > 0.999).astype(np.float32)
+    corners = np.array([[x0, y0], [x1 - 1, y0], [x0, y1 - 1], [x1 - 1, y1 - 1]], np.float64)
+    in_crop = align.transform_points(corners, matrix)
+    if not ((in_crop >= 0).all() and (in_crop <= crop_size - 1).all()):  # else the crop covers the region
+        coverage = warp_back(np.ones((crop_size, crop_size), np.float32), matrix, roi, border=cv2.BORDER_CONSTANT)
+        hard *= (coverage > 0.999).astype(np.float32)
     return erode_feather(hard, erode, blur)
 
 
