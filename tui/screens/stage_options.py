@@ -119,8 +119,17 @@ EXTRACT_FIELDS = [  # `facepair extract` (tui/commands/extract.py) ↔ core.extr
     Field("fresh", "Forget earlier results of these sides and start over", "bool", False),
 ]
 
+def preset_names() -> tuple[str, ...]:
+    """The model presets by name (core.jaxmodels.presets is plain dataclasses: no JAX import)."""
+    try:
+        from core.jaxmodels.presets import PRESETS
+    except ImportError:
+        return ("tiny", "lite", "original", "hq128", "hq256")
+    return tuple(PRESETS)
+
+
 TRAIN_FIELDS = [
-    Field("preset", "Preset", "choice", None, ("tiny", "lite", "original", "hq128", "hq256")),
+    Field("preset", "Preset (empty: the checkpoint's, else the default)", "choice", None, preset_names()),
     Field("batch", "Batch size (per side)", "int"),
     Field("steps", "Steps (empty: until stopped)", "int"),
     Field("lr", "Learning rate", "float"),
