@@ -14,6 +14,7 @@ from core.errors import JobError
 KINDS: dict[str, str] = {
     "selftest": "core.selftest:run",
     "extract": "core.extract:run_job",
+    "fit": "core.fit_job:run_job",
 }
 
 MODEL_WRITERS = frozenset({"train"})
