@@ -1,8 +1,9 @@
 """How well person B's face fits a candidate person's face: shape features, pose, scores.
 
 Pure numpy (no dlib, no cv2, no files): the job that finds faces and writes the ranking is
-`core.fit_job`. Everything here works on dlib's 68 landmarks, (68, 2) or (N, 68, 2), in any
-image's pixels.
+`core.fit_job` (it also re-measures every face's landmarks on an upright crop of fixed size, so
+dlib's own scale and roll sensitivity do not reach these numbers). Everything here works on
+dlib's 68 landmarks, (68, 2) or (N, 68, 2), in any image's pixels.
 
 Why these measurements
 - A swap replaces the inner face (brows, eyes, nose, mouth) and keeps the footage's jaw line,
@@ -12,19 +13,21 @@ Why these measurements
   `core.align.MEAN_FACE`) that the extraction uses to align faces: rotation, scale and position
   are gone, so every measurement is in *mean-face units* (about 1.0 = brow tip to brow tip) and
   does not depend on image size or in-plane rotation.
-- `FEATURES`: the jaw contour (points 0–16) as widths at three heights, the face's length, its
-  width-to-height ratio, the chin, the eye spacing and size, brow height, nose length and width,
-  mouth width and placement. An open mouth drops the jaw: lengths that cross the mouth subtract
-  the lip gap (62–66), and the contour is corrected the same way, so a singer's face measures
-  like a closed-mouth one. Each person gets the *median* of every feature over their near-frontal
-  faces (|yaw| ≤ `FRONTAL_YAW`; the most frontal third when there are too few), not one frame.
+- `FEATURES`: the jaw's width at three heights (cheeks 1–15, jaw angle 4–12, chin 6–10), the
+  face's length (nasion 27 to chin 8), its width-to-height ratio, the chin's length, the eye
+  spacing and size, brow height, nose length and width, mouth width and placement; and the jaw
+  line as a whole (`jaw_contour`: left-right symmetric half-widths and heights of points 0–16,
+  which a turned head barely changes). An open mouth drops the jaw: `close_mouth` raises the
+  jaw and lower lip by the lip gap (62–66) first, so a singer's face measures like a
+  closed-mouth one. Each person gets the *median* of every feature over their near-frontal faces
+  (|yaw| ≤ `FRONTAL_YAW`; the most frontal third when there are too few), not one frame.
 - `compare`: per feature, the log of the ratio candidate/B divided by a tolerance (the size of a
   difference that is visible; larger for features that move with expression such as mouth
   width), a weighted root-mean-square `distance` D over features and the jaw contour, and a
   score `100 · exp(−D² / 2)`: 100 is the same shape, ~61 a typical visible difference in every
   feature, under 30 a poor fit. Symmetric by construction: compare(b, c) == compare(c, b).
-  The features that differ most are said in plain words ("jaw 9% wider"), always describing
-  the candidate relative to B.
+  The features with the largest part in D are said in plain words ("jaw 9% wider"), always
+  describing the candidate relative to B.
 
 Pose (`estimate_pose`)
 - A scaled-orthographic fit of a generic 3-D face (`MODEL_3D`: x, y from the mean face, depth

@@ -10,11 +10,14 @@ B's (`core.fit.compare`) → a ranking, returned as the job's result and cached 
 Sampling a video: `frames` frames (default 120) in clips of `CLIP` consecutive frames spread
 evenly over the video, so tracking and landmark smoothing work inside a clip and the clips see
 the whole video. The video is decoded once, up to the last sampled frame. A side-A source that
-was extracted is read from its alignments store instead (no detection).
+was extracted is read from the crops the extraction kept in faces/a instead (no detection), and
+B from faces/b. Every face's landmarks are measured again on an upright crop of fixed size
+(`measure`), so the shape numbers do not depend on the image's scale or the head's roll.
 
 Rows (plain dicts, JSON-ready; `ROW_KEYS`): `candidate` (absolute path), `name`, `kind`,
 `person` (1, 2, … within the candidate; None when no face), `faces`, `frames` ([first, last]),
-`score` (0–100 or None), `differences` (the 2–3 most visible, each `{feature, percent, z, words}`),
+`score` (0–100 or None), `distance`, `differences` (the 1–3 largest, each `{feature, percent, z,
+words}`),
 `coverage` (0–1: share of the candidate's poses covered by B's faces), `yaw`/`pitch` ([5th, 95th]
 percentile, degrees), `status` ("ok", "no face found", "unreadable"), `message`, `notes`, `rank`.
 """
@@ -41,14 +44,14 @@ CLIP = 6              # consecutive frames per sampled clip of a video
 MAX_FACES = 1000      # crops read for an extracted side-A source (evenly spaced)
 MAX_B_FACES = 500     # crops read for B (evenly spaced)
 MAX_PEOPLE = 4        # people scored per candidate (those with the most faces)
-MIN_PERSON_SHARE = 0.05
+MIN_PERSON_SHARE = 0.05  # people with fewer faces than this share of the candidate's are "extras"
 MEASURE_SIZE = 256    # px of the upright crop the landmarks are measured on
-MIN_CONFIDENCE = 0.3  # a track's best upright re-score (detect.face_score) below this is dropped  # people with fewer faces than this share of the candidate's are "extras"
+MIN_CONFIDENCE = 0.3  # a track's best upright re-score (detect.face_score) below this is dropped
 
 NO_FACE = "no face found"
 UNREADABLE = "unreadable"
-ROW_KEYS = ("rank", "candidate", "name", "kind", "person", "faces", "frames", "score", "differences",
-            "coverage", "yaw", "pitch", "status", "message", "notes")
+ROW_KEYS = ("rank", "candidate", "name", "kind", "person", "faces", "frames", "score", "distance",
+            "differences", "coverage", "yaw", "pitch", "status", "message", "notes")
 
 
 class FitError(FacepairError):
@@ -182,19 +185,24 @@ def find_in_media(path: str | os.PathLike, frames: int = FRAMES, detector: str =
                 parts.append(found)
             clip = []
 
-        for fr in media.iter_frames(path, stop=stop):
-            c = wanted.get(fr.index)
-            if c is None:
-                continue
-            if c != current:
-                flush()
-                current = c
-                if cancelled is not None and cancelled():
-                    break
-            clip.append(fr)
-            done += 1
-            if progress is not None:
-                progress(done, n_wanted)
+        try:
+            for fr in media.iter_frames(path, stop=stop):
+                c = wanted.get(fr.index)
+                if c is None:
+                    continue
+                if c != current:
+                    flush()
+                    current = c
+                    if cancelled is not None and cancelled():
+                        break
+                clip.append(fr)
+                done += 1
+                if progress is not None:
+                    progress(done, n_wanted)
+        except media.MediaError as e:
+            if not done:
+                raise
+            notes.append(f"decoding stopped after {done} sampled frames: {e}")
         flush()
         return Faces.concat(parts), done, notes
 
@@ -234,6 +242,7 @@ def faces_from_crops(project, side: str, source_id: str | None = None, limit: in
     import cv2
 
     from core import alignments
+    from core.align import crop_landmarks
     from core.faceset import face_files
 
     chosen = []
@@ -266,8 +275,6 @@ def faces_from_crops(project, side: str, source_id: str | None = None, limit: in
         if img is None:
             continue
         crop = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        from core.align import crop_landmarks
-
         lms.append(measure(crop, crop_landmarks(a.landmarks[row], a.matrix[row])))
         idx.append(frame)
         t = int(a.faces["track"][row])
@@ -374,7 +381,7 @@ def score_people(b: fit.Profile, faces: Faces) -> list[dict]:
 
 def _candidate_row(path: Path, kind: str, **fields) -> dict:
     row = {"candidate": str(path), "name": path.name, "kind": kind, "person": None, "faces": 0, "frames": None,
-           "score": None, "differences": [], "coverage": None, "yaw": None, "pitch": None, "status": "ok",
+           "score": None, "distance": None, "differences": [], "coverage": None, "yaw": None, "pitch": None, "status": "ok",
            "message": "", "notes": [], "rank": None}
     row.update(fields)
     return row
