@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ HOG_WINDOW = 80
 CNN_WINDOW = 70
 MAX_DETECT_SIDE = 4096
 IDENTITY_THRESHOLD = 0.6
+
+PRELOAD_ENV = "FACEPAIR_DLIB_PRELOAD"  # set: importing this module loads the HOG, predictor and encoder
 
 MODEL_FILES = {
     "predictor": "shape_predictor_68_face_landmarks.dat",
@@ -296,7 +299,7 @@ def box_from_landmarks(points: np.ndarray, score: float = float("nan")) -> Detec
 
 
 _SCORE_UNIT = 80.0  # mean-face unit in pixels of the re-scoring crop: the face box is ~100 px
-_SCORE_COVERAGE = 2.4
+_SCORE_COVERAGE = 1.8
 
 
 def face_score(image: np.ndarray, points: np.ndarray, floor: float = -1.0) -> float:
@@ -346,3 +349,12 @@ def find_faces_in_image(image: np.ndarray, detector: str = "hog", min_face: floa
                         max_side: int = MAX_DETECT_SIDE) -> list[tuple[Detection, np.ndarray]]:
     """Every face in one still image: (detection, 68 landmarks), most confident first."""
     return [(d, landmarks(image, d)) for d in detect(image, detector, min_face, max_side)]
+
+
+if os.environ.get(PRELOAD_ENV) == "1" and __name__ != "__main__":
+    # Set by core.extract.FacePool for its fork server only: workers forked from it start with
+    # the models in memory instead of loading them (seconds each) one by one.
+    try:
+        warm_up("hog", descriptor=True)
+    except DetectorError:
+        pass

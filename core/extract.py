@@ -62,12 +62,13 @@ BLUR_THRESHOLD = 8.0
 BLUR_SIZE = 128
 AUTO_REF_MIN_SCORE = 0.5
 FLUSH_SECONDS = 5.0
+COMPLETE = "complete.json"  # in a video's store: every frame was processed
 SIZE_RANGE = (64, 1024)
 
 
 def auto_min_face(width: int, height: int) -> int:
-    """Default smallest face: 40 px, or 1/16 of the frame's short side for large frames."""
-    return max(40, int(round(min(width, height) / 16)))
+    """Default smallest face: 60 px, or 1/16 of the frame's short side for large frames."""
+    return max(60, int(round(min(width, height) / 16)))
 
 
 @dataclass(frozen=True)
@@ -166,29 +167,36 @@ def _track_segment(images: list[np.ndarray], opts: FindOptions) -> list[list[_Ca
     active: list[_Cand] = []
     next_track = 0
     for t, image in enumerate(images):
-        current = [c for a in active if (c := _track_step(image, a.raw, a.track, opts)) is not None]
-        if t % k == 0 or t == n - 1:
-            for d in detect.detect(image, opts.detector, _min_face(opts, image), opts.max_side):
-                pbox = d.predictor_box().as_array()
-                match = max(current, key=lambda c: detect.iou(c.box, pbox), default=None)
-                if match is not None and detect.iou(match.box, pbox) > 0.4:
-                    if match.tracked:  # re-seed from the detector: no drift
-                        fresh = _from_detection(image, d, match.track)
-                        current[current.index(match)] = fresh
-                    continue
-                cand = _from_detection(image, d, next_track)
-                next_track += 1
-                current.append(cand)
-                # Backwards: the frames since the previous keyframe may hold this face too.
-                prev = cand
-                for j in range(t - 1, max(-1, t - k), -1):
-                    if any(detect.iou(prev.box, o.box) > 0.4 for o in results[j]):
-                        break
-                    back = _track_step(images[j], prev.raw, cand.track, opts)
-                    if back is None:
-                        break
-                    results[j].append(back)
-                    prev = back
+        keyframe = t % k == 0 or t == n - 1
+        dets = detect.detect(image, opts.detector, _min_face(opts, image), opts.max_side) if keyframe else []
+        boxes = [d.predictor_box().as_array() for d in dets]
+        used: set[int] = set()
+        current: list[_Cand] = []
+        for a in active:
+            # On a keyframe a detection that matches the track re-seeds it (no drift); else track.
+            pred = detect.box_from_landmarks(a.raw).as_array()
+            j = max(range(len(dets)), key=lambda i: detect.iou(boxes[i], pred), default=None)
+            if j is not None and j not in used and detect.iou(boxes[j], pred) > 0.4:
+                used.add(j)
+                current.append(_from_detection(image, dets[j], a.track))
+            elif (c := _track_step(image, a.raw, a.track, opts)) is not None:
+                current.append(c)
+        for j, d in enumerate(dets):
+            if j in used or any(detect.iou(boxes[j], c.box) > 0.4 for c in current):
+                continue
+            cand = _from_detection(image, d, next_track)
+            next_track += 1
+            current.append(cand)
+            # Backwards: the frames since the previous keyframe may hold this face too.
+            prev = cand
+            for i in range(t - 1, max(-1, t - k), -1):
+                if any(detect.iou(prev.box, o.box) > 0.4 for o in results[i]):
+                    break
+                back = _track_step(images[i], prev.raw, cand.track, opts)
+                if back is None:
+                    break
+                results[i].append(back)
+                prev = back
         current = _dedupe(current)
         results[t] = current
         active = current
@@ -314,20 +322,40 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class _Pool:
-    """A process pool, or this process when `workers` is 1."""
+class FacePool:
+    """Worker processes for `find_faces` (or this process when `workers` is 1); reusable across
+    calls, e.g. for every source of a job. The workers start here, in parallel with the caller.
 
-    def __init__(self, workers: int, opts: FindOptions):
-        self.workers = workers
+    'forkserver', not 'fork': OpenCV's and dlib's native thread pools do not survive a fork (a
+    forked worker can deadlock), and a conversion process may run JAX. The fork server loads the
+    dlib models once (`detect.PRELOAD_ENV`), so each worker forks with them already in memory.
+    """
+
+    def __init__(self, workers: int = 1, detector: str = "hog", descriptors: bool = False):
+        self.workers = max(1, int(workers))
         self._ex = None
-        if workers > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
+        if self.workers <= 1:
+            detect.warm_up(detector, descriptors)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-            self._ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver"),
-                                           initializer=_worker_init, initargs=(opts.detector, opts.descriptors))
-        else:
-            detect.warm_up(opts.detector, opts.descriptors)
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["core.detect"])
+        self._ex = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
+                                       initargs=(detector, descriptors))
+        # The fork server (started by the first submit, if not running yet) inherits this variable
+        # and loads the models when it preloads core.detect; nothing else here sees it.
+        previous = os.environ.get(detect.PRELOAD_ENV)
+        os.environ[detect.PRELOAD_ENV] = "1"
+        try:
+            for _ in range(self.workers):  # start every worker now, not at the first segment
+                self._ex.submit(int)
+        finally:
+            if previous is None:
+                os.environ.pop(detect.PRELOAD_ENV, None)
+            else:
+                os.environ[detect.PRELOAD_ENV] = previous
 
     def submit(self, payload):
         if self._ex is None:
@@ -346,25 +374,34 @@ class _Pool:
             self._ex.shutdown(wait=True, cancel_futures=cancel)
             self._ex = None
 
+    def __enter__(self) -> FacePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close(cancel=True)
+
 
 def _segment_len(frame: np.ndarray) -> int:
     return int(max(8, min(SEGMENT, SEGMENT_BYTES // max(1, frame.nbytes))))
 
 
 def find_faces(frames: Iterable[media.Frame | tuple[int, np.ndarray]], opts: FindOptions | None = None,
-               workers: int = 1) -> Iterator[tuple[media.Frame, list[FoundFace]]]:
+               workers: int | FacePool = 1, segment: int | None = None, first_track: int = 0) -> Iterator[tuple[media.Frame, list[FoundFace]]]:
     """(frame, faces) for every frame, in order, found as extraction finds them (module notes).
 
     `frames`: `media.Frame`s or (index, RGB image) pairs, consecutive for a video. `workers` > 1
-    runs segments in that many processes (memory: about 2 × workers segments in flight).
-    Track ids are unique over the whole iterator.
+    runs segments in that many processes (memory: about 2 × workers segments in flight); pass a
+    `FacePool` to reuse one across calls.
+    Track ids are unique over the whole iterator, from `first_track` on. `segment`: frames a worker gets at a time
+    (default: up to 64, fewer for large frames).
     """
     opts = opts or FindOptions()
     detect.check_detector(opts.detector)
     pad = PAD if opts.video else 0
-    pool = _Pool(max(1, int(workers)), opts)
+    own_pool = not isinstance(workers, FacePool)
+    pool = FacePool(int(workers), opts.detector, opts.descriptors) if own_pool else workers
     inflight: deque = deque()
-    track_base = 0
+    track_base = int(first_track)
     prev_tail: list[FoundFace] = []
     buf: list[media.Frame] = []  # the frames of the segment being filled (plus context before it)
     core_start = 0  # position in buf where the next segment's own frames start
@@ -410,6 +447,8 @@ def find_faces(frames: Iterable[media.Frame | tuple[int, np.ndarray]], opts: Fin
             buf.append(fr)
             if seg_len is None:
                 seg_len = _segment_len(fr.image) if opts.video else max(1, min(16, _segment_len(fr.image)))
+                if segment:
+                    seg_len = max(1, min(seg_len, int(segment)))
             if len(buf) - core_start >= seg_len + pad:
                 submit(final=False)
                 yield from drain(max_inflight)
@@ -417,7 +456,17 @@ def find_faces(frames: Iterable[media.Frame | tuple[int, np.ndarray]], opts: Fin
             submit(final=True)
         yield from drain(0)
     finally:
-        pool.close(cancel=True)
+        if own_pool:
+            pool.close(cancel=True)
+        else:  # a shared pool stays up; drop this call's unfinished segments
+            for fut, _, _ in inflight:
+                fut.cancel()
+            for fut, _, _ in inflight:
+                if not fut.cancelled():
+                    try:
+                        fut.result()
+                    except Exception:  # noqa: BLE001 - nobody wants this result any more
+                        pass
 
 
 # ---- the extraction job ----------------------------------------------------------------------
@@ -569,7 +618,8 @@ class _Progress:
 
 
 def extract_source(ctx, project, source, settings: ExtractSettings, identity: Identity | None,
-                   summary: SideSummary, progress: _Progress, workers: int) -> None:
+                   summary: SideSummary, progress: _Progress, pools: _Pools,
+                   flush_seconds: float = FLUSH_SECONDS) -> None:
     """Extract one source into faces/SIDE and its store, resuming what a previous run stored."""
     side, sid = source.side, source.id
     path = Path(source.path)
@@ -584,15 +634,22 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
                           "re-extracting it from the start")
             _remove_source_output(project, side, sid)
     writer = store.Writer(spath, store.meta_for(source, want))
-    done = store.load(spath).frames
+    complete = spath / COMPLETE
+    is_video = info.kind == "video"
+    if is_video and complete.is_file():
+        _message(ctx, f"{path.name}: already extracted (use --fresh to redo it)")
+        progress.step("already extracted", n=len(range(0, info.frames or 0, max(1, settings.every))))
+        return
+    previous = store.load(spath)
+    done = previous.frames
     if len(done):
         removed = _remove_unrecorded_crops(project, side, sid, done)
         _message(ctx, f"{path.name}: resuming; {len(done)} frames already done"
                       + (f", {removed} unrecorded crops redone" if removed else ""))
+        progress.step("resuming", n=len(done))
     else:
         _remove_unrecorded_crops(project, side, sid, done)
     done_set = set(done.tolist())
-    is_video = info.kind == "video"
     every = max(1, settings.every) if is_video else 1
     start = 0
     if is_video and len(done):
@@ -600,13 +657,8 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
         wanted = range(0, info.frames or 0, every)
         start = next((f for f in wanted if f not in done_set), 0) if info.frames else 0
     errors: list[tuple[int, str, str]] = []
-
-    def source_frames():
-        for fr in media.iter_frames(path, start=start, every=every, on_error=lambda *e: errors.append(e)):
-            if fr.index in done_set:
-                progress.step("skipping done frames")
-                continue
-            yield fr
+    frames_iter = media.iter_frames(path, start=start, every=every, skip=done_set,
+                                    on_error=lambda *e: errors.append(e))
 
     opts = settings.find_options(video=is_video)
     faces_dir = project.faces_dir(side)
@@ -614,9 +666,15 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
     last_flush = time.monotonic()
     # A process pool costs a few seconds to start (each worker loads the dlib models): short
     # sources run in this process.
-    todo = len(range(start, info.frames or 0, every)) - len(done_set) if info.frames else 0
+    todo = sum(1 for f in range(start, info.frames or 0, every) if f not in done_set)
     per_segment = SEGMENT if is_video else 16
-    gen = find_faces(source_frames(), opts, workers=workers if todo > 2 * per_segment else 1)
+    pool = pools.get(opts) if todo > per_segment else 1
+    workers = pool.workers if isinstance(pool, FacePool) else 1
+    # Segments small enough that every worker gets several (balance), large enough to amortise
+    # their context frames and per-track descriptors.
+    segment = max(24 if is_video else 4, min(per_segment, todo // (3 * workers) if todo else per_segment))
+    first_track = int(previous.track.max()) + 1 if len(previous) else 0
+    gen = find_faces(frames_iter, opts, workers=pool, segment=segment, first_track=first_track)
     try:
         for fr, faces in gen:
             records = []
@@ -645,7 +703,7 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
             summary.frames_with_faces += bool(faces)
             progress.faces += len(faces)
             progress.step(f"extract {side}: {path.name}")
-            if time.monotonic() - last_flush > FLUSH_SECONDS:
+            if time.monotonic() - last_flush > flush_seconds:
                 writer.flush()
                 last_flush = time.monotonic()
             if ctx is not None and ctx.cancelled:
@@ -654,6 +712,8 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
         gen.close()
         writer.flush()  # every frame added so far has its crops on disk: keep them
     writer.compact()
+    if is_video:
+        atomic_write_json(complete, {"frames": summary.frames, "every": every})
     for _index, name, msg in errors:
         summary.corrupt.append(f"{path.name}/{name}" if info.kind == "folder" else name)
         _message(ctx, f"skipped corrupt image: {msg}", "warning")
@@ -662,6 +722,26 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
         summary.empty_sources.append(str(path))
         _message(ctx, f"{path}: no faces found (side {side}); check that it shows a face of at least "
                       f"{settings.min_face or 'the minimum'} px, or try --detector cnn or a smaller --min-face", "warning")
+
+
+class _Pools:
+    """One worker pool for a whole job, started by the first source long enough to need it."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool: FacePool | None = None
+
+    def get(self, opts: FindOptions) -> FacePool | int:
+        if self.workers <= 1:
+            return 1
+        if self.pool is None:
+            self.pool = FacePool(self.workers, opts.detector, opts.descriptors)
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close(cancel=True)
+            self.pool = None
 
 
 def _message(ctx, text: str, level: str = "info") -> None:
@@ -696,15 +776,16 @@ def run_job(ctx, side: str = "both", size: int = 256, every: int = 1, detector: 
             min_face: int | None = None, reference: list[str] | None = None, blur: float = BLUR_THRESHOLD,
             identity: bool = True, identity_threshold: float = detect.IDENTITY_THRESHOLD, smooth: bool = True,
             coverage: float = align.COVERAGE, detect_every: int = DETECT_EVERY, workers: int | None = None,
-            fresh: bool = False) -> dict:
+            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS) -> dict:
     """The `extract` job kind. Returns (and emits as a `summary` event) per-side totals."""
     return extract(ctx.project, ctx, side=side, size=size, every=every, detector=detector, min_face=min_face,
                    reference=reference, blur=blur, identity=identity, identity_threshold=identity_threshold,
-                   smooth=smooth, coverage=coverage, detect_every=detect_every, workers=workers, fresh=fresh)
+                   smooth=smooth, coverage=coverage, detect_every=detect_every, workers=workers, fresh=fresh,
+                   flush_seconds=flush_seconds)
 
 
 def extract(project, ctx=None, side: str = "both", reference: list[str] | None = None, workers: int | None = None,
-            fresh: bool = False, **options) -> dict:
+            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS, **options) -> dict:
     """Extract the sources of one or both sides (see `run_job`); usable without a job (`ctx` None)."""
     settings = parse_settings(**options)
     sides = ("a", "b") if side in ("both", None) else (side,)
@@ -728,29 +809,33 @@ def extract(project, ctx=None, side: str = "both", reference: list[str] | None =
     progress = _Progress(ctx, total or None)
     summaries: dict[str, SideSummary] = {}
     project.alignments_dir.mkdir(parents=True, exist_ok=True)
-    for s in sides:
-        summ = summaries[s] = SideSummary(s, sources=len(project.sources_of(s)))
-        if fresh:
+    pools = _Pools(workers)
+    try:
+        for s in sides:
+            summ = summaries[s] = SideSummary(s, sources=len(project.sources_of(s)))
+            if fresh:
+                for src in project.sources_of(s):
+                    _remove_source_output(project, s, src.id)
+                _reference_path(project, s).unlink(missing_ok=True)
+            if not project.sources_of(s):
+                _message(ctx, f"side {s} ({project.label(s)}) has no sources: add some with "
+                              f"`facepair add-source {project.name} {s} PATH…`", "warning")
+                continue
+            ident = Identity(project, s, settings.identity_threshold, reference) if settings.identity else None
+            if ident is not None and reference:
+                _message(ctx, f"side {s}: keeping faces within {settings.identity_threshold} of {ident.origin}")
             for src in project.sources_of(s):
-                _remove_source_output(project, s, src.id)
-            _reference_path(project, s).unlink(missing_ok=True)
-        if not project.sources_of(s):
-            _message(ctx, f"side {s} ({project.label(s)}) has no sources: add some with "
-                          f"`facepair add-source {project.name} {s} PATH…`", "warning")
-            continue
-        ident = Identity(project, s, settings.identity_threshold, reference) if settings.identity else None
-        if ident is not None and reference:
-            _message(ctx, f"side {s}: keeping faces within {settings.identity_threshold} of {ident.origin}")
-        for src in project.sources_of(s):
-            if ctx is not None:
-                ctx.check_cancelled()
-            try:
-                extract_source(ctx, project, src, settings, ident, summ, progress, workers)
-            except media.MediaError as e:
-                summ.errors[src.path] = str(e)
-                _message(ctx, str(e), "error")
-        if ident is not None and ident.origin and not reference:
-            _message(ctx, f"side {s}: identity reference = {ident.origin}")
+                if ctx is not None:
+                    ctx.check_cancelled()
+                try:
+                    extract_source(ctx, project, src, settings, ident, summ, progress, pools, flush_seconds)
+                except media.MediaError as e:
+                    summ.errors[src.path] = str(e)
+                    _message(ctx, str(e), "error")
+            if ident is not None and ident.origin and not reference:
+                _message(ctx, f"side {s}: identity reference = {ident.origin}")
+    finally:
+        pools.close()
     result = {s: summ.as_dict() for s, summ in summaries.items()}
     if ctx is not None:
         ctx.emit("summary", **{"sides": result})

@@ -13,7 +13,8 @@ API
   most `queue_size` frames ahead (memory stays bounded for any length). For a folder, `index` is
   the image's position in name order and `name` its file name; a corrupt image is skipped and
   reported to `on_error(index, name, message)`, or raises MediaError when no callback is given.
-  `start`/`every`/`stop` select frames by index (`every` N: indices start, start+N, …).
+  `start`/`every`/`stop` select frames by index (`every` N: indices start, start+N, …);
+  `skip` leaves out a set of indices (a resumed extraction's done frames).
 - `frame_count(path)`: frames a source yields (exact for folders/images; a video's container count).
 - `VideoWriter(path, fps, size, audio_from=None)`: H.264 mp4 through ffmpeg, RGB frames in;
   `audio_from` copies the audio track of another file. `write_video(path, frames, fps)`.
@@ -27,7 +28,7 @@ import queue
 import re
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,7 +190,8 @@ def frame_count(path: str | os.PathLike) -> int | None:
 _END = object()
 
 
-def _video_frames(path: Path, start: int, every: int, stop: int | None, queue_size: int) -> Iterator[Frame]:
+def _video_frames(path: Path, start: int, every: int, stop: int | None, queue_size: int,
+                  skip: Container[int] | None = None) -> Iterator[Frame]:
     import cv2
 
     cap = _open_video(path)
@@ -209,7 +211,7 @@ def _video_frames(path: Path, start: int, every: int, stop: int | None, queue_si
         try:
             index = 0
             while not halt.is_set() and (stop is None or index < stop):
-                wanted = index >= start and (index - start) % every == 0
+                wanted = index >= start and (index - start) % every == 0 and not (skip and index in skip)
                 if wanted:
                     ok, bgr = cap.read()
                     if not ok:
@@ -245,20 +247,22 @@ def _video_frames(path: Path, start: int, every: int, stop: int | None, queue_si
 
 
 def iter_frames(path: str | os.PathLike, start: int = 0, every: int = 1, stop: int | None = None,
-                on_error: Callable[[int, str, str], None] | None = None, queue_size: int = 8) -> Iterator[Frame]:
-    """Frames of a video, an image or a folder of images, in order (see the module notes)."""
+                on_error: Callable[[int, str, str], None] | None = None, queue_size: int = 8,
+                skip: Container[int] | None = None) -> Iterator[Frame]:
+    """Frames of a video, an image or a folder of images, in order (see the module notes).
+    `skip`: indices not to yield (not decoded for folders; only demuxed for videos)."""
     path = Path(path)
     every = max(1, int(every))
     start = max(0, int(start))
     kind = _kind(path)
     if kind == "video":
-        yield from _video_frames(path, start, every, stop, queue_size)
+        yield from _video_frames(path, start, every, stop, queue_size, skip)
         return
     files = [path] if kind == "image" else mediatypes.images_in(path)
     if kind == "folder" and not files:
         raise MediaError(f"{path}: folder holds no images")
     for index, f in enumerate(files):
-        if index < start or (index - start) % every or (stop is not None and index >= stop):
+        if index < start or (index - start) % every or (stop is not None and index >= stop) or (skip and index in skip):
             continue
         try:
             image = read_image(f)
