@@ -208,8 +208,38 @@ def test_extraction_checks_like_the_cli(project, home):
     run(flow())
 
 
+@pytest.mark.slow
+def test_fit_ranking_of_side_a_from_the_project_screen(project, home, astronaut, hopper, no_stray_jobs):
+    """f ranks side A's footage against B (the `fit` job, real dlib); the fit column and the
+    line under A's table show the score and what differs."""
+    if "fit" not in jobkinds.KINDS:
+        pytest.skip("core.fit_job is not part of this build")
+    media = home.parent / "media"
+    media.mkdir()
+    Image.fromarray(astronaut).save(media / "astronaut.png")
+    Image.fromarray(hopper).save(media / "hopper.jpg")
+    projects.add_sources(project, "a", [media / "astronaut.png"])
+    projects.add_sources(project, "b", [media / "hopper.jpg"])
+
+    async def flow():
+        app = make_app(home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            assert "not ranked" in screen_text(app)
+            await pilot.press("f")
+            await wait_for(pilot, lambda: jobs.project_jobs(project), what="the fit job")
+            job = jobs.project_jobs(project)[0]
+            await wait_for(pilot, lambda: not jobs.load_job(job.dir).active, timeout=60, what="the ranking")
+            assert jobs.load_job(job.dir).state == "succeeded", jobs.load_job(job.dir).reason
+            await wait_for(pilot, lambda: "#1 " in screen_text(app), what="the fit column")
+            text = screen_text(app)
+            assert "fit: score" in text and "poses covered" in text
+
+    run(flow())
+
+
 def test_a_missing_stage_says_it_is_not_available(project, home, monkeypatch):
-    for kind in ("extract", "train", "convert", "preview"):
+    for kind in ("extract", "train", "convert", "preview", "fit"):
         monkeypatch.delitem(jobkinds.KINDS, kind, raising=False)
 
     async def flow():
@@ -217,6 +247,8 @@ def test_a_missing_stage_says_it_is_not_available(project, home, monkeypatch):
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("enter", "e")
             assert any("extract is not available" in m for m in notifications(app))
+            await pilot.press("f")
+            assert any("fit is not available" in m for m in notifications(app))
             await pilot.press("t", "s")
             assert any("train is not available" in m for m in notifications(app))
             await pilot.press("escape", "c", "ctrl+s")

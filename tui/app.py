@@ -27,6 +27,7 @@ KIND_MODULES = {
     "train": "core.train (issue 4)",
     "convert": "core.convert (issue 5)",
     "preview": "core.convert (issue 5)",
+    "fit": "core.fit_job (issue 8)",
 }
 
 

@@ -48,6 +48,71 @@ def extraction_text(watch: JobWatch | None) -> Text:
     return t
 
 
+def fit_rankings(project: projects.Project) -> tuple[dict[str, list[dict]], str | None]:
+    """Side-A source path → its pair-finder rows (best first) from fit.json, or an error text.
+
+    `core.fit_job.rank_project_sources` only reads fit.json and file sizes (docs/fit.md)."""
+    try:
+        from core.fit_job import rank_project_sources
+
+        rows = rank_project_sources(project)
+    except ImportError:
+        return {}, None
+    except (FacepairError, OSError, ValueError, KeyError, TypeError) as e:
+        return {}, f"cannot read the fit ranking: {e}"
+    by_source: dict[str, list[dict]] = {}
+    for r in rows:
+        by_source.setdefault(r.get("candidate", ""), []).append(r)
+    return by_source, None
+
+
+def fit_cell(rows: list[dict] | None) -> Text:
+    """The fit column of side A's table: '#rank score' of the best person, or why there is none."""
+    if not rows:
+        return Text("-", style="dim")
+    best = rows[0]
+    score = best.get("score")
+    if score is None:
+        status = best.get("status") or "-"
+        return Text(status, style="dim" if status == "not ranked" else "yellow")
+    style = "green" if score >= 70 else "yellow" if score >= 40 else "red"
+    t = Text(f"#{best.get('rank')} ", style="dim")
+    t.append(f"{score:.0f}", style=style)
+    if best.get("stale"):
+        t.append(" stale", style="dim")
+    return t
+
+
+def fit_line(name: str, rows: list[dict] | None, watch: JobWatch | None) -> Text:
+    """Below side A's table: how the highlighted source fits B, in words (or how to find out)."""
+    t = Text("fit: ", style="bold")
+    if watch is not None and watch.active:
+        p = watch.digest.progress
+        t.append(f"ranking side A's footage against B… {fmt_progress(p)} {(p or {}).get('stage') or ''}".rstrip(),
+                 style="cyan")
+        return t
+    if not rows:
+        t.append("press f to rank side A's footage by how well B's face fits it", style="dim")
+        return t
+    scored = [r for r in rows if r.get("score") is not None]
+    if not scored:
+        t.append(f"{name}: {rows[0].get('message') or rows[0].get('status')}", style="yellow")
+        return t
+    for i, r in enumerate(scored[:2]):
+        if i:
+            t.append("  ·  ")
+        who = f"person {r['person']} " if len(scored) > 1 else ""
+        words = "; ".join(d.get("words", "") for d in (r.get("differences") or [])[:2])
+        t.append(f"{who}score {r['score']:.0f}")
+        if words:
+            t.append(f" ({words})")
+        if isinstance(r.get("coverage"), (int, float)):
+            t.append(f", poses covered {100 * r['coverage']:.0f}%")
+    if scored[0].get("stale"):
+        t.append("  stale: press f to rank again", style="dim")
+    return t
+
+
 def summary_lines(summary: dict) -> list[Text]:
     """One line per side of the extract job's summary (`{"sides": {"a": {...}, "b": {...}}}`,
     see docs/contracts.md): faces kept of found in frames, dropped by reason, problems."""
@@ -96,13 +161,16 @@ class ProjectScreen(FacepairScreen):
     TITLE = "Project"
     HELP = ("A project's sources per side (A: footage whose face is replaced, B: the face put on A), "
             "the faces extracted from them, and the way to training and conversion. Add sources by "
-            "path (Tab completes); removing a source forgets it (its files stay).")
+            "path (Tab completes); removing a source forgets it (its files stay). The fit column ranks "
+            "side A's footage by how well B's face shape suits it (0–100, f ranks again); the line "
+            "under the table says what differs most for the highlighted source.")
     BINDINGS = [
         Binding("a", "add_source", "Add", id="project.add_source"),
         Binding("x", "remove_source", "Remove", id="project.remove_source"),
         Binding("e", "extract", "Extract", id="project.extract"),
         Binding("t", "training", "Train", id="project.training"),
         Binding("c", "convert", "Convert", id="project.convert"),
+        Binding("f", "fit", "Rank fit", id="project.fit"),
         Binding("s", "selftest", "Self-test job", id="project.selftest", show=False),
     ]
 
@@ -114,6 +182,8 @@ class ProjectScreen(FacepairScreen):
         self.extract_watch: JobWatch | None = None
         self._sources_key: object = None
         self.last_extract_args: dict | None = None
+        self.fit_watch: JobWatch | None = None
+        self.fit_rows: dict[str, list[dict]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -123,8 +193,13 @@ class ProjectScreen(FacepairScreen):
                 with Vertical(classes="side", id=f"side-{side}"):
                     yield Static("", classes="side-title", id=f"title-{side}")
                     table = DataTable(id=f"sources-{side}", cursor_type="row", classes="sources")
-                    table.add_columns("source", "kind", "folder", "id")
+                    if side == "a":
+                        table.add_columns("source", "kind", "fit", "folder", "id")
+                    else:
+                        table.add_columns("source", "kind", "folder", "id")
                     yield table
+                    if side == "a":
+                        yield Static("", id="fit-a", classes="fit-line")
                     yield ThumbGrid(id=f"thumbs-{side}", classes="thumbs")
         yield Static("", id="extraction")
         yield Footer(compact=True)
@@ -154,13 +229,20 @@ class ProjectScreen(FacepairScreen):
             ("   consent: ", "bold"), (p.consent.statement, "italic"),
             (f" ({', '.join(p.consent.by)})", "dim"),
         ))
+        self.fit_rows, fit_error = fit_rankings(p)
         for side in SIDES:
             self._fill_side(p, side)
-        job = newest_job(p, ("extract",))
+        if fit_error:
+            self.query_one("#fit-a", Static).update(Text(fit_error, style="red"))
+        self.extract_watch = self._watch_newest(p, "extract", self.extract_watch)
+        self.fit_watch = self._watch_newest(p, "fit", self.fit_watch)
+
+    @staticmethod
+    def _watch_newest(p: projects.Project, kind: str, current: JobWatch | None) -> JobWatch | None:
+        job = newest_job(p, (kind,))
         if job is None:
-            self.extract_watch = None
-        elif self.extract_watch is None or self.extract_watch.dir != job.dir:
-            self.extract_watch = JobWatch(job.dir)
+            return None
+        return current if current is not None and current.dir == job.dir else JobWatch(job.dir)
 
     def _fill_side(self, p: projects.Project, side: str) -> None:
         count = p.face_count(side)
@@ -170,15 +252,19 @@ class ProjectScreen(FacepairScreen):
             f"   {len(sources)} source{'s' if len(sources) != 1 else ''}, {count} face{'s' if count != 1 else ''}",
         ))
         table = self.query_one(f"#sources-{side}", DataTable)
-        rows = [(Path(s.path).name, s.kind, _short(str(Path(s.path).parent)), s.id) for s in sources]
-        if getattr(table, "_facepair_rows", None) != rows:
+        if side == "a":
+            rows = [(Path(s.path).name, s.kind, fit_cell(self.fit_rows.get(s.path)), _short(str(Path(s.path).parent)),
+                     s.id) for s in sources]
+        else:
+            rows = [(Path(s.path).name, s.kind, _short(str(Path(s.path).parent)), s.id) for s in sources]
+        if getattr(table, "_facepair_rows", None) != [tuple(str(c) for c in r) for r in rows]:
             cursor = table.cursor_row
             table.clear()
             for s, row in zip(sources, rows, strict=True):
                 table.add_row(*row, key=s.id)
             if rows:
                 table.move_cursor(row=min(cursor or 0, len(rows) - 1))
-            table._facepair_rows = rows
+            table._facepair_rows = [tuple(str(c) for c in r) for r in rows]
         self.query_one(f"#thumbs-{side}", ThumbGrid).refresh_from(p.faces_dir(side), count)
 
     def poll(self) -> None:
@@ -187,10 +273,36 @@ class ProjectScreen(FacepairScreen):
         if self.extract_watch is not None:
             self.extract_watch.poll()
         self.query_one("#extraction", Static).update(extraction_text(self.extract_watch))
+        if self.fit_watch is not None:
+            was_active = self.fit_watch.active
+            self.fit_watch.poll()
+            if was_active and not self.fit_watch.active:
+                self._tick(force=True)  # the ranking just changed: re-read fit.json now
+                return
+        self._update_fit_line()
+
+    def _update_fit_line(self) -> None:
+        p = self.project
+        if p is None:
+            return
+        sources = p.sources_of("a")
+        table = self.query_one("#sources-a", DataTable)
+        src = sources[table.cursor_row] if sources and table.cursor_row is not None and \
+            table.cursor_row < len(sources) else None
+        rows = self.fit_rows.get(src.path) if src else None
+        name = Path(src.path).name if src else ""
+        if not sources and not (self.fit_watch and self.fit_watch.active):
+            self.query_one("#fit-a", Static).update(Text("fit: add footage of A, then press f to rank it", style="dim"))
+            return
+        self.query_one("#fit-a", Static).update(fit_line(name, rows, self.fit_watch))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "sources-a":
+            self._update_fit_line()
 
     # ---- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action in ("add_source", "remove_source", "extract", "training", "convert", "selftest"):
+        if action in ("add_source", "remove_source", "extract", "training", "convert", "selftest", "fit"):
             return self.project is not None
         return True
 
@@ -293,6 +405,26 @@ class ProjectScreen(FacepairScreen):
                 self._tick(force=True)
 
         self.app.push_screen(extract_dialog(p, self.last_extract_args), answered)
+
+    def action_fit(self) -> None:
+        """Rank side A's sources by how well B's face fits them (the `fit` job, issue 8)."""
+        p = self._need_project()
+        if p is None:
+            return
+        if not self.app.kind_available("fit"):
+            self.app.notify(self.app.unavailable("fit"), title="not available", severity="warning", markup=False)
+            return
+        if not p.sources_of("a"):
+            self.app.report(f"no candidates: add footage to side A (`facepair add-source {p.name} a PATH…`) "
+                            "to rank it")
+            return
+        if self.fit_watch is not None and self.fit_watch.active:
+            self.notify(f"a ranking is already running ({self.fit_watch.id})", markup=False)
+            return
+        job = self.app.start_job(p, "fit", {})
+        if job is not None:
+            self.fit_watch = JobWatch(job.dir)
+            self.poll()
 
     def action_selftest(self) -> None:
         p = self._need_project()
