@@ -14,11 +14,14 @@ Finding faces in a video (`find_faces`, also used by conversion, fit and evaluat
   `track_min_score` the face is re-detected in a window around it; if that fails too the track
   ends. A keyframe detection that matches a tracked face re-seeds its landmarks from the detector
   box (no drift).
+- A detection whose upright re-score is below `track_min_score` too is taken for a false
+  detection (a badge, a pattern) and dropped; every face kept has scored as a face upright.
 - A face first detected on a keyframe is also tracked *backwards* to the frames since the previous
   keyframe, so a face that appears between keyframes is not lost.
-- Landmarks are smoothed in time, per track, with a centred Gaussian (σ = 1 frame, ±2 frames;
-  symmetric, so no lag) — on by default for videos (`smooth=False` turns it off). Raw values are
-  kept next to the smoothed ones.
+- Landmarks are smoothed in time, per track, with a centred Gaussian (σ = 1 frame, ±2 frames; the
+  window shrinks symmetrically at a track's ends, so there is no lag: constant-speed motion is
+  unchanged, jitter is averaged) — on by default for videos (`smooth=False` turns it off). Raw
+  values are kept next to the smoothed ones.
 - Frames are processed in segments (≈64 frames, fewer for large frames) with 3 frames of context
   on each side, so smoothing and tracking see across segment borders; segments run in parallel
   worker processes and come back in order. Track ids are linked across segments.
@@ -36,7 +39,6 @@ duplicated. Changing crop settings (size, coverage, every) re-extracts that sour
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections import deque
@@ -178,13 +180,18 @@ def _track_segment(images: list[np.ndarray], opts: FindOptions) -> list[list[_Ca
             j = max(range(len(dets)), key=lambda i: detect.iou(boxes[i], pred), default=None)
             if j is not None and j not in used and detect.iou(boxes[j], pred) > 0.4:
                 used.add(j)
-                current.append(_from_detection(image, dets[j], a.track))
-            elif (c := _track_step(image, a.raw, a.track, opts)) is not None:
+                fresh = _from_detection(image, dets[j], a.track)
+                if fresh.conf >= opts.track_min_score:
+                    current.append(fresh)
+                    continue
+            if (c := _track_step(image, a.raw, a.track, opts)) is not None:
                 current.append(c)
         for j, d in enumerate(dets):
             if j in used or any(detect.iou(boxes[j], c.box) > 0.4 for c in current):
                 continue
             cand = _from_detection(image, d, next_track)
+            if cand.conf < opts.track_min_score:  # not face-like once upright: a false detection
+                continue
             next_track += 1
             current.append(cand)
             # Backwards: the frames since the previous keyframe may hold this face too.
@@ -205,31 +212,46 @@ def _track_segment(images: list[np.ndarray], opts: FindOptions) -> list[list[_Ca
 
 def _still(image: np.ndarray, opts: FindOptions, first_track: int) -> list[_Cand]:
     dets = detect.detect(image, opts.detector, _min_face(opts, image), opts.max_side)
-    return _dedupe([_from_detection(image, d, first_track + i) for i, d in enumerate(dets)])
+    cands = [_from_detection(image, d, first_track + i) for i, d in enumerate(dets)]
+    return _dedupe([c for c in cands if c.conf >= opts.track_min_score])
+
+
+def smooth_sequence(points: np.ndarray, sigma: float = SMOOTH_SIGMA, radius: int = SMOOTH_RADIUS) -> np.ndarray:
+    """Smooth one unbroken run of a track's landmarks (L, ..., 2) in time: a centred Gaussian over
+    ±`radius` frames. Near the run's ends the window shrinks symmetrically, so the filter never
+    lags: motion at constant speed comes out unchanged, jitter is averaged away."""
+    pts = np.asarray(points, dtype=np.float64)
+    n = len(pts)
+    out = pts.copy()
+    w_all = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma * sigma))
+    for j in range(n):
+        r = min(radius, j, n - 1 - j)
+        if r == 0:
+            continue
+        w = w_all[radius - r: radius + r + 1]
+        out[j] = np.tensordot(w, pts[j - r: j + r + 1], axes=1) / w.sum()
+    return out
 
 
 def smooth_tracks(frames: list[list[_Cand]], sigma: float = SMOOTH_SIGMA, radius: int = SMOOTH_RADIUS
                   ) -> list[list[np.ndarray]]:
-    """Smoothed landmarks for every candidate: a centred Gaussian over the same track's landmarks
-    in the neighbouring frames (only frames where the track exists; weights renormalised)."""
-    weights = {d: math.exp(-(d * d) / (2 * sigma * sigma)) for d in range(-radius, radius + 1)}
-    by_track: list[dict[int, np.ndarray]] = [{c.track: c.raw for c in cands} for cands in frames]
-    out = []
+    """Smoothed landmarks for every candidate, per track and unbroken run (`smooth_sequence`)."""
+    out: list[list[np.ndarray]] = [[c.raw for c in cands] for cands in frames]
+    runs: dict[int, list[list[tuple[int, int]]]] = {}
     for t, cands in enumerate(frames):
-        row = []
-        for c in cands:
-            acc = np.zeros((68, 2), np.float64)
-            wsum = 0.0
-            for d, w in weights.items():
-                j = t + d
-                if 0 <= j < len(frames) and (lm := by_track[j].get(c.track)) is not None:
-                    # Only across an unbroken run of the track.
-                    step = 1 if d > 0 else -1
-                    if all(c.track in by_track[i] for i in range(t, j, step)):
-                        acc += w * lm
-                        wsum += w
-            row.append((acc / wsum).astype(np.float32))
-        out.append(row)
+        for i, c in enumerate(cands):
+            track_runs = runs.setdefault(c.track, [])
+            if track_runs and track_runs[-1][-1][0] == t - 1:
+                track_runs[-1].append((t, i))
+            else:
+                track_runs.append([(t, i)])
+    for track_runs in runs.values():
+        for run in track_runs:
+            if len(run) < 3:
+                continue
+            sm = smooth_sequence(np.stack([frames[t][i].raw for t, i in run]), sigma, radius)
+            for (t, i), lm in zip(run, sm, strict=True):
+                out[t][i] = lm.astype(np.float32)
     return out
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import align, extract, faceset, jobs, media
 from core import alignments as al
 from core.events import read_events
+from core.project import add_sources
 
 
 def _events(project, kind="extract"):
@@ -54,3 +59,212 @@ def test_find_faces_on_any_frame_iterator(synth_clips):
     tracked = sum(faces[0].tracked for _, faces in out)
     assert tracked >= 10  # between keyframes the face is tracked, not re-detected
     assert all(faces[0].confidence > 0 for _, faces in out)
+
+
+# ---- smoothing (pure) ----------------------------------------------------------------------------
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 40), vx=st.floats(-30, 30), vy=st.floats(-30, 30), seed=st.integers(0, 2**31))
+def test_smoothing_never_lags_constant_speed_motion(n, vx, vy, seed):
+    base = np.random.default_rng(seed).uniform(0, 500, (68, 2))
+    run = np.stack([base + np.array([vx, vy]) * t for t in range(n)])
+    np.testing.assert_allclose(extract.smooth_sequence(run), run, atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), noise=st.floats(0.5, 5))
+def test_smoothing_reduces_jitter(seed, noise):
+    rng = np.random.default_rng(seed)
+    truth = np.stack([rng.uniform(0, 500, (68, 2))] * 30)
+    noisy = truth + rng.normal(0, noise, truth.shape)
+    err_raw = np.abs(noisy - truth)[3:-3].mean()
+    err_smooth = np.abs(extract.smooth_sequence(noisy) - truth)[3:-3].mean()
+    assert err_smooth < 0.8 * err_raw
+
+
+# ---- stills, identity, options -----------------------------------------------------------------
+
+def _write(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _run(project, **args):
+    job = jobs.run_inline(project, "extract", {"workers": 1, "size": 64, **args})
+    return job, read_events(job.events_path)
+
+
+def _messages(events):
+    return " | ".join(e["text"] for e in events if e["type"] == "message")
+
+
+def test_stills_face_order_and_first_face_identity(project, astronaut, hopper, tmp_path):
+    """Two people in one photo: face 0 is the leftmost; without --reference the side's first
+    confident face (the astronaut) is the reference, so the other person is dropped."""
+    h = cv2.resize(hopper, (int(hopper.shape[1] * 512 / hopper.shape[0]), 512))
+    _write(tmp_path / "photos" / "1.png", np.hstack([astronaut, h]))
+    _write(tmp_path / "photos" / "2.png", astronaut[:, ::-1])
+    add_sources(project, "b", [tmp_path / "photos"])
+    job, events = _run(project, side="b")
+    assert job.state == "succeeded", job.reason
+    a = al.load_for_source(project, project.sources_of("b")[0].id)
+    rows = a.faces_in(0)
+    assert len(rows) == 2 and a.box[rows[0]][0] < 512 <= a.box[rows[1]][0]
+    assert [al.STATUS[int(a.status[r])] for r in rows] == ["kept", "identity"]
+    sid = project.sources_of("b")[0].id
+    assert sorted(f.name for f in faceset.face_files(project, "b")) == [f"{sid}_000000_00.png", f"{sid}_000001_00.png"]
+    assert job.result["sides"]["b"]["dropped"]["identity"] == 1
+    assert "first confident face" in _messages(events)
+    # Descriptors are stored where computed (one per track: here every face).
+    assert a.descriptor(int(rows[0])) is not None
+
+
+def test_no_identity_keeps_everyone_and_min_face_drops_small(project, astronaut, hopper, tmp_path):
+    h = cv2.resize(hopper, (int(hopper.shape[1] * 512 / hopper.shape[0]), 512))
+    small = cv2.resize(astronaut, (200, 200), interpolation=cv2.INTER_AREA)  # face ≈ 37 px
+    _write(tmp_path / "photos" / "1.png", np.hstack([astronaut, h]))
+    _write(tmp_path / "photos" / "2.png", small)
+    add_sources(project, "a", [tmp_path / "photos"])
+    job, _ = _run(project, side="a", identity=False, min_face=30)
+    assert job.result["sides"]["a"]["faces_kept"] == 3
+    job, _ = _run(project, side="a", identity=False, min_face=60, fresh=True)
+    r = job.result["sides"]["a"]
+    assert r["faces_kept"] == 2 and r["faces_found"] == 2  # the 37 px face is not even searched for
+
+
+def test_every_nth_frame_and_a_settings_change_re_extracts(extracted_project_copy):
+    p = extracted_project_copy
+    job, events = _run(p, side="a", every=4)
+    assert job.state == "succeeded", job.reason
+    a = al.load_for_source(p, p.sources_of("a")[0].id)
+    assert a.frames.tolist() == list(range(0, 32, 4))
+    assert p.face_count("a") == 8 and "settings changed (every 1→4)" in _messages(events)
+    # Side b was not asked for: untouched.
+    assert p.face_count("b") == 32
+    # Same settings again: nothing to do.
+    job, events = _run(p, side="a", every=4)
+    assert "already extracted" in _messages(events) and p.face_count("a") == 8
+
+
+def test_cancelled_extraction_resumes_without_duplicates(project, tmp_path):
+    from core import synth
+
+    clip = synth.portrait_clip("astronaut", tmp_path / "long.mp4", frames=150, seed=5)
+    add_sources(project, "a", [clip])
+    sid = project.sources_of("a")[0].id
+    spath = al.store_path(project, sid)
+    job = jobs.start_job(project, "extract", {"side": "a", "size": 64, "workers": 1, "flush_seconds": 0.1})
+    deadline = time.monotonic() + 120
+    while not list(spath.glob("part-*.npz")):
+        assert time.monotonic() < deadline, "no store part written"
+        assert jobs.load_job(job.dir).active, jobs.load_job(job.dir).reason
+        time.sleep(0.05)
+    final = jobs.cancel_job(job, grace=30)
+    assert final.state == "cancelled"
+    partial = al.load(spath)
+    assert 0 < len(partial.frames) < 150
+    on_disk = {f.name for f in faceset.face_files(project, "a")}
+    assert on_disk == {partial.name(r) for r in np.flatnonzero(partial.status == 0)}  # consistent
+    job2, events = _run(project, side="a")
+    assert job2.state == "succeeded", job2.reason
+    assert "resuming" in _messages(events)
+    full = al.load(spath)
+    assert full.frames.tolist() == list(range(150))
+    assert len(set(zip(full.face_frame.tolist(), full.face_index.tolist(), strict=True))) == len(full)
+    names = sorted(f.name for f in faceset.face_files(project, "a"))
+    assert names == sorted(full.name(r) for r in np.flatnonzero(full.status == 0))
+    assert not list(project.faces_dir("a").glob(".*"))  # no temp files left
+    # Frames stored before the cancel were not redone.
+    r0 = partial.faces_in(int(partial.frames[0]))[0]
+    np.testing.assert_array_equal(full.landmarks[full.faces_in(int(partial.frames[0]))[0]], partial.landmarks[r0])
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+
+def test_missing_source_file(project, tmp_path, astronaut):
+    img = _write(tmp_path / "gone.png", astronaut)
+    add_sources(project, "a", [img])
+    img.unlink()
+    job, _ = _run(project, side="a")
+    assert job.state == "failed" and "nothing could be extracted" in job.reason and "gone.png: no such" in job.reason
+
+
+def test_video_that_cannot_be_opened_writes_nothing_for_it(project, tmp_path, synth_clips):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 200)
+    add_sources(project, "a", [bad])
+    job, _ = _run(project, side="a")
+    assert job.state == "failed" and "broken.mp4: cannot open it as a video" in job.reason
+    sid = project.sources_of("a")[0].id
+    assert not al.store_path(project, sid).exists() and project.face_count("a") == 0
+    # Next to a good source: the good one is extracted, the bad one named in the summary.
+    add_sources(project, "a", [synth_clips["hopper"]])
+    job, events = _run(project, side="a", identity=False)
+    assert job.state == "succeeded"
+    assert str(bad) in job.result["sides"]["a"]["errors"] and project.face_count("a") == 32
+    assert "cannot open it as a video" in _messages(events)
+
+
+def test_corrupt_image_is_skipped_counted_and_named(project, tmp_path, astronaut):
+    _write(tmp_path / "set" / "a.png", astronaut)
+    (tmp_path / "set" / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    _write(tmp_path / "set" / "c.png", astronaut[:, ::-1])
+    add_sources(project, "b", [tmp_path / "set"])
+    job, events = _run(project, side="b")
+    r = job.result["sides"]["b"]
+    assert job.state == "succeeded" and r["corrupt"] == ["set/b.jpg"] and r["faces_kept"] == 2
+    assert "b.jpg" in _messages(events)
+
+
+def test_source_without_faces_reports_the_side_empty(project, tmp_path):
+    from skimage import data
+
+    from core import synth
+
+    clip = synth.synthesize_clip(data.coffee(), tmp_path / "coffee.mp4", frames=12)
+    add_sources(project, "a", [clip])
+    job, events = _run(project, side="a")
+    assert job.state == "succeeded"
+    r = job.result["sides"]["a"]
+    assert r["empty"] is True and r["faces_found"] == 0 and r["empty_sources"] == [str(clip)]
+    assert "coffee.mp4: no faces found" in _messages(events)
+
+
+def test_image_larger_than_8k_is_extracted(project, tmp_path, astronaut):
+    canvas = np.full((900, 8400, 3), 120, np.uint8)
+    canvas[100:868, 5000:5768] = cv2.resize(astronaut, (768, 768))  # face ≈ 140 px
+    _write(tmp_path / "huge.png", canvas)
+    add_sources(project, "a", [tmp_path / "huge.png"])
+    job, _ = _run(project, side="a")
+    assert job.state == "succeeded" and job.result["sides"]["a"]["faces_kept"] == 1
+    a = al.load_for_source(project, project.sources_of("a")[0].id)
+    assert 5000 < a.box[0][0] < 5768  # full-resolution coordinates
+
+
+def test_bad_options_are_refused_before_anything_runs(project, tmp_path, capsys, astronaut):
+    from tui.cli import main
+
+    def err() -> str:  # the console may wrap long lines
+        return " ".join(capsys.readouterr().err.split())
+
+    assert main(["extract", "pair"]) == 2
+    assert "has no sources" in err()
+    add_sources(project, "a", [_write(tmp_path / "x.png", astronaut)])
+    assert main(["extract", "pair", "--reference", str(tmp_path / "x.png")]) == 2
+    assert "--side a or --side b" in err()
+    assert main(["extract", "pair", "--side", "a", "--reference", str(tmp_path / "nope.png")]) == 2
+    assert "nope.png: no such file" in err()
+    with pytest.raises(SystemExit):
+        main(["extract", "pair", "--size", "2000"])
+    assert "64..1024" in err()
+    assert not jobs.project_jobs(project)  # no job was started
+
+
+def test_cli_runs_the_job_in_the_foreground(project, synth_clips, capsys):
+    from tui.cli import main
+
+    add_sources(project, "b", [synth_clips["hopper"]])
+    assert main(["extract", "pair", "--side", "b", "--size", "64"]) == 0
+    assert project.face_count("b") == 32
+    assert "extract succeeded" in capsys.readouterr().out
