@@ -66,14 +66,10 @@ def _swapper(preset: str, project: str | None, home: str | None):
 
 
 def _warm(swapper, batch: int) -> float:
-    """Compile every padded batch shape the pipeline can use; returns the seconds it took."""
-    from core.convert import _bucket
-
+    """Compile the one batch shape the pipeline uses; returns the seconds it took."""
     t0 = time.perf_counter()
     r = int(swapper.resolution)
-    sizes = sorted({_bucket(n, batch) for n in range(1, batch + 1)})
-    for n in sizes:
-        swapper.swap(np.zeros((n, r, r, 3), np.uint8), direction="a-to-b")
+    swapper.swap(np.zeros((batch, r, r, 3), np.uint8), direction="a-to-b")
     return time.perf_counter() - t0
 
 

@@ -42,6 +42,8 @@ DIRECTIONS = ("a-to-b", "b-to-a")
 FACE_MODES = ("all", "match")
 DEFAULT_BATCH = 32
 QUEUE_FRAMES = 8  # frames buffered between two stages (bounds memory for any video length)
+QUEUE_BYTES = 64 << 20  # … or fewer, for large frames
+HOLD_BYTES = 256 << 20  # frames the swap stage may hold while it gathers a batch of faces
 IDENTITY_THRESHOLD = 0.6  # dlib's same-person distance
 REFERENCE_FACES = 12  # descriptors sampled from a side's faces to know who that side is
 VIDEO_SUFFIX = ".mp4"
@@ -391,14 +393,6 @@ class Counters:
     broken_reason: str | None = None
 
 
-def _bucket(n: int, cap: int) -> int:
-    """Batch sizes are padded to powers of two so the jitted model compiles a handful of shapes."""
-    b = 1
-    while b < n:
-        b *= 2
-    return min(b, max(cap, n))
-
-
 class Converter:
     """One conversion: the swapper, the options, and the stage functions the pipeline threads run."""
 
@@ -414,6 +408,11 @@ class Converter:
         self.batch = max(1, int(batch))
         self.resolution = int(swapper.resolution)
         self.counters = Counters()
+        self.queue_frames = QUEUE_FRAMES
+
+    def size_queues(self, frame_bytes: int) -> None:
+        """Fewer frames in flight for large frames (4K: 2 a queue), so memory stays bounded."""
+        self.queue_frames = int(max(2, min(QUEUE_FRAMES, QUEUE_BYTES // max(1, frame_bytes))))
 
     # -- stage: faces → the ones to swap
     def select(self, frame: FrameWork, found: list[FaceWork]) -> FrameWork:
@@ -443,7 +442,7 @@ class Converter:
         for i in range(0, len(work), self.batch):
             chunk = work[i:i + self.batch]
             n = len(chunk)
-            batch = np.zeros((_bucket(n, self.batch), r, r, 3), np.uint8)
+            batch = np.zeros((self.batch, r, r, 3), np.uint8)  # one shape: the model compiles once
             batch[:n] = np.stack([f.crop for f in chunk])
             rgb, mask = self.swapper.swap(batch, direction=self.direction)
             rgb = np.asarray(rgb, np.float32)
@@ -478,9 +477,9 @@ class Converter:
             on_tick: Callable[[], None] | None = None, cancelled: Callable[[], bool] | None = None) -> Pipeline:
         """Run the stages over `frames` (which finds the faces) into `sink`. Raises the first error."""
         p = Pipeline()
-        q_found: queue.Queue = queue.Queue(QUEUE_FRAMES)
-        q_swapped: queue.Queue = queue.Queue(QUEUE_FRAMES)
-        q_merged: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        q_found: queue.Queue = queue.Queue(self.queue_frames)
+        q_swapped: queue.Queue = queue.Queue(self.queue_frames)
+        q_merged: queue.Queue = queue.Queue(self.queue_frames)
 
         def source():
             it = iter(frames)
@@ -497,29 +496,35 @@ class Converter:
             p.put(q_found, _END)
 
         def swapper():
-            done = False
-            while not done:
+            # Faces wait until a full batch is gathered (one compiled shape, full device batches);
+            # frames before the first waiting face go straight on, and a long stretch of frames
+            # without faces flushes a partial batch so memory stays bounded.
+            pending: list[FrameWork] = []
+            faces = held = 0
+
+            def flush() -> None:
+                nonlocal pending, faces, held
+                t0 = time.perf_counter()
+                self.swap(pending)
+                p.add_busy("infer", time.perf_counter() - t0)
+                for fr in pending:
+                    p.put(q_swapped, fr)
+                pending, faces, held = [], 0, 0
+
+            while True:
                 item = p.get(q_found)
                 if item is _END:
                     break
-                group = [item]
-                faces = len(item.faces)
-                # Fill the batch with what is already decoded; never wait for a full batch.
-                while faces < self.batch:
-                    try:
-                        nxt = q_found.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _END:
-                        done = True
-                        break
-                    group.append(nxt)
-                    faces += len(nxt.faces)
-                t0 = time.perf_counter()
-                self.swap(group)
-                p.add_busy("infer", time.perf_counter() - t0)
-                for fr in group:
-                    p.put(q_swapped, fr)
+                if not pending and not item.faces:
+                    p.put(q_swapped, item)
+                    continue
+                pending.append(item)
+                faces += len(item.faces)
+                held += item.image.nbytes
+                if faces >= self.batch or held >= HOLD_BYTES:
+                    flush()
+            if pending:
+                flush()
             p.put(q_swapped, _END)
 
         def merger():
@@ -706,11 +711,30 @@ class ImageSink:
 
 # ---- the model -------------------------------------------------------------------------------------
 
+_swappers: dict[tuple, object] = {}
+
+
 def load_swapper(project):
-    """The project's trained model (core.model_io); a clear error naming `facepair train` when absent."""
+    """The project's trained model (core.model_io); a clear error naming `facepair train` when absent.
+
+    Kept per process while the model's status.json is unchanged, so conversions run in one process
+    (tests, scripts) load and compile the model once.
+    """
     from core import model_io
 
-    return model_io.load_swapper(project)
+    status = project.model_dir / "status.json"
+    try:
+        st = status.stat()
+        key = (str(project.model_dir.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _swappers:
+        return _swappers[key]
+    swapper = model_io.load_swapper(project)
+    if key is not None:
+        _swappers.clear()  # one model at a time: a retrained model replaces the old one
+        _swappers[key] = swapper
+    return swapper
 
 
 # ---- the job ---------------------------------------------------------------------------------------
@@ -786,6 +810,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
     coverage, center = crop_geometry(project, side)
     conv = Converter(swapper, direction, options, matcher=matcher, coverage=coverage, center=center,
                      visible_label=bool(label), batch=batch)
+    conv.size_queues(info.width * info.height * 3)
 
     created = labels.now_iso()
     meta = labels.metadata(project.name, created)
