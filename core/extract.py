@@ -60,7 +60,7 @@ SMOOTH_RADIUS = 2
 SEGMENT = 64
 PAD = 3
 SEGMENT_BYTES = 192 << 20  # frames held per segment (bounds memory for large frames)
-BLUR_THRESHOLD = 8.0
+BLUR_THRESHOLD = 20.0
 BLUR_SIZE = 128
 AUTO_REF_MIN_SCORE = 0.5
 FLUSH_SECONDS = 5.0
@@ -255,17 +255,19 @@ def smooth_tracks(frames: list[list[_Cand]], sigma: float = SMOOTH_SIGMA, radius
     return out
 
 
-def blur_score(crop: np.ndarray, landmarks: np.ndarray) -> float:
-    """Variance of the Laplacian over the face (landmark hull) of a crop, at BLUR_SIZE px."""
+def blur_score(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """Sharpness of a face: the variance of the Laplacian over its landmark hull, measured on a
+    BLUR_SIZE-px aligned crop taken from the frame itself — the same scale for every face
+    whatever `--size` is, so a face too small to hold detail scores as blurry too.
+    Faces out of focus score under ~15, sharp ones in the hundreds (see docs/extraction.md)."""
     import cv2
 
-    s = crop.shape[0]
-    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
-    if s != BLUR_SIZE:
-        gray = cv2.resize(gray, (BLUR_SIZE, BLUR_SIZE), interpolation=cv2.INTER_AREA if s > BLUR_SIZE else cv2.INTER_LINEAR)
-    pts = (np.asarray(landmarks, np.float64) + 0.5) * (BLUR_SIZE / s) - 0.5
-    mask = cv2.erode(align.landmark_mask(pts, BLUR_SIZE), np.ones((5, 5), np.uint8)) > 127
-    lap = cv2.Laplacian(gray, cv2.CV_64F)
+    m = align.crop_matrix(landmarks, BLUR_SIZE)
+    gray = detect.to_gray(image)
+    crop = align.warp_to_crop(gray, m, BLUR_SIZE)
+    mask = cv2.erode(align.landmark_mask(align.crop_landmarks(landmarks, m), BLUR_SIZE),
+                     np.ones((5, 5), np.uint8)) > 127
+    lap = cv2.Laplacian(crop, cv2.CV_64F)
     vals = lap[mask] if mask.sum() > 50 else lap.ravel()
     return float(vals.var())
 
@@ -317,7 +319,7 @@ def process_segment(images: list[np.ndarray], opts: FindOptions, lo: int = 0, hi
                 m = align.crop_matrix(f.landmarks, opts.crop_size, opts.coverage, opts.center)
                 crop = align.warp_to_crop(images[t], m, opts.crop_size)
                 f.matrix = m
-                f.blur = blur_score(crop, align.crop_landmarks(f.landmarks, m))
+                f.blur = blur_score(images[t], f.landmarks)
                 ok, buf = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
                 f.crop_png = buf.tobytes() if ok else None
     return frames

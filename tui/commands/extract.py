@@ -9,7 +9,7 @@ from core.errors import FacepairError
 from tui.commands.common import add_detach, open_project, run_job
 
 # Mirrors core.extract's defaults without importing it (and numpy) for --help.
-BLUR_DEFAULT = 8.0
+BLUR_DEFAULT = 20.0
 IDENTITY_DEFAULT = 0.6
 DETECT_EVERY_DEFAULT = 10
 
