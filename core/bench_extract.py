@@ -4,7 +4,8 @@ The naive loop is what a first version would do: every frame, dlib's HOG detecto
 full-resolution RGB frame at upsample 1, then the 68 landmarks of every face; one process.
 The pipeline is `facepair extract` itself (keyframe detection on a rescaled grey frame,
 tracking with landmarks, smoothing, alignment, crops, store, identity filter), run into a
-temporary project with the default settings and one worker process per core.
+temporary project with the default settings: one worker process per core for a source of 300
+frames or more, this process for a shorter one (`workers` says which).
 
 Reported (`run()` returns `{"extract": {...}}`):
 - `frames_per_s`, `naive_frames_per_s`, `ratio`: frames of the video / wall seconds, from start
@@ -15,8 +16,10 @@ Reported (`run()` returns `{"extract": {...}}`):
 - `landmark_px`: mean distance (px) between the naive loop's landmarks and the pipeline's raw
   landmarks for the same face (matched by box overlap) on those frames; `landmark_px_smoothed`
   the same for the smoothed landmarks the crops use.
-Also `find_frames_per_s` (face finding alone, no crops or descriptors), `frames`, `workers`,
-`video`, `seconds`.
+Also `single_frames_per_s` / `single_ratio` (the pipeline in one process: on a shared, busy
+machine this is the fairer comparison, since a loaded scheduler gives a session about the same
+CPU share however many processes it runs), `find_frames_per_s` (face finding alone, optional),
+`frames`, `workers`, `video`, `seconds`, `naive_seconds`.
 
 Standalone: `python -m core.bench_extract [VIDEO] [--json] [--workers N]`. Without a video it uses
 ../shared/data/video/short_hamilton_clip.mp4 when present, else a synthetic clip.
@@ -50,6 +53,7 @@ def naive_loop(video: Path) -> tuple[dict[int, list[tuple[np.ndarray, np.ndarray
 
     from core import detect, media
 
+    detect._models.clear()
     t0 = time.perf_counter()  # loading the models counts, as it does for the pipeline
     det = dlib.get_frontal_face_detector()
     detect.warm_up("hog")
@@ -70,12 +74,15 @@ def _pipeline(video: Path, tmp: Path, workers: int, **opts):
     from core import alignments, extract
     from core.project import add_sources, create_project
 
-    project = create_project(tmp / "home", "bench", "A", "B", "benchmark run on a test video")
+    project = create_project(tmp, "bench", "A", "B", "benchmark run on a test video")
     add_sources(project, "a", [video])
+    from core import detect
+
+    detect._models.clear()  # every run loads its models, as a fresh job does
     t0 = time.perf_counter()
-    extract.extract(project, side="a", workers=workers, **opts)
+    result = extract.extract(project, side="a", workers=workers, **opts)
     dt = time.perf_counter() - t0
-    return alignments.load_for_source(project, project.sources_of("a")[0].id), dt
+    return alignments.load_for_source(project, project.sources_of("a")[0].id), dt, result["sides"]["a"]["workers"]
 
 
 def _find_only(video: Path, workers: int) -> tuple[float, int]:
@@ -110,8 +117,11 @@ def compare(naive: dict, store) -> dict:
     }
 
 
-def run(video: str | Path | None = None, workers: int | None = None, find_only: bool = True, **opts) -> dict:
-    """Run the naive loop and the pipeline on one video; returns {"extract": {...}} (module notes)."""
+def run(video: str | Path | None = None, workers: int | None = None, find_only: bool = False,
+        single: bool = True, **opts) -> dict:
+    """Run the naive loop and the pipeline on one video; returns {"extract": {...}} (module notes).
+    `single`: also time the pipeline in one process (`single_frames_per_s`); `find_only`: also
+    time face finding alone (`find_frames_per_s`)."""
     from core import extract, media
 
     workers = int(workers or extract.default_workers())
@@ -119,19 +129,22 @@ def run(video: str | Path | None = None, workers: int | None = None, find_only: 
         tmp = Path(d)
         video = Path(video) if video else default_video(tmp)
         media.probe(video)  # a clear error for a bad path before anything runs
-        store, dt = _pipeline(video, tmp, workers, **opts)
+        store, dt, used = _pipeline(video, tmp / "p", workers, **opts)
+        single_dt = _pipeline(video, tmp / "s", 1, **opts)[1] if single and used > 1 else None
         find_dt, _ = _find_only(video, workers) if find_only else (None, None)
         naive, naive_dt, n = naive_loop(video)
     fps, naive_fps = n / dt, n / naive_dt
     res = {
         "video": str(video),
         "frames": n,
-        "workers": workers,
+        "workers": used,
         "seconds": round(dt, 2),
         "naive_seconds": round(naive_dt, 2),
         "frames_per_s": round(fps, 2),
         "naive_frames_per_s": round(naive_fps, 2),
         "ratio": round(fps / naive_fps, 2),
+        "single_frames_per_s": round(n / single_dt, 2) if single_dt else None,
+        "single_ratio": round(naive_dt / single_dt, 2) if single_dt else None,
         "find_frames_per_s": round(n / find_dt, 2) if find_dt else None,
         **compare(naive, store),
     }
@@ -153,8 +166,11 @@ def format_table(result: dict) -> str:
     lines.append(f"ratio {r['ratio']:.2f}×, recall {100 * (r['recall'] or 0):.1f}% of the naive loop's frames, "
                  f"landmarks {r['landmark_px'] if r['landmark_px'] is not None else '-'} px from it "
                  f"(smoothed {r['landmark_px_smoothed'] if r['landmark_px_smoothed'] is not None else '-'} px); "
-                 f"face finding alone {r['find_frames_per_s']} frames/s; {r['workers']} workers, {r['frames']} frames "
-                 f"of {Path(r['video']).name}")
+                 f"{r['workers']} workers, {r['frames']} frames of {Path(r['video']).name}")
+    if r.get("single_frames_per_s"):
+        lines.append(f"in one process: {r['single_frames_per_s']:.1f} frames/s, {r['single_ratio']:.2f}× the naive loop")
+    if r.get("find_frames_per_s"):
+        lines.append(f"face finding alone: {r['find_frames_per_s']:.1f} frames/s")
     return "\n".join(lines)
 
 
@@ -163,11 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("video", nargs="?", help="a video (default: the shared test clip, else a synthetic one)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--no-single", action="store_true", help="skip the one-process run of the pipeline")
+    ap.add_argument("--find-only", action="store_true", help="also time face finding alone")
     args = ap.parse_args(argv)
     from core.errors import FacepairError
 
     try:
-        result = run(args.video, workers=args.workers)
+        result = run(args.video, workers=args.workers, single=not args.no_single, find_only=args.find_only)
     except FacepairError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -58,6 +58,8 @@ TRACK_MIN_SCORE = 0.0
 SMOOTH_SIGMA = 1.0
 SMOOTH_RADIUS = 2
 SEGMENT = 64
+POOL_MIN_FRAMES = 300  # video frames (or images, below) from which a source is worth a process pool
+POOL_MIN_IMAGES = 32
 PAD = 3
 SEGMENT_BYTES = 192 << 20  # frames held per segment (bounds memory for large frames)
 BLUR_THRESHOLD = 20.0
@@ -85,6 +87,8 @@ class FindOptions:
     video: bool = True
     descriptors: bool = False
     crop_size: int | None = None  # also make crops (PNG bytes) of this size
+    drop_small: bool = False  # mark faces under min_face "small" (no crop, no descriptor)
+    drop_blur: float = 0.0  # mark faces with a blur score under this "blurry" (no crop, no descriptor)
     coverage: float = align.COVERAGE
     center: tuple[float, float] = align.CENTER
     max_side: int = detect.MAX_DETECT_SIDE
@@ -107,6 +111,7 @@ class FoundFace:
     matrix: np.ndarray | None = None
     crop_png: bytes | None = None
     blur: float = float("nan")
+    drop: str | None = None  # "small" / "blurry" when FindOptions asked to drop such faces
 
     @property
     def size(self) -> float:
@@ -273,11 +278,12 @@ def blur_score(image: np.ndarray, landmarks: np.ndarray) -> float:
 
 
 def _descriptors(images: list[np.ndarray], frames: list[list[FoundFace]], lo: int, hi: int) -> None:
-    """One descriptor per track in [lo, hi): on its most confident face; shared by the track."""
+    """One descriptor per track in [lo, hi): on its most confident face (of those not dropped);
+    shared by the track's faces."""
     best: dict[int, tuple[float, int, int]] = {}
     for t in range(lo, hi):
         for i, f in enumerate(frames[t]):
-            if f.track not in best or f.confidence > best[f.track][0]:
+            if f.drop is None and (f.track not in best or f.confidence > best[f.track][0]):
                 best[f.track] = (f.confidence, t, i)
     for track, (_, t, i) in best.items():
         face = frames[t][i]
@@ -311,15 +317,26 @@ def process_segment(images: list[np.ndarray], opts: FindOptions, lo: int = 0, hi
                  for c, lm in zip(row, lms, strict=True)]
         faces.sort(key=lambda f: (float(f.box[0]), float(f.box[1])))  # face 0 = leftmost
         frames.append(faces)
+    if opts.drop_small or opts.drop_blur > 0 or opts.crop_size:
+        for t in range(lo, hi):
+            small = _min_face(opts, images[t])
+            for f in frames[t]:
+                if opts.drop_small and f.size < small:
+                    f.drop = "small"
+                    continue
+                if opts.crop_size or opts.drop_blur > 0:
+                    f.blur = blur_score(images[t], f.landmarks)
+                if opts.drop_blur > 0 and f.blur < opts.drop_blur:
+                    f.drop = "blurry"
     if opts.descriptors:
         _descriptors(images, frames, lo, hi)
     if opts.crop_size:
         for t in range(lo, hi):
             for f in frames[t]:
-                m = align.crop_matrix(f.landmarks, opts.crop_size, opts.coverage, opts.center)
-                crop = align.warp_to_crop(images[t], m, opts.crop_size)
-                f.matrix = m
-                f.blur = blur_score(images[t], f.landmarks)
+                f.matrix = align.crop_matrix(f.landmarks, opts.crop_size, opts.coverage, opts.center)
+                if f.drop is not None:
+                    continue  # dropped faces are recorded (matrix included) but get no crop
+                crop = align.warp_to_crop(images[t], f.matrix, opts.crop_size)
                 ok, buf = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
                 f.crop_png = buf.tobytes() if ok else None
     return frames
@@ -511,6 +528,7 @@ class SideSummary:
     errors: dict[str, str] = field(default_factory=dict)
     empty_sources: list[str] = field(default_factory=list)
     skipped_frames: int = 0
+    workers: int = 1  # the most worker processes a source of this side used
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -540,7 +558,8 @@ class ExtractSettings:
     def find_options(self, video: bool) -> FindOptions:
         return FindOptions(detector=self.detector, min_face=self.min_face, detect_every=self.detect_every,
                            smooth=self.smooth, video=video, descriptors=self.identity, crop_size=self.size,
-                           coverage=self.coverage, center=tuple(self.center))
+                           coverage=self.coverage, center=tuple(self.center), drop_small=True,
+                           drop_blur=self.blur)
 
 
 def _reference_path(project, side: str) -> Path:
@@ -643,7 +662,7 @@ class _Progress:
 
 def extract_source(ctx, project, source, settings: ExtractSettings, identity: Identity | None,
                    summary: SideSummary, progress: _Progress, pools: _Pools,
-                   flush_seconds: float = FLUSH_SECONDS) -> None:
+                   flush_seconds: float = FLUSH_SECONDS, pool_min_frames: int | None = None) -> None:
     """Extract one source into faces/SIDE and its store, resuming what a previous run stored."""
     side, sid = source.side, source.id
     path = Path(source.path)
@@ -688,12 +707,15 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
     faces_dir = project.faces_dir(side)
     faces_dir.mkdir(parents=True, exist_ok=True)
     last_flush = time.monotonic()
-    # A process pool costs a few seconds to start (each worker loads the dlib models): short
-    # sources run in this process.
+    # A process pool costs seconds to start (the fork server loads the dlib models): short
+    # sources run in this process, where that cost would not pay off.
     todo = sum(1 for f in range(start, info.frames or 0, every) if f not in done_set)
     per_segment = SEGMENT if is_video else 16
-    pool = pools.get(opts) if todo > per_segment else 1
+    if pool_min_frames is None:
+        pool_min_frames = POOL_MIN_FRAMES if is_video else POOL_MIN_IMAGES
+    pool = pools.get(opts) if todo >= pool_min_frames else 1
     workers = pool.workers if isinstance(pool, FacePool) else 1
+    summary.workers = max(summary.workers, workers)
     # Segments small enough that every worker gets several (balance), large enough to amortise
     # their context frames and per-track descriptors.
     segment = max(24 if is_video else 4, min(per_segment, todo // (3 * workers) if todo else per_segment))
@@ -703,12 +725,8 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
         for fr, faces in gen:
             records = []
             for i, f in enumerate(faces):
-                status = 0
-                if f.size < (settings.min_face or auto_min_face(fr.image.shape[1], fr.image.shape[0])):
-                    status = store.STATUS_CODE["small"]
-                elif settings.blur > 0 and f.blur < settings.blur:
-                    status = store.STATUS_CODE["blurry"]
-                elif identity is not None:
+                status = store.STATUS_CODE[f.drop] if f.drop else 0
+                if status == 0 and identity is not None:
                     identity.adopt(f, f"{path.name} frame {fr.index}")
                     if not identity.keeps(f):
                         status = store.STATUS_CODE["identity"]
@@ -800,16 +818,17 @@ def run_job(ctx, side: str = "both", size: int = 256, every: int = 1, detector: 
             min_face: int | None = None, reference: list[str] | None = None, blur: float = BLUR_THRESHOLD,
             identity: bool = True, identity_threshold: float = detect.IDENTITY_THRESHOLD, smooth: bool = True,
             coverage: float = align.COVERAGE, detect_every: int = DETECT_EVERY, workers: int | None = None,
-            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS) -> dict:
+            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS, pool_min_frames: int | None = None) -> dict:
     """The `extract` job kind. Returns (and emits as a `summary` event) per-side totals."""
     return extract(ctx.project, ctx, side=side, size=size, every=every, detector=detector, min_face=min_face,
                    reference=reference, blur=blur, identity=identity, identity_threshold=identity_threshold,
                    smooth=smooth, coverage=coverage, detect_every=detect_every, workers=workers, fresh=fresh,
-                   flush_seconds=flush_seconds)
+                   flush_seconds=flush_seconds, pool_min_frames=pool_min_frames)
 
 
 def extract(project, ctx=None, side: str = "both", reference: list[str] | None = None, workers: int | None = None,
-            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS, **options) -> dict:
+            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS, pool_min_frames: int | None = None,
+            **options) -> dict:
     """Extract the sources of one or both sides (see `run_job`); usable without a job (`ctx` None)."""
     settings = parse_settings(**options)
     sides = ("a", "b") if side in ("both", None) else (side,)
@@ -852,7 +871,8 @@ def extract(project, ctx=None, side: str = "both", reference: list[str] | None =
                 if ctx is not None:
                     ctx.check_cancelled()
                 try:
-                    extract_source(ctx, project, src, settings, ident, summ, progress, pools, flush_seconds)
+                    extract_source(ctx, project, src, settings, ident, summ, progress, pools, flush_seconds,
+                                       pool_min_frames)
                 except media.MediaError as e:
                     summ.errors[src.path] = str(e)
                     _message(ctx, str(e), "error")

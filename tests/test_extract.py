@@ -61,6 +61,26 @@ def test_find_faces_on_any_frame_iterator(synth_clips):
     assert all(faces[0].confidence > 0 for _, faces in out)
 
 
+@pytest.mark.slow
+def test_worker_processes_give_the_same_faces_as_one_process(tmp_path):
+    """Segments run in a process pool and come back in order, with tracks linked across segment
+    borders: the result is exactly what one process finds."""
+    from core import synth
+
+    clip = synth.portrait_clip("hopper", tmp_path / "h.mp4", frames=80, seed=7)
+    opts = extract.FindOptions(descriptors=True, crop_size=64)
+    one = list(extract.find_faces(media.iter_frames(clip), opts, workers=1, segment=20))
+    two = list(extract.find_faces(media.iter_frames(clip), opts, workers=2, segment=20))
+    assert [fr.index for fr, _ in two] == list(range(80))
+    for (_, fa), (_, fb) in zip(one, two, strict=True):
+        assert len(fa) == len(fb) == 1
+        np.testing.assert_array_equal(fa[0].landmarks, fb[0].landmarks)
+        np.testing.assert_array_equal(fa[0].landmarks_raw, fb[0].landmarks_raw)
+        assert fa[0].crop_png == fb[0].crop_png
+    assert len({faces[0].track for _, faces in two}) == 1  # one track over four segments
+    assert sum(faces[0].descriptor is not None for _, faces in two) == 4  # one per track and segment
+
+
 # ---- smoothing (pure) ----------------------------------------------------------------------------
 
 @settings(max_examples=50, deadline=None)

@@ -31,7 +31,9 @@ def killed_then_resumed(shared_data, tmp_path_factory):
     add_sources(project, "a", [shared_data / "video" / "short_hamilton_clip.mp4"])
     sid = project.sources_of("a")[0].id
     spath = al.store_path(project, sid)
-    job = jobs.start_job(project, "extract", {"side": "a", "size": 96, "flush_seconds": 0.2})
+    # Two worker processes (the pool is used from 100 frames on here): the kill reaches them too.
+    job = jobs.start_job(project, "extract", {"side": "a", "size": 96, "flush_seconds": 0.2, "workers": 2,
+                                              "pool_min_frames": 100})
     deadline = time.monotonic() + 300
     while len(list(spath.glob("part-*.npz"))) < 2:
         current = jobs.load_job(job.dir)
