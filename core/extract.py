@@ -527,7 +527,6 @@ class SideSummary:
     corrupt: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     empty_sources: list[str] = field(default_factory=list)
-    skipped_frames: int = 0
     workers: int = 1  # the most worker processes a source of this side used
 
     def as_dict(self) -> dict:

@@ -288,3 +288,26 @@ def test_cli_runs_the_job_in_the_foreground(project, synth_clips, capsys):
     assert main(["extract", "pair", "--side", "b", "--size", "64"]) == 0
     assert project.face_count("b") == 32
     assert "extract succeeded" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cnn_detector_runs_the_pipeline(project, synth_clips):
+    add_sources(project, "a", [synth_clips["astronaut"]])
+    job, _ = _run(project, side="a", detector="cnn", detect_every=16)
+    assert job.state == "succeeded", job.reason
+    assert job.result["sides"]["a"]["faces_kept"] >= 30
+    a = al.load_for_source(project, project.sources_of("a")[0].id)
+    assert a.meta["settings"]["detector"] == "cnn"
+
+
+@pytest.mark.slow
+def test_benchmark_reports_what_the_issue_names(synth_clips):
+    from core import bench_extract
+
+    r = bench_extract.run(synth_clips["astronaut"])["extract"]
+    for key in ("frames_per_s", "naive_frames_per_s", "ratio", "faces", "naive_faces", "landmark_px"):
+        assert r[key] is not None, key
+    assert r["frames"] == 32 and r["naive_faces"] == 32 and r["recall"] == 1.0
+    assert r["landmark_px"] < 2.0
+    assert r["ratio"] == pytest.approx(r["frames_per_s"] / r["naive_frames_per_s"], rel=0.02)
+    assert "ratio" in bench_extract.format_table({"extract": r})
