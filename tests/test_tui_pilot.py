@@ -289,6 +289,59 @@ def test_selftest_job_feeds_the_training_chart_and_can_be_stopped(project, home,
     run(flow())
 
 
+@pytest.mark.slow
+@pytest.mark.skipif("train" not in jobkinds.KINDS, reason="core.train is not part of this build")
+def test_training_start_stop_resume(extracted_project_copy):
+    """s starts a real `tiny` training job with the dialog's options; the chart and the preview
+    follow it; x stops it gracefully (it saves); r resumes with the same settings."""
+    from tui.screens.stage_options import job_arg_names
+
+    p = extracted_project_copy
+    home = p.home
+    names = job_arg_names("train") or frozenset()
+
+    async def flow():
+        app = make_app(home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter", "t", "s")
+            assert "Train —" in screen_text(app)
+            if "preset" in names:
+                app.screen.query_one("#opt-preset").value = "tiny"
+            if "preview_every" in names:
+                app.screen.query_one("#opt-preview-every").value = "5"
+            if "save_every" in names:
+                app.screen.query_one("#opt-save-every").value = "5"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any(j.kind == "train" for j in jobs.project_jobs(p)), what="the train job")
+            job = next(j for j in jobs.project_jobs(p) if j.kind == "train")
+            if "preset" in names:
+                assert job.args["preset"] == "tiny"
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.watch is not None and screen.watch.id == job.id
+                           and len(screen.watch.digest.loss) >= 2, timeout=180, what="loss points from training")
+            await wait_for(pilot, lambda: screen.query_one("#chart").points_drawn > 0, what="the chart")
+            if "preview_every" in names:
+                await wait_for(pilot, lambda: screen.query_one("#preview").image is not None, timeout=120,
+                               what="the preview grid")
+            await pilot.press("x", "y")
+            await wait_for(pilot, lambda: not jobs.load_job(job.dir).active, timeout=120, what="a graceful stop")
+            assert jobs.load_job(job.dir).state in ("cancelled", "succeeded"), jobs.load_job(job.dir).reason
+            assert (p.model_dir / "status.json").is_file(), "stopping saved no checkpoint status"
+            await wait_for(pilot, lambda: screen.check_action("resume", ()) is True, what="resume to be offered")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: len([j for j in jobs.project_jobs(p) if j.kind == "train"]) == 2,
+                           what="the resumed job")
+            resumed = next(j for j in jobs.project_jobs(p) if j.kind == "train")
+            assert resumed.args == job.args
+
+    try:
+        run(flow())
+    finally:
+        for j in jobs.project_jobs(p):
+            if j.active:
+                jobs.cancel_job(j, grace=30)
+
+
 def test_cancel_from_the_jobs_screen_asks_first(project, home, no_stray_jobs):
     job = jobs.start_job(project, "selftest", {"seconds": 60, "steps": 60})
 
