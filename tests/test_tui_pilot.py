@@ -342,6 +342,31 @@ def test_training_start_stop_resume(extracted_project_copy):
                 jobs.cancel_job(j, grace=30)
 
 
+@pytest.mark.skipif("convert" not in jobkinds.KINDS, reason="core.convert is not registered in this build")
+def test_convert_without_a_model_shows_the_reason(project, home, astronaut, no_stray_jobs):
+    """The convert screen starts the job with the input and options; core's refusal (no trained
+    model) comes back on the screen in the CLI's words."""
+    media = home.parent / "media"
+    media.mkdir()
+    Image.fromarray(astronaut).save(media / "astronaut.png")
+
+    async def flow():
+        app = make_app(home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter", "c")
+            app.screen.query_one("#convert-input").value = str(media / "astronaut.png")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: jobs.project_jobs(project), what="the convert job")
+            job = jobs.project_jobs(project)[0]
+            assert job.kind == "convert" and job.args["input"] == str(media / "astronaut.png")
+            await wait_for(pilot, lambda: not jobs.load_job(job.dir).active, timeout=60, what="the job to end")
+            final = jobs.load_job(job.dir)
+            assert final.state == "failed" and "facepair train" in final.reason
+            await wait_for(pilot, lambda: "facepair train" in screen_text(app), what="the reason on screen")
+
+    run(flow())
+
+
 def test_cancel_from_the_jobs_screen_asks_first(project, home, no_stray_jobs):
     job = jobs.start_job(project, "selftest", {"seconds": 60, "steps": 60})
 
