@@ -821,11 +821,25 @@ def run_job(ctx, side: str = "both", size: int = 256, every: int = 1, detector: 
             identity: bool = True, identity_threshold: float = detect.IDENTITY_THRESHOLD, smooth: bool = True,
             coverage: float = align.COVERAGE, detect_every: int = DETECT_EVERY, workers: int | None = None,
             fresh: bool = False, flush_seconds: float = FLUSH_SECONDS, pool_min_frames: int | None = None) -> dict:
-    """The `extract` job kind. Returns (and emits as a `summary` event) per-side totals."""
-    return extract(ctx.project, ctx, side=side, size=size, every=every, detector=detector, min_face=min_face,
-                   reference=reference, blur=blur, identity=identity, identity_threshold=identity_threshold,
-                   smooth=smooth, coverage=coverage, detect_every=detect_every, workers=workers, fresh=fresh,
-                   flush_seconds=flush_seconds, pool_min_frames=pool_min_frames)
+    """The `extract` job kind. Returns (and emits as a `summary` event) per-side totals.
+
+    Holds the project's `extract-a` / `extract-b` lock for the sides it extracts, so two jobs
+    never write the same side's crops and stores at once."""
+    from core import locks
+
+    held: list[str] = []
+    try:
+        for s in (("a", "b") if side in ("both", None) else (side,)):
+            if s in ("a", "b"):
+                locks.acquire(ctx.project, f"extract-{s}", ctx.job_id, os.getpid())
+                held.append(f"extract-{s}")
+        return extract(ctx.project, ctx, side=side, size=size, every=every, detector=detector, min_face=min_face,
+                       reference=reference, blur=blur, identity=identity, identity_threshold=identity_threshold,
+                       smooth=smooth, coverage=coverage, detect_every=detect_every, workers=workers, fresh=fresh,
+                       flush_seconds=flush_seconds, pool_min_frames=pool_min_frames)
+    finally:
+        for name in held:
+            locks.release(ctx.project, name, ctx.job_id)
 
 
 def extract(project, ctx=None, side: str = "both", reference: list[str] | None = None, workers: int | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import cv2
@@ -311,3 +312,19 @@ def test_benchmark_reports_what_the_issue_names(synth_clips):
     assert r["landmark_px"] < 2.0
     assert r["ratio"] == pytest.approx(r["frames_per_s"] / r["naive_frames_per_s"], rel=0.02)
     assert "ratio" in bench_extract.format_table({"extract": r})
+
+
+def test_two_extractions_of_one_side_never_run_at_once(extracted_project_copy):
+    from core import locks
+
+    p = extracted_project_copy
+    locks.acquire(p, "extract-a", "extract-other", os.getpid())  # a live job holds side a
+    try:
+        job, _ = _run(p, side="a", fresh=True)
+        assert job.state == "failed" and "extract-a lock held by job extract-other" in job.reason
+        assert p.face_count("a") == 32  # nothing was touched
+        job, _ = _run(p, side="b")  # the other side is free
+        assert job.state == "succeeded", job.reason
+    finally:
+        locks.release(p, "extract-a", "extract-other")
+    assert not locks.holder(p, "extract-b")  # released after the job
