@@ -328,3 +328,25 @@ def test_two_extractions_of_one_side_never_run_at_once(extracted_project_copy):
     finally:
         locks.release(p, "extract-a", "extract-other")
     assert not locks.holder(p, "extract-b")  # released after the job
+
+
+def test_extracted_crops_are_invariant_to_rotation_scale_and_shift(project, astronaut, tmp_path):
+    """The pipeline's own crops (PNG files) of the astronaut moved around match the upright one's."""
+    canvas = 900
+    folder = tmp_path / "moved"
+    _write(folder / "0.png", astronaut)
+    poses = [(-15, 0.7, (40, -25)), (15, 1.4, (-30, 20)), (-15, 1.4, (10, 30)), (15, 0.7, (-50, 0))]
+    for i, (angle, scale, shift) in enumerate(poses, start=1):
+        m = cv2.getRotationMatrix2D((256, 256), angle, scale)
+        m[:, 2] += (canvas / 2 - 256 + shift[0], canvas / 2 - 256 + shift[1])
+        _write(folder / f"{i}.png", cv2.warpAffine(astronaut, m, (canvas, canvas), flags=cv2.INTER_CUBIC,
+                                                   borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128)))
+    add_sources(project, "a", [folder])
+    job, _ = _run(project, side="a", size=128)
+    assert job.state == "succeeded", job.reason
+    fs = faceset.load_faceset(project, "a")
+    assert len(fs) == 5, fs.names  # one face per image: the badge is not taken for a face
+    region = fs.masks[0] > 127
+    for i in range(1, 5):
+        diff = np.abs(fs.images[i].astype(float) - fs.images[0].astype(float)).mean(axis=2)[region].mean()
+        assert diff < 8, f"pose {poses[i - 1]}: crops differ by {diff:.1f}/255"
