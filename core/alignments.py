@@ -15,6 +15,7 @@ Arrays of a part (F processed frames, N faces, M descriptors):
   face_frame (N,) int64, face_index (N,) int16 — which frame, which face in it (0 = leftmost)
   box (N, 4) float32 — detector box (left, top, right, bottom) in frame pixels
   score (N,) float32 — detector score (NaN for a face carried by tracking without a detection)
+  confidence (N,) float32 — the face's upright re-score (`core.detect.face_score`, ≥ 0 for a face)
   tracked (N,) bool — landmarks came from tracking, not from a detection in this frame
   track (N,) int32 — a per-source track id (faces of one person in consecutive frames)
   landmarks (N, 68, 2) float32 — the landmarks used for alignment (smoothed in time for videos)
@@ -57,7 +58,7 @@ CROP_RE = re.compile(r"^(?P<source>[A-Za-z0-9-]+)_(?P<frame>\d{6,})_(?P<face>\d{
 
 _FACE_FIELDS = {
     "face_frame": ((), np.int64), "face_index": ((), np.int16), "box": ((4,), np.float32),
-    "score": ((), np.float32), "tracked": ((), np.bool_), "track": ((), np.int32),
+    "score": ((), np.float32), "confidence": ((), np.float32), "tracked": ((), np.bool_), "track": ((), np.int32),
     "landmarks": ((68, 2), np.float32), "landmarks_raw": ((68, 2), np.float32),
     "matrix": ((2, 3), np.float64), "size": ((), np.int32), "coverage": ((), np.float32),
     "blur": ((), np.float32), "status": ((), np.int8),
@@ -104,6 +105,7 @@ class Face:
     tracked: bool = False
     track: int = -1
     descriptor: np.ndarray | None = None
+    confidence: float = float("nan")
 
 
 @dataclass
@@ -232,8 +234,9 @@ def load(path: str | os.PathLike) -> Alignments:
             if k in d:
                 col = d[k] if keep is None else d[k][keep]
                 cols[k].append(col.astype(dtype, copy=False))
-            else:  # a field added after this part was written
-                cols[k].append(np.zeros((kept, *shape), dtype))
+            else:  # a field added after this part was written: NaN where it can be, else 0
+                fill = np.nan if np.issubdtype(dtype, np.floating) else 0
+                cols[k].append(np.full((kept, *shape), fill, dtype))
         if "descriptor_face" in d and len(d["descriptor_face"]):
             df = d["descriptor_face"].astype(np.int64)
             if keep is None:
@@ -342,6 +345,7 @@ def _pack(frames: list[int], faces: list[tuple[int, int, Face]]) -> dict[str, np
         out["face_index"][row] = idx
         out["box"][row] = f.box
         out["score"][row] = f.score
+        out["confidence"][row] = f.confidence
         out["tracked"][row] = f.tracked
         out["track"][row] = f.track
         out["landmarks"][row] = f.landmarks

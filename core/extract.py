@@ -740,7 +740,8 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
                 records.append(store.Face(
                     box=f.box, score=f.score, landmarks=f.landmarks, landmarks_raw=f.landmarks_raw,
                     matrix=f.matrix, size=settings.size, coverage=settings.coverage, blur=f.blur,
-                    status=status, tracked=f.tracked, track=f.track, descriptor=f.descriptor))
+                    status=status, tracked=f.tracked, track=f.track, descriptor=f.descriptor,
+                    confidence=f.confidence))
             writer.add(fr.index, records)
             summary.frames += 1
             summary.faces_found += len(faces)

@@ -29,6 +29,7 @@ def test_extracted_fixture_has_aligned_faces_and_a_store(extracted_project):
         a = al.load_for_source(p, src.id)
         assert a.frames.tolist() == list(range(32))  # every frame processed, once
         kept = np.flatnonzero(a.status == 0)
+        assert (a.confidence >= extract.TRACK_MIN_SCORE).all()  # every face scored as a face upright
         names = sorted(a.name(r) for r in kept)
         on_disk = sorted(f.name for f in faceset.face_files(p, side))
         assert names == on_disk  # the store and faces/ agree, crop by crop
