@@ -112,7 +112,7 @@ EXTRACT_FIELDS = [  # `facepair extract` (tui/commands/extract.py) ↔ core.extr
     Field("identity", "Keep only faces of the reference person (else of the side's first confident face)",
           "bool", True),
     Field("identity_threshold", "Identity threshold (descriptor distance; empty: 0.6)", "float"),
-    Field("blur", "Drop faces blurrier than (variance of the Laplacian; 0 keeps all; empty: 8)", "float"),
+    Field("blur", "Drop faces blurrier than (variance of the Laplacian; 0 keeps all; empty: 20)", "float"),
     Field("smooth", "Smooth video landmarks in time", "bool", True),
     Field("detect_every", "Full detection every K video frames (empty: 10)", "int"),
     Field("workers", "Worker processes (empty: one per core)", "int"),
