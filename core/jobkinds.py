@@ -15,6 +15,7 @@ KINDS: dict[str, str] = {
     "selftest": "core.selftest:run",
     "extract": "core.extract:run_job",
     "fit": "core.fit_job:run_job",
+    "train": "core.train:run_job",
 }
 
 MODEL_WRITERS = frozenset({"train"})

@@ -1,0 +1,105 @@
+"""The shared-encoder / two-decoder face-swap model (Flax NNX).
+
+Encoding A's face and decoding it with B's decoder gives B's face in A's pose and expression: the
+encoder is shared, so it must describe pose, expression and lighting in terms both decoders read.
+Inputs are NHWC floats in [0, 1]; outputs are RGB in [0, 1] (sigmoid) plus, for presets with a
+learned mask, a mask in [0, 1].
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from core.jaxmodels.layers import Residual, Upscale, conv, dense, leaky
+from core.jaxmodels.presets import Preset, get_preset
+
+
+class Encoder(nnx.Module):
+    def __init__(self, p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
+        kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+        chans = (3, *p.encoder_channels)
+        self.convs = nnx.List([conv(chans[i], chans[i + 1], 5, 2, **kw) for i in range(len(chans) - 1)])
+        flat = 4 * 4 * p.encoder_channels[-1]
+        self.dense1 = dense(flat, p.dense, **kw)
+        self.dense2 = dense(p.dense, 4 * 4 * p.bottleneck_channels, **kw)
+        self.upscale = Upscale(p.bottleneck_channels, p.encoder_upscale, **kw)
+        self.bottleneck_channels = p.bottleneck_channels
+        self.dtype = dtype
+
+    def __call__(self, x):
+        x = x.astype(self.dtype)
+        for c in self.convs:
+            x = leaky(c(x))
+        x = x.reshape(x.shape[0], -1)
+        x = self.dense2(self.dense1(x))
+        x = x.reshape(x.shape[0], 4, 4, self.bottleneck_channels)
+        return self.upscale(x)
+
+
+class Decoder(nnx.Module):
+    def __init__(self, p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
+        kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+        chans = (p.encoder_upscale, *p.decoder_channels)
+        self.ups = nnx.List([Upscale(chans[i], chans[i + 1], **kw) for i in range(len(chans) - 1)])
+        self.res = nnx.List([
+            nnx.List([Residual(chans[i + 1], **kw) for _ in range(p.residual_blocks)])
+            for i in range(len(chans) - 1)
+        ])
+        self.out = conv(chans[-1], 4 if p.mask else 3, 5, 1, **kw)
+        self.has_mask = p.mask
+
+    def __call__(self, z):
+        x = z
+        for up, blocks in zip(self.ups, self.res, strict=True):
+            x = up(x)
+            for b in blocks:
+                x = b(x)
+        y = jax.nn.sigmoid(self.out(x).astype(jnp.float32))
+        if self.has_mask:
+            return y[..., :3], y[..., 3]
+        return y, None
+
+
+class FaceSwapModel(nnx.Module):
+    """One encoder, one decoder per identity."""
+
+    def __init__(self, p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
+        self.encoder = Encoder(p, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+        self.decoder_a = Decoder(p, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+        self.decoder_b = Decoder(p, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+
+    def decode(self, z, side: str):
+        return (self.decoder_a if side == "a" else self.decoder_b)(z)
+
+    def __call__(self, x, side: str):
+        """Encode `x` and decode it as `side` ("a" or "b"): (rgb, mask or None)."""
+        return self.decode(self.encoder(x), side)
+
+    def reconstruct_both(self, xa, xb):
+        """A through decoder A and B through decoder B, with one encoder pass over both batches."""
+        z = self.encoder(jnp.concatenate([xa, xb], axis=0))
+        na = xa.shape[0]
+        return self.decoder_a(z[:na]), self.decoder_b(z[na:])
+
+
+def build_model(preset: Preset | str, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32) -> FaceSwapModel:
+    p = get_preset(preset) if isinstance(preset, str) else preset
+    return FaceSwapModel(p, rngs=nnx.Rngs(seed), dtype=dtype, param_dtype=param_dtype)
+
+
+def count_params(tree) -> int:
+    """Number of parameters of a model or a parameter state."""
+    if isinstance(tree, nnx.Module):
+        tree = nnx.state(tree, nnx.Param)
+    return int(sum(x.size for x in jax.tree.leaves(tree)))
+
+
+def param_counts(model: FaceSwapModel) -> dict[str, int]:
+    return {
+        "encoder": count_params(model.encoder),
+        "decoder_a": count_params(model.decoder_a),
+        "decoder_b": count_params(model.decoder_b),
+        "total": count_params(model),
+    }

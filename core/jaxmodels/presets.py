@@ -1,0 +1,151 @@
+"""Model presets: typed, frozen configs chosen by name.
+
+A preset fixes everything a checkpoint depends on (architecture, resolution, loss) plus sensible
+training defaults (batch, learning rate). The architecture is always the 2018 shape — a strided-conv
+encoder, a dense bottleneck reshaped to 4×4, one upscale in the encoder, then per-identity decoders of
+upscale blocks — scaled in width, depth and resolution. `param_count` is the documented parameter
+count; tests check the built model against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from core.errors import FacepairError
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """How a side's reconstruction is scored (see core/jaxmodels/losses.py)."""
+
+    kind: str = "l1"              # "l1" or "mse"
+    dssim: float = 0.0            # weight of the DSSIM term added to the pixel loss (0 = off)
+    mask_weighted: bool = False   # weight pixels by the landmark-hull mask
+    background: float = 0.1       # weight of pixels outside the mask when mask_weighted
+    eye_multiplier: float = 1.0   # extra weight on the eye regions (1 = none)
+    mouth_multiplier: float = 1.0  # extra weight on the mouth region (1 = none)
+    mask_loss: float = 1.0        # weight of the learned-mask loss (presets with a mask output)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """On-device augmentation ranges (see core/jaxmodels/augment.py)."""
+
+    rotation_deg: float = 10.0
+    zoom: float = 0.05
+    shift: float = 0.05
+    flip: float = 0.5            # probability of a horizontal flip
+    lightness: float = 0.08      # colour jitter in Lab: L scale and shift (fraction of range)
+    chroma: float = 4.0          # a*/b* shift, in Lab units
+    warp: float = 0.03           # random-warp control-point σ as a fraction of the face size
+    warp_grid: int = 5
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    resolution: int
+    encoder_channels: tuple[int, ...]  # one 5×5 stride-2 conv each; resolution / 2**len == 4
+    dense: int                         # bottleneck width
+    bottleneck_channels: int           # the dense output is reshaped to 4×4×this
+    encoder_upscale: int               # channels after the encoder's upscale block (8×8×this)
+    decoder_channels: tuple[int, ...]  # one upscale block each
+    residual_blocks: int = 0           # residual blocks after each decoder upscale
+    mask: bool = False                 # a learned mask output (4th channel)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    batch: int = 16                    # default faces per side per step
+    lr: float = 5e-5
+    warmup_steps: int = 100
+    clip_norm: float = 1.0
+    steps_per_call: int = 10           # steps fused into one dispatch (lax.scan)
+    param_count: int = 0             # exact parameter count (checked by tests)
+    hardware: str = ""
+    description: str = ""
+
+    def __post_init__(self):
+        bottom = self.resolution >> len(self.encoder_channels)
+        if bottom != 4 or bottom << len(self.encoder_channels) != self.resolution:
+            raise ValueError(f"preset {self.name}: {self.resolution}px with {len(self.encoder_channels)} "
+                             f"stride-2 convs does not end at 4×4")
+        if 8 << len(self.decoder_channels) != self.resolution:
+            raise ValueError(f"preset {self.name}: {len(self.decoder_channels)} decoder upscales from 8×8 "
+                             f"do not reach {self.resolution}px")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def _add(p: Preset) -> None:
+    PRESETS[p.name] = p
+
+
+_add(Preset(
+    name="tiny", resolution=32,
+    encoder_channels=(8, 16, 32), dense=32, bottleneck_channels=32, encoder_upscale=16,
+    decoder_channels=(16, 8), residual_blocks=1, mask=True,
+    loss=LossConfig(kind="l1", dssim=0.5, mask_weighted=True, eye_multiplier=2.0, mouth_multiplier=2.0),
+    augment=AugmentConfig(), batch=8, lr=5e-4, warmup_steps=10, steps_per_call=8,
+    param_count=109_528, hardware="any CPU (tests)",
+    description="a toy model with every feature (residual blocks, learned mask, DSSIM, priorities) "
+                "for tests: a training step takes tens of milliseconds on a CPU",
+))
+
+_add(Preset(
+    name="lite", resolution=64,
+    encoder_channels=(32, 64, 128, 256), dense=256, bottleneck_channels=256, encoder_upscale=128,
+    decoder_channels=(64, 32, 16),
+    loss=LossConfig(kind="l1", dssim=0.0), batch=16, lr=2e-4, warmup_steps=50, steps_per_call=10,
+    param_count=5_137_190, hardware="a laptop or 2-core CPU (demo)",
+    description="the original at a quarter of its width: recognisable swaps after minutes on a CPU",
+))
+
+_add(Preset(
+    name="original", resolution=64,
+    encoder_channels=(128, 256, 512, 1024), dense=1024, bottleneck_channels=1024, encoder_upscale=512,
+    decoder_channels=(256, 128, 64),
+    loss=LossConfig(kind="l1", dssim=0.0), batch=64, lr=5e-5, warmup_steps=100, steps_per_call=20,
+    param_count=82_062_470, hardware="one GPU (runs, slowly, on a CPU)",
+    description="the 2018 deepfakes model at 64 px, exactly",
+))
+
+_add(Preset(
+    name="hq128", resolution=128,
+    encoder_channels=(128, 256, 512, 768, 1024), dense=512, bottleneck_channels=1024, encoder_upscale=512,
+    decoder_channels=(512, 256, 128, 64), residual_blocks=1, mask=True,
+    loss=LossConfig(kind="l1", dssim=1.0, mask_weighted=True, eye_multiplier=3.0, mouth_multiplier=2.0),
+    batch=32, lr=5e-5, warmup_steps=500, steps_per_call=20,
+    param_count=113_088_776, hardware="one GPU with ≥ 16 GB",
+    description="128 px, wider decoders with residual blocks, a learned mask, DSSIM and eye/mouth priority",
+))
+
+_add(Preset(
+    name="hq256", resolution=256,
+    encoder_channels=(96, 192, 384, 768, 1024, 1024), dense=512, bottleneck_channels=1024, encoder_upscale=512,
+    decoder_channels=(512, 384, 256, 128, 64), residual_blocks=1, mask=True,
+    loss=LossConfig(kind="l1", dssim=1.0, mask_weighted=True, eye_multiplier=3.0, mouth_multiplier=2.0),
+    batch=16, lr=4e-5, warmup_steps=1000, steps_per_call=10,
+    param_count=152_161_480, hardware="a large GPU (≥ 40 GB) or several",
+    description="256 px, the hq128 design one level deeper, for close-ups",
+))
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise FacepairError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+def preset_from_json(d: dict) -> Preset:
+    """Rebuild a preset stored with a checkpoint (so old checkpoints load even if a default changes)."""
+    d = dict(d)
+    d["encoder_channels"] = tuple(d["encoder_channels"])
+    d["decoder_channels"] = tuple(d["decoder_channels"])
+    d["loss"] = LossConfig(**d.get("loss", {}))
+    d["augment"] = AugmentConfig(**d.get("augment", {}))
+    known = set(Preset.__dataclass_fields__)
+    return Preset(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,239 @@
+"""The trained model on disk: orbax checkpoints under `model/checkpoints/`, and `load_swapper`.
+
+A checkpoint step holds two items: `state` — a flat dict of numpy arrays named by their path in
+the training state (`params.encoder.convs.0.kernel`, `opt_state.1.mu`, `step`, …) so any reader
+can pick what it needs — and `meta` — JSON with the preset's full config, the resolution, the step
+and the facepair version. Flat names keep checkpoints independent of Python container types.
+Only the primary process of a multi-host run reads or writes them.
+
+`load_swapper(project)` is what conversion, evaluation and the TUI use: the newest checkpoint's
+weights, ready to swap uint8 faces in batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.atomic import read_json
+from core.errors import FacepairError
+
+CHECKPOINTS = "checkpoints"
+STATUS = "status.json"
+CONFIG = "config.json"
+HOLDOUT = "holdout.json"
+
+
+class NoModel(FacepairError):
+    """The project has no trained model yet."""
+
+
+def checkpoint_dir(project) -> Path:
+    return project.model_dir / CHECKPOINTS
+
+
+def checkpoint_manager(directory: Path, keep: int = 3, read_only: bool = False):
+    """An orbax CheckpointManager for this process alone (atomic saves, the last `keep` kept)."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    mp = ocp.options.MultiprocessingOptions()
+    if jax.process_count() > 1:  # the primary alone reads and writes: no cross-host barriers
+        mp = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
+                                                active_processes={jax.process_index()})
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=not read_only, read_only=read_only, enable_async_checkpointing=False,
+        multiprocessing_options=mp,
+    )
+    return ocp.CheckpointManager(Path(directory).absolute(), options=options, item_names=("state", "meta"))
+
+
+def _name(path) -> str:
+    parts = []
+    for k in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return ".".join(parts)
+
+
+def flatten(tree) -> dict[str, object]:
+    """{dotted path: leaf} for a pytree (NamedTuples by field name, dicts by key, lists by index)."""
+    import jax
+
+    return {_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def unflatten(template, flat: dict[str, object], prefix: str = ""):
+    """Rebuild `template`'s structure from a flat dict (keys as `flatten` made them, under prefix)."""
+    import jax
+
+    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+    missing = [prefix + _name(p) for p, _ in paths if prefix + _name(p) not in flat]
+    if missing:
+        raise FacepairError(f"the checkpoint does not match this model: {len(missing)} tensors missing "
+                            f"(e.g. {missing[0]}); it was written by another version of the model")
+    return jax.tree_util.tree_unflatten(treedef, [flat[prefix + _name(p)] for p, _ in paths])
+
+
+def save_checkpoint(manager, step: int, flat_state: dict[str, np.ndarray], meta: dict) -> None:
+    import orbax.checkpoint as ocp
+
+    manager.save(int(step), args=ocp.args.Composite(state=ocp.args.PyTreeSave(flat_state),
+                                                    meta=ocp.args.JsonSave(meta)), force=True)
+    manager.wait_until_finished()
+
+
+def latest_step(manager) -> int | None:
+    return manager.latest_step()
+
+
+def read_meta(manager, step: int) -> dict:
+    import orbax.checkpoint as ocp
+
+    return dict(manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+
+
+def read_state(manager, step: int, only: str | None = None) -> dict[str, np.ndarray]:
+    """The flat state of a step as numpy arrays (only keys starting with `only`, when given)."""
+    import orbax.checkpoint as ocp
+
+    meta = manager.item_metadata(step)["state"]
+    keys = [k for k in meta.keys() if only is None or k.startswith(only)]
+    restore_args = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in meta.keys()}
+    item = {k: np.zeros((), np.float32) for k in meta.keys()}
+    if only is not None:
+        # Restore a subset: orbax skips what the target leaves out when partial restore is on.
+        item = {k: item[k] for k in keys}
+        restore_args = {k: restore_args[k] for k in keys}
+        args = ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True)
+    else:
+        args = ocp.args.PyTreeRestore(restore_args=restore_args)
+    out = manager.restore(step, args=ocp.args.Composite(state=args))["state"]
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def read_status(project) -> dict | None:
+    try:
+        return read_json(project.model_dir / STATUS)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def read_holdout(project) -> dict[str, list[str]]:
+    try:
+        d = read_json(project.model_dir / HOLDOUT)
+        return {"a": list(d.get("a", [])), "b": list(d.get("b", []))}
+    except (FileNotFoundError, ValueError):
+        return {"a": [], "b": []}
+
+
+# ---- the swapper ------------------------------------------------------------------------------
+
+_SIDES = {"a-to-b": "b", "b-to-a": "a", "a-to-a": "a", "b-to-b": "b"}
+
+
+@dataclass
+class Swapper:
+    """A trained model ready to swap faces. `swap(faces (N, R, R, 3) uint8, direction)` encodes with
+    the shared encoder and decodes with the target side's decoder: "a-to-b" puts B's face on A's
+    faces. Returns (rgb float32 (N, R, R, 3) in [0, 1], mask float32 (N, R, R) or None)."""
+
+    preset: str
+    resolution: int
+    step: int
+    has_mask: bool
+    _params: dict
+    _fn: object
+    batch: int = 64
+
+    def swap(self, faces, direction: str = "a-to-b"):
+        if direction not in _SIDES:
+            raise FacepairError(f"unknown swap direction {direction!r}; use one of {', '.join(_SIDES)}")
+        faces = np.asarray(faces)
+        r = self.resolution
+        if faces.ndim != 4 or faces.shape[1:] != (r, r, 3):
+            raise FacepairError(f"the {self.preset} model swaps {r}×{r} RGB faces; got an array of shape "
+                                f"{faces.shape} (resize the aligned crops to {r} px)")
+        if faces.dtype != np.uint8:
+            raise FacepairError(f"faces must be uint8 RGB, not {faces.dtype}")
+        side = _SIDES[direction]
+        n = len(faces)
+        rgbs, masks = [], []
+        for i in range(0, n, self.batch):
+            chunk = faces[i:i + self.batch]
+            m = len(chunk)
+            padded = _bucket(m)  # a few fixed batch sizes: a handful of compiles, not one per N
+            if padded != m:
+                chunk = np.concatenate([chunk, np.zeros((padded - m, r, r, 3), np.uint8)])
+            rgb, mask = self._fn(self._params, chunk, side)
+            rgbs.append(np.asarray(rgb)[:m])
+            if mask is not None:
+                masks.append(np.asarray(mask)[:m])
+        rgb = np.concatenate(rgbs) if rgbs else np.zeros((0, r, r, 3), np.float32)
+        if not self.has_mask:
+            return rgb, None
+        return rgb, (np.concatenate(masks) if masks else np.zeros((0, r, r), np.float32))
+
+
+def _bucket(n: int) -> int:
+    b = 1
+    while b < n:
+        b *= 2
+    return b
+
+
+def load_swapper(project, batch: int = 64) -> Swapper:
+    """The newest checkpoint of the project's model, ready to swap. Raises NoModel (naming
+    `facepair train`) when there is none."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from core.jaxmodels.models import FaceSwapModel
+    from core.jaxmodels.presets import preset_from_json
+    from core.jaxmodels.step import compute_dtype_for
+
+    d = checkpoint_dir(project)
+    hint = f"train one first: facepair train {project.name}"
+    if not d.is_dir() or not any(p.name.isdigit() for p in d.iterdir()):
+        raise NoModel(f"project {project.name!r} has no trained model yet; {hint}")
+    manager = checkpoint_manager(d, read_only=True)
+    try:
+        step = manager.latest_step()
+        if step is None:
+            raise NoModel(f"project {project.name!r} has no complete checkpoint in {d}; {hint}")
+        meta = read_meta(manager, step)
+        preset = preset_from_json(meta["preset_config"])
+        flat = read_state(manager, step, only="params.")
+    except FacepairError:
+        raise
+    except Exception as e:
+        raise FacepairError(f"could not read the model checkpoint in {d}: {e}") from e
+    finally:
+        manager.close()
+    dtype = compute_dtype_for(jax.devices()[0].platform)
+    abstract = nnx.eval_shape(lambda: FaceSwapModel(preset, rngs=nnx.Rngs(0), dtype=dtype))
+    graphdef, abstract_state = nnx.split(abstract)
+    params = unflatten(nnx.to_pure_dict(abstract_state), flat, prefix="params.")
+    params = jax.tree.map(jnp.asarray, params)
+
+    fns: dict = {}
+
+    def fn(params, faces, side: str):
+        if side not in fns:
+            def run(params, faces):
+                rgb, mask = nnx.merge(graphdef, params)(faces.astype(jnp.float32) / 255.0, side)
+                return rgb.astype(jnp.float32), (None if mask is None else mask.astype(jnp.float32))
+
+            fns[side] = jax.jit(run)
+        return fns[side](params, faces)
+
+    return Swapper(preset=preset.name, resolution=preset.resolution, step=int(step), has_mask=preset.mask,
+                   _params=params, _fn=fn, batch=batch)
+
