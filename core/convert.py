@@ -1044,6 +1044,7 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
         ctx.warning(f"no face found in frame {n}: the right half is the frame unchanged")
     elif not work.faces:
         ctx.warning(f"frame {n} has {work.found} faces but none is {project.label(side)} (--faces match)")
+    ctx.progress(1, 1, stage="preview", unit="frames", info=f"{len(work.faces)} faces swapped", force=True)
     ctx.emit("preview", step=getattr(swapper, "step", None), path=str(out_path), frame=n)
     return {"output": str(out_path), "frame": n, "faces_found": work.found, "faces_swapped": len(work.faces),
             "faces_other": work.other, "visible_label": bool(label), "c2pa": reason is None}

@@ -14,6 +14,8 @@ from core.errors import JobError
 KINDS: dict[str, str] = {
     "selftest": "core.selftest:run",
     "extract": "core.extract:run_job",
+    "convert": "core.convert:run_job",
+    "preview": "core.convert:run_preview_job",
     "fit": "core.fit_job:run_job",
     "train": "core.train:run_job",
 }
