@@ -397,3 +397,19 @@ def test_folder_of_images_converts_into_a_folder(conv_project, tmp_path, astrona
     assert any("3.png" in m for m in _messages(events, "warning"))  # the corrupt one is named
     assert label.c2pa_source_types(label.read_c2pa(out / "2.jpg")) == [label.SOURCE_TYPE]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["converted", "stills"]  # no partial folder left
+
+
+@pytest.mark.parametrize("side,swap,mine", [("a", "a-to-b", True), ("b", "b-to-a", True), ("b", "a-to-b", False)])
+def test_faces_match_in_a_video_swaps_only_the_replaced_sides_person(conv_project, tmp_path, side, swap, mine):
+    """The default `--faces match` on each side's clip: the replaced side's person is swapped in every
+    frame; the other person (Hopper when A = the astronaut is replaced) is left alone, with a warning."""
+    clip = conv_project.sources_of(side)[0].path
+    job, events = _run(conv_project, input=clip, output=str(tmp_path / f"{side}_{swap}.mp4"), swap=swap)
+    assert job.state == "succeeded", job.reason
+    r = job.result
+    assert r["faces"] == "match" and r["faces_found"] > 0
+    if mine:
+        assert r["faces_swapped"] == r["faces_found"] and r["faces_other"] == 0
+    else:
+        assert r["faces_swapped"] == 0 and r["faces_other"] == r["faces_found"]
+        assert any("none is Astronaut" in m for m in _messages(events, "warning"))
