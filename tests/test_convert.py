@@ -413,3 +413,16 @@ def test_faces_match_in_a_video_swaps_only_the_replaced_sides_person(conv_projec
     else:
         assert r["faces_swapped"] == 0 and r["faces_other"] == r["faces_found"]
         assert any("none is Astronaut" in m for m in _messages(events, "warning"))
+
+
+def test_when_c2pa_cannot_sign_the_conversion_succeeds_with_the_other_labels(conv_project, clip_a, tmp_path):
+    out = tmp_path / "out.mkv"  # C2PA does not sign Matroska
+    job, events = _run(conv_project, input=str(clip_a), output=str(out), faces="all", end="0.5")
+    assert job.state == "succeeded", job.reason
+    assert job.result["c2pa"] is False and ".mkv" in job.result["c2pa_error"]
+    assert any("C2PA manifest not added" in m and "metadata label and the visible label" in m
+               for m in _messages(events, "warning"))
+    d = video_out.describe(out)
+    assert d["frames"] == 12 and "AI-generated" in " ".join(d["metadata"].values())
+    src = next(iter(media.iter_frames(clip_a))).image
+    assert _label_region_changed(next(iter(media.iter_frames(out))).image, src) > 20
