@@ -271,9 +271,9 @@ def crop_geometry(project, side: str) -> tuple[float, tuple[float, float]]:
     return align.COVERAGE, tuple(align.CENTER)
 
 
-def extracted_store(project, input_path: Path, first: int, stop: int | None):
+def extracted_store(project, input_path: Path, first: int, stop: int | None, frames: int | None = None):
     """The alignments store of `input_path` when it is an extracted source of this project whose
-    store holds every frame in [first, stop); else None."""
+    store holds every frame in [first, stop) (stop None: to the video's `frames`); else None."""
     from core import alignments as store
 
     want = str(input_path.resolve())
@@ -288,7 +288,9 @@ def extracted_store(project, input_path: Path, first: int, stop: int | None):
             return None
         if not len(a.frames):
             return None
-        last = int(a.frames[-1]) + 1 if stop is None else stop
+        last = stop if stop is not None else (frames if frames is not None else int(a.frames[-1]) + 1)
+        if frames is not None:
+            last = min(last, frames)
         needed = np.arange(first, last)
         if len(needed) and np.isin(needed, a.frames).all():
             return a
@@ -837,7 +839,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
     raw = media.iter_frames(in_path, start=first, stop=stop,
                             on_error=lambda i, n, msg: ctx.warning(f"skipped {n}: {msg}"))
     guarded = _TrackBreak(raw, conv.counters)
-    a = extracted_store(project, in_path, first, stop) if kind == "video" else None
+    a = extracted_store(project, in_path, first, stop, info.frames) if kind == "video" else None
     if a is not None:
         ctx.message(f"faces from the alignments store of this extracted source ({len(a)} faces)")
         frames = frames_from_store(guarded, a)

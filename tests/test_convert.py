@@ -426,3 +426,14 @@ def test_when_c2pa_cannot_sign_the_conversion_succeeds_with_the_other_labels(con
     assert d["frames"] == 12 and "AI-generated" in " ".join(d["metadata"].values())
     src = next(iter(media.iter_frames(clip_a))).image
     assert _label_region_changed(next(iter(media.iter_frames(out))).image, src) > 20
+
+
+def test_the_store_is_used_only_when_it_holds_every_frame(conv_project, clip_a, tmp_path):
+    n = media.probe(clip_a).frames
+    assert convert.extracted_store(conv_project, clip_a, 0, None, n) is not None
+    assert convert.extracted_store(conv_project, clip_a, 5, 9, n) is not None
+    # a store that stops short of the video's end (an extraction that was killed) is not used
+    assert convert.extracted_store(conv_project, clip_a, 0, None, n + 8) is None
+    other = tmp_path / "not-a-source.mp4"
+    shutil.copy(clip_a, other)
+    assert convert.extracted_store(conv_project, other, 0, None, n) is None
