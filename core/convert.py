@@ -845,6 +845,11 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
         frames = frames_from_store(guarded, a)
     else:
         ctx.message("detecting faces on the fly" + (" (tracked, smoothed landmarks)" if kind == "video" else ""))
+        if workers is None:  # a process pool costs seconds to start: only for inputs that repay it
+            from core import extract
+
+            enough = extract.POOL_MIN_FRAMES if kind == "video" else extract.POOL_MIN_IMAGES
+            workers = extract.default_workers() if (total or 0) >= enough else 1
         frames = frames_detected(guarded, video=kind == "video", detector=detector, descriptors=matcher is not None,
                                  workers=workers)
     frames = (conv.select(fr, fr.faces) for fr in frames)
