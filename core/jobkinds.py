@@ -18,6 +18,8 @@ KINDS: dict[str, str] = {
     "preview": "core.convert:run_preview_job",
     "fit": "core.fit_job:run_job",
     "train": "core.train:run_job",
+    "demo": "core.demo:run_job",
+    "eval": "core.evaluate:run_job",
 }
 
 MODEL_WRITERS = frozenset({"train"})
