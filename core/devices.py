@@ -55,7 +55,8 @@ def init_distributed(coordinator: str | None, num_processes: int | None, process
         return True
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                                   process_id=process_id, initialization_timeout=120)
+                                   process_id=process_id, initialization_timeout=120,
+                                   heartbeat_timeout_seconds=30)
     except Exception as e:  # the messages from the coordination service are long; keep the gist
         raise FacepairError(f"could not join the multi-host run at {coordinator} as process {process_id} of "
                             f"{num_processes}: {str(e).splitlines()[0][:300]}") from e

@@ -40,14 +40,19 @@ def checkpoint_manager(directory: Path, keep: int = 3, read_only: bool = False):
     import orbax.checkpoint as ocp
 
     mp = ocp.options.MultiprocessingOptions()
+    create = not read_only
     if jax.process_count() > 1:  # the primary alone reads and writes: no cross-host barriers
         mp = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
                                                 active_processes={jax.process_index()})
+        if create:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+        create = False
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, read_only=read_only, enable_async_checkpointing=False,
+        max_to_keep=keep, create=create, read_only=read_only, enable_async_checkpointing=False,
         multiprocessing_options=mp,
     )
-    return ocp.CheckpointManager(Path(directory).absolute(), options=options, item_names=("state", "meta"))
+    handlers = {"state": ocp.PyTreeCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(Path(directory).absolute(), options=options, item_handlers=handlers)
 
 
 def _name(path) -> str:

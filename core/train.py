@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,13 +102,17 @@ def load_side(project, side: str, resolution: int, previous_holdout: list[str] |
     from core.faceset import load_faceset
 
     fs = load_faceset(project, side)  # FaceSetError (a FacepairError) when the side has none
-    mixed = {n: why for n, why in fs.skipped.items() if " px, the others " in why}
+    mixed = {n: int(why.split(" px")[0].split()[-1]) for n, why in fs.skipped.items() if " px, the others " in why}
     if mixed:
-        sizes = sorted({why.split(" px")[0].split()[-1] for why in mixed.values()})
+        counts = Counter(mixed.values())
+        counts[fs.size] += len(fs.names)
+        (main, _), *rest = counts.most_common()
+        odd = next(n for n in [*mixed, *fs.names] if (mixed.get(n) or fs.size) != main)
+        sizes = ", ".join(f"{c} of {s} px" for s, c in counts.most_common())
         raise TrainError(
-            f"side {side} of {project.name!r} has faces of mixed sizes ({fs.size} px and {', '.join(sizes)} px, "
-            f"e.g. {next(iter(mixed))}): re-extract the side at one size "
-            f"(`facepair extract {project.name} --side {side} --size N`) or delete the odd crops")
+            f"side {side} of {project.name!r} has faces of mixed sizes ({sizes}; e.g. {odd} is not {main} px): "
+            f"re-extract the side at one size (`facepair extract {project.name} --side {side} --size N`) "
+            f"or delete the odd crops")
     holdout = choose_holdout(fs.names, previous_holdout)
     keep = [i for i, n in enumerate(fs.names) if n not in set(holdout)]
     if len(keep) < MIN_FACES:
@@ -190,7 +195,9 @@ def preview_grid(rows: list[list[np.ndarray]], header: list[str] | None = None, 
 
 
 def _u8(x: np.ndarray) -> np.ndarray:
-    return x if x.dtype == np.uint8 else np.clip(np.asarray(x, np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
+    if x.dtype == np.uint8:
+        return x
+    return np.clip(np.nan_to_num(np.asarray(x, np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def write_png(path: Path, img: np.ndarray) -> None:

@@ -115,3 +115,19 @@ def test_conv_matches_lax_and_strides():
                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + c.bias[...]
     assert y.shape == (2, 5, 5, 5)
     np.testing.assert_allclose(np.asarray(y), np.asarray(ref), rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_compute_keeps_fp32_weights():
+    """On accelerators the model computes in bf16 with fp32 parameters; outputs are fp32 images."""
+    from core.jaxmodels.step import compute_dtype_for
+
+    assert compute_dtype_for("cpu") == jnp.float32
+    assert compute_dtype_for("gpu") == compute_dtype_for("tpu") == jnp.bfloat16
+    p = get_preset("tiny")
+    m = nnx.eval_shape(lambda: FaceSwapModel(p, rngs=rngs(0), dtype=jnp.bfloat16))
+    assert {x.dtype for x in jax.tree.leaves(nnx.state(m, nnx.Param))} == {jnp.dtype(jnp.float32)}
+    x = jax.ShapeDtypeStruct((2, p.resolution, p.resolution, 3), jnp.float32)
+    z = nnx.eval_shape(lambda mm, xx: mm.encoder(xx), m, x)
+    rgb, mask = nnx.eval_shape(lambda mm, xx: mm(xx, "a"), m, x)
+    assert z.dtype == jnp.bfloat16
+    assert rgb.dtype == mask.dtype == jnp.float32

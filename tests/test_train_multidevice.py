@@ -1,0 +1,138 @@
+"""Data parallelism: 4 CPU devices in one process, and two processes joined by jax.distributed.
+
+Both must follow the single-device run: the per-step randomness does not depend on how the batch
+is sharded (threefry is partitionable), so only the order of the gradient sums differs. Stated
+tolerance: loss curves within 1e-4 (relative), weights within 1e-5 (absolute), over these runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.project import load_project
+from tests.fixtures.train import TRAIN_ARGS
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = 8
+
+
+def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
+    """Train `tiny` on the saved faces over all devices of this process; the loss curve and facts."""
+    import jax
+
+    from core.jaxmodels.presets import get_preset
+    from core.jaxmodels.step import FaceData
+    from core.train import get_trainer
+
+    d = np.load(faces_npz)
+    tr = get_trainer(get_preset("tiny"), TRAIN_ARGS["batch"], False, None)
+    state = tr.init_state(0)
+    data = tr.put_data(FaceData(d["fa"], d["ma"], d["fb"], d["mb"]))
+    hlo = tr._train.lower(state, data, np.int32(1)).compile().as_text()
+    la, lb = [], []
+    for _ in range(steps):
+        state, m = tr.train_steps(state, data)
+        la.append(float(np.asarray(m["loss_a"])[0]))
+        lb.append(float(np.asarray(m["loss_b"])[0]))
+    return {"devices": jax.device_count(), "mesh": int(tr.mesh.size), "loss_a": la, "loss_b": lb,
+            "all_reduce": "all-reduce" in hlo,
+            "params_replicated": all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.params))}
+
+
+@pytest.fixture(scope="module")
+def faces_npz(extracted_project, tmp_path_factory) -> str:
+    from core.train import load_side
+
+    sides = {s: load_side(extracted_project, s, 32, []) for s in ("a", "b")}
+    path = tmp_path_factory.mktemp("multidevice") / "faces.npz"
+    np.savez(path, fa=sides["a"].faces, ma=sides["a"].maps, fb=sides["b"].faces, mb=sides["b"].maps)
+    return str(path)
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ)
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("XLA_FLAGS", None)
+    env.update(extra)
+    return env
+
+
+@pytest.mark.slow
+def test_four_cpu_devices_follow_one(faces_npz):
+    one = run_curve(faces_npz)
+    assert one["devices"] == 1
+    code = f"import json; from tests.test_train_multidevice import run_curve; print(json.dumps(run_curve({faces_npz!r})))"
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    four = json.loads(p.stdout.strip().splitlines()[-1])
+    assert four["devices"] == 4 and four["mesh"] == 4
+    assert four["all_reduce"], "the 4-device step has no gradient all-reduce: the batch is not sharded"
+    assert four["params_replicated"]
+    np.testing.assert_allclose(four["loss_a"], one["loss_a"], rtol=1e-4)
+    np.testing.assert_allclose(four["loss_b"], one["loss_b"], rtol=1e-4)
+    assert four["loss_a"][-1] < four["loss_a"][0] or four["loss_b"][-1] < four["loss_b"][0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_on_localhost(extracted_project, tmp_path):
+    """`facepair train` on two 'hosts' (two processes, two homes holding the same faces) joined by
+    jax.distributed: both finish, process 0 alone writes the model, and it matches one process."""
+    from tests.test_train import checkpoint_params, checkpoint_steps, copy_project
+
+    homes = [tmp_path / f"host{i}" for i in range(2)]
+    for h in homes:
+        shutil.copytree(extracted_project.root, h / extracted_project.name, symlinks=True)
+    port = _free_port()
+    args = ["train", extracted_project.name, "--preset", "tiny", "--batch", str(TRAIN_ARGS["batch"]),
+            "--steps", "6", "--save-every", "3", "--preview-every", "3",
+            "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    procs = [subprocess.Popen([sys.executable, "-m", "tui.cli", "--home", str(h), *args, "--process-id", str(i)],
+                              cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i, h in enumerate(homes)]
+    try:
+        # If one process fails the other would wait for it in a collective: stop it soon after.
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            if any(p.poll() not in (None, 0) for p in procs):
+                deadline = min(deadline, time.monotonic() + 10)
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    outs = [" ".join(p.stdout.read().split()) for p in procs]  # undo the terminal's line wrapping
+    for i, (p, out) in enumerate(zip(procs, outs, strict=True)):
+        assert p.returncode == 0, f"process {i}:\n{out[-3000:]}"
+        assert f"across 2 processes (this is process {i})" in out, out[-2000:]
+        assert "trains on 2 CPU devices" in out
+    p0, p1 = (load_project(h, extracted_project.name) for h in homes)
+    assert checkpoint_steps(p0) == [3, 6]
+    assert json.loads((p0.model_dir / "status.json").read_text())["step"] == 6
+    assert checkpoint_steps(p1) == [] and not (p1.model_dir / "status.json").exists()
+
+    ref = copy_project(extracted_project, tmp_path, "single")
+    from core import jobs
+
+    job = jobs.run_inline(ref, "train", {**TRAIN_ARGS, "steps": 6})
+    assert job.state == "succeeded", job.reason
+    a, b = checkpoint_params(p0, 6), checkpoint_params(ref, 6)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-5, err_msg=k)
