@@ -52,15 +52,21 @@ def _hash01(name: str) -> float:
     return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 2 ** 32
 
 
-def choose_holdout(names: list[str], previous: list[str] | None = None) -> list[str]:
-    """The held-out faces of a side: each name by a fixed hash rule (so a face never moves between
-    sets as faces are added), the ones held out before kept, at least one for a side big enough."""
+def choose_holdout(names: list[str], held: list[str] | None = None, trained: list[str] | None = None) -> list[str]:
+    """The held-out faces of a side. A face seen before keeps its set (held out, or trained on);
+    a new face is held out by a fixed hash of its name (share HOLDOUT_SHARE), never more than twice
+    the share by chance of the hash, and a side of HOLDOUT_MIN_FACES or more holds at least one."""
+    held_set = set(held or []) & set(names)
+    seen = held_set | (set(trained or []) & set(names))
     if len(names) < HOLDOUT_MIN_FACES:
-        return sorted(set(previous or []) & set(names))
-    keep = set(previous or []) & set(names)
-    out = keep | {n for n in names if _hash01(n) < HOLDOUT_SHARE}
+        return sorted(held_set)
+    new = sorted((n for n in names if n not in seen and _hash01(n) < HOLDOUT_SHARE), key=_hash01)
+    room = max(0, int(2 * HOLDOUT_SHARE * len(names)) - len(held_set))
+    out = held_set | set(new[:room])
     if not out:
-        out = {min(names, key=_hash01)}
+        unseen = [n for n in names if n not in seen]
+        if unseen:
+            out = {min(unseen, key=_hash01)}
     return sorted(out)
 
 
@@ -95,7 +101,8 @@ class SideData:
     source_size: int
 
 
-def load_side(project, side: str, resolution: int, previous_holdout: list[str] | None) -> SideData:
+def load_side(project, side: str, resolution: int, previous_holdout: list[str] | None,
+              previous_trained: list[str] | None = None) -> SideData:
     """A side's training faces at the model's resolution; clear errors for missing or mixed faces."""
     import cv2
 
@@ -113,7 +120,7 @@ def load_side(project, side: str, resolution: int, previous_holdout: list[str] |
             f"side {side} of {project.name!r} has faces of mixed sizes ({sizes}; e.g. {odd} is not {main} px): "
             f"re-extract the side at one size (`facepair extract {project.name} --side {side} --size N`) "
             f"or delete the odd crops")
-    holdout = choose_holdout(fs.names, previous_holdout)
+    holdout = choose_holdout(fs.names, previous_holdout, previous_trained)
     keep = [i for i, n in enumerate(fs.names) if n not in set(holdout)]
     if len(keep) < MIN_FACES:
         raise TrainError(
@@ -293,8 +300,16 @@ class TrainingRun:
     def _load_data(self, preset):
         from core.jaxmodels.step import FaceData
 
-        previous = model_io.read_holdout(self.project) if (self.model_dir / model_io.HOLDOUT).is_file() else {}
-        sides = {s: load_side(self.project, s, preset.resolution, previous.get(s)) for s in ("a", "b")}
+        previous = {}
+        if (self.model_dir / model_io.HOLDOUT).is_file():
+            from core.atomic import read_json
+
+            try:
+                previous = read_json(self.model_dir / model_io.HOLDOUT)
+            except ValueError:
+                previous = {}
+        trained = self.previous_trained = previous.get("trained") or {}
+        sides = {s: load_side(self.project, s, preset.resolution, previous.get(s), trained.get(s)) for s in ("a", "b")}
         if sides["a"].source_size != sides["b"].source_size:
             raise TrainError(
                 f"the faces of side a are {sides['a'].source_size} px and those of side b "
@@ -357,8 +372,11 @@ class TrainingRun:
         limit = devices.device_memory_bytes()
         streamed = bool(self.stream) if self.stream is not None else (limit is not None and nbytes > MAX_DEVICE_FRACTION * limit)
         if self.primary:
-            atomic_write_json(self.model_dir / model_io.HOLDOUT,
-                              {"a": sides["a"].holdout, "b": sides["b"].holdout, "share": HOLDOUT_SHARE})
+            atomic_write_json(self.model_dir / model_io.HOLDOUT, {
+                "a": sides["a"].holdout, "b": sides["b"].holdout, "share": HOLDOUT_SHARE,
+                "trained": {s: sorted(set(sides[s].names) | set(self.previous_trained.get(s, [])))
+                            for s in ("a", "b")},
+            })
         ctx.message(f"{preset.name}: {preset.resolution}px, batch {batch} per side; faces A {len(sides['a'].names)} "
                     f"(+{len(sides['a'].holdout)} held out), B {len(sides['b'].names)} (+{len(sides['b'].holdout)} held out); "
                     f"{nbytes / 2**20:.1f} MiB of faces {'streamed from the host' if streamed else 'on the device'}")

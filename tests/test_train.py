@@ -61,8 +61,8 @@ def test_trained_project_has_model_files_and_events(trained_project):
     for side in ("a", "b"):
         names = {f.name for f in p.faces_dir(side).iterdir()}
         assert holdout[side], f"no held-out faces on side {side}"
-        assert set(holdout[side]) <= names
-        assert len(holdout[side]) < 0.35 * len(names)
+        assert set(holdout[side]) <= names and len(holdout[side]) <= 0.2 * len(names)
+        assert set(holdout["trained"][side]) == names - set(holdout[side])
 
     job = next(j for j in jobs.project_jobs(p) if j.kind == "train")
     assert job.state == "succeeded" and job.result["step"] == TRAINED_STEPS
@@ -104,6 +104,22 @@ def test_load_swapper_swaps_faces(trained_project):
 def test_load_swapper_without_model_names_train(project):
     with pytest.raises(FacepairError, match="facepair train pair"):
         model_io.load_swapper(project)
+
+
+def test_holdout_is_fixed_as_faces_come_and_go():
+    from core.train import choose_holdout
+
+    names = [f"clip-abc123_{i:06d}_00.png" for i in range(60)]
+    first = choose_holdout(names)
+    assert 1 <= len(first) <= 12 and set(first) <= set(names)
+    assert choose_holdout(list(reversed(names))) == first  # a rule of the names, not their order
+    trained = sorted(set(names) - set(first))
+    more = names + [f"photo-def456_{i:06d}_00.png" for i in range(40)]
+    second = choose_holdout(more, first, trained)
+    assert set(first) <= set(second) and not set(second) & set(trained)
+    fewer = [n for n in more if n != first[0]]  # a held-out crop deleted
+    assert choose_holdout(fewer, second, trained) == sorted(set(second) - {first[0]})
+    assert choose_holdout(names[:7]) == []  # too few faces to keep any back
 
 
 # ---- learning ---------------------------------------------------------------------------------
