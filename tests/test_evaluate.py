@@ -1,0 +1,142 @@
+"""`facepair eval`: real dlib landmarks and descriptors on real conversions by the session's tiny model.
+
+The project is a copy of `trained_project` (A = the astronaut clip, B = Grace Hopper); its A clip is
+converted once. An untouched copy of the original must score as the original does, a shaken copy
+must show jitter, and a real conversion must return every metric, in range.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core import evaluate, jobs, media
+from core.events import read_events
+from core.project import load_project
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def eval_project(trained_project, tmp_path_factory):
+    home = tmp_path_factory.mktemp("eval_home")
+    shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)
+    return load_project(home, trained_project.name)
+
+
+@pytest.fixture(scope="module")
+def clip_a(eval_project) -> Path:
+    return Path(eval_project.sources_of("a")[0].path)
+
+
+@pytest.fixture(scope="module")
+def converted(eval_project, clip_a) -> Path:
+    job = jobs.run_inline(eval_project, "convert", {"input": str(clip_a)})
+    assert job.state == "succeeded", job.reason
+    return Path(job.result["output"])
+
+
+@pytest.fixture(scope="module")
+def eval_job(eval_project, converted):
+    job = jobs.run_inline(eval_project, "eval", {"input": str(converted), "identity_faces": 6})
+    assert job.state == "succeeded", job.reason
+    return job
+
+
+def _in01(x) -> bool:
+    return x is not None and 0.0 <= x <= 1.0
+
+
+def test_eval_of_a_conversion_returns_every_metric_in_range(eval_job, converted, clip_a):
+    r = eval_job.result
+    assert r["input"] == str(converted) and r["original"] == str(clip_a) and r["convert_job"]
+    assert r["frames"] == media.probe(clip_a).frames and r["faces"] == r["frames"]  # one face a frame
+    i = r["identity"]
+    assert i["threshold"] == 0.6 and i["faces"] == 6
+    for k in ("b_share", "a_share", "input_a_share", "input_b_share", "detected_share"):
+        assert _in01(i[k]), k
+    assert i["input_a_share"] == 1.0 and i["input_b_share"] == 0.0  # the original is A, not B
+    assert 0 < i["b_distance"] < 2 and 0 < i["a_distance"] < 2
+    e, t = r["expression"], r["temporal"]
+    assert e["faces"] == r["faces"] and 0 <= e["median"] <= e["p90"] and 0 < e["mean"] < 100
+    assert t["triples"] == r["faces"] - 2
+    assert t["jitter_output"] > 0 and t["jitter_input"] > 0
+    assert math.isclose(t["ratio"], t["jitter_output"] / t["jitter_input"])
+    for side in ("a", "b"):
+        x = r["reconstruction"][side]
+        assert x["faces"] >= 1, side  # 32 faces a side: ~10 % held out
+        assert -1 <= x["ssim"] <= 1 and -1 <= x["train_ssim"] <= 1
+        assert 0 < x["psnr_db"] < 100 and 0 < x["train_psnr_db"] < 100
+    summary = [e for e in read_events(eval_job.events_path) if e["type"] == "summary"]
+    assert summary and summary[-1]["identity"] == i
+    rows = evaluate.table_rows(r)
+    assert {s for s, _, _ in rows} == {"identity", "expression", "temporal", "reconstruction"}
+    assert all(v and "–" not in v for _, _, v in rows)  # every metric has a value
+
+
+def test_an_untouched_copy_scores_exactly_as_the_original(eval_project, clip_a, tmp_path, eval_job):
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(clip_a, copy)
+    r = evaluate.evaluate(eval_project, str(copy), original=str(clip_a), identity_faces=4)
+    i, e, t = r["identity"], r["expression"], r["temporal"]
+    assert i["a_share"] == i["input_a_share"] == 1.0 and i["b_share"] == i["input_b_share"] == 0.0
+    assert i["detected_share"] == 1.0
+    assert e["mean"] < 1e-6
+    assert t["jitter_output"] == t["jitter_input"] and t["ratio"] == 1.0
+    # The model's reconstruction does not depend on the video.
+    assert r["reconstruction"] == eval_job.result["reconstruction"]
+
+
+def test_a_shaken_copy_shows_jitter_but_keeps_the_expression(eval_project, clip_a, tmp_path):
+    rng = np.random.default_rng(0)
+    frames = []
+    for f in media.iter_frames(clip_a):
+        dx, dy = rng.uniform(-4, 4, 2)
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        frames.append(cv2.warpAffine(f.image, m, (f.image.shape[1], f.image.shape[0]), borderMode=cv2.BORDER_REFLECT))
+    shaken = media.write_video(tmp_path / "shaken.mp4", frames, 24.0)
+    r = evaluate.evaluate(eval_project, str(shaken), original=str(clip_a), identity_faces=2)
+    assert r["temporal"]["ratio"] > 2, r["temporal"]
+    assert r["expression"]["median"] < 5, r["expression"]  # a shift is taken out by the similarity fit
+    assert r["identity"]["a_share"] == 1.0
+
+
+def test_which_videos_are_compared(eval_project, converted, clip_a, tmp_path):
+    # The original given as --input: its newest conversion is measured.
+    pair = evaluate.find_pair(eval_project, str(clip_a))
+    assert (pair.converted, pair.original, pair.swap) == (converted, clip_a.resolve(), "a-to-b")
+    with pytest.raises(evaluate.EvalError, match="no such file"):
+        evaluate.find_pair(eval_project, str(tmp_path / "missing.mp4"))
+    stray = tmp_path / "stray.mp4"
+    shutil.copy(converted, stray)
+    with pytest.raises(evaluate.EvalError, match="--original"):
+        evaluate.find_pair(eval_project, str(stray))
+    with pytest.raises(evaluate.EvalError, match="its own original"):
+        evaluate.find_pair(eval_project, str(stray), original=str(stray))
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(evaluate.EvalError, match="not a video"):
+        evaluate.find_pair(eval_project, str(image), original=str(clip_a))
+
+
+def test_cli_json_and_errors(eval_project, converted, eval_job, tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    base = [sys.executable, "-m", "tui.cli", "--home", str(eval_project.home), "eval", eval_project.name]
+    r = subprocess.run([*base, "--input", str(converted), "--identity-faces", "2", "--json"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert set(out) == set(eval_job.result)
+    assert out["identity"]["faces"] == 2 and out["reconstruction"] == eval_job.result["reconstruction"]
+    r = subprocess.run([*base, "--input", str(tmp_path / "nope.mp4")], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
