@@ -49,6 +49,7 @@ def checkpoint_manager(directory: Path, keep: int = 3, read_only: bool = False):
         create = False
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=create, read_only=read_only, enable_async_checkpointing=False,
+        cleanup_tmp_directories=not read_only,  # a save cut short by a second signal leaves a tmp dir
         multiprocessing_options=mp,
     )
     handlers = {"state": ocp.PyTreeCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}

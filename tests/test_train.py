@@ -20,7 +20,7 @@ from core import jobs, model_io
 from core.errors import FacepairError, LockHeld
 from core.events import read_events
 from core.project import load_project
-from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS
+from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_preset
 
 
 def copy_project(src, tmp_path, name="home"):
@@ -235,16 +235,16 @@ def test_nan_guard_skips_a_non_finite_batch():
     from core.jaxmodels.step import Batch
     from core.train import get_trainer
 
-    tr = get_trainer(_tiny(), TRAIN_ARGS["batch"], False, None)
+    tr = get_trainer(micro_preset(), TRAIN_ARGS["batch"], False, None)
     state = tr.init_state(0)
     rng = np.random.default_rng(0)
-    b, r = TRAIN_ARGS["batch"], 32
+    b, r = TRAIN_ARGS["batch"], tr.preset.resolution
     imgs = rng.uniform(size=(6, b, r, r, 3)).astype(np.float32)
     maps = np.zeros((b, r, r, 3), np.float32)
-    maps[:, 6:26, 6:26, 0] = 1
+    maps[:, 3:13, 3:13, 0] = 1
     good = Batch(imgs[0], imgs[1], maps, imgs[2], imgs[3], maps)
     bad_in = imgs[4].copy()
-    bad_in[0, 5, 5, 1] = np.nan
+    bad_in[0, 5, 5, 1] = np.nan  # one non-finite pixel in B's inputs
     bad = good._replace(in_b=bad_in)
     before = jax.tree.map(np.array, state.params)
     state, m = tr.apply_batch(state, bad)
@@ -280,25 +280,19 @@ def test_repeated_non_finite_steps_restore_lower_lr_then_give_up(extracted_proje
 
 # ---- the fused dispatch and host streaming --------------------------------------------------
 
-def _tiny():
-    from core.jaxmodels.presets import get_preset
-
-    return get_preset("tiny")
-
-
 def test_fused_steps_equal_single_steps(extracted_project):
-    """steps_per_call=3 (lax.scan, what accelerators use) gives the weights of 3 single dispatches;
-    a partial dispatch runs exactly n steps."""
+    """steps_per_call=3 (lax.scan, what accelerators use) gives the losses and weights of 3 single
+    dispatches; a partial dispatch runs exactly n steps."""
     import jax
 
+    from core.jaxmodels.step import FaceData
     from core.train import get_trainer, load_side
 
-    sides = {s: load_side(extracted_project, s, 32, []) for s in ("a", "b")}
-    from core.jaxmodels.step import FaceData
-
+    micro = micro_preset()
+    sides = {s: load_side(extracted_project, s, micro.resolution, []) for s in ("a", "b")}
     host = FaceData(sides["a"].faces, sides["a"].maps, sides["b"].faces, sides["b"].maps)
-    one = get_trainer(_tiny(), TRAIN_ARGS["batch"], False, None)
-    three = get_trainer(_tiny(), TRAIN_ARGS["batch"], False, 3)
+    one = get_trainer(micro, TRAIN_ARGS["batch"], False, None)
+    three = get_trainer(micro, TRAIN_ARGS["batch"], False, 3)
     assert one.steps_per_call == 1 and three.steps_per_call == 3
     s1, s3 = one.init_state(0), three.init_state(0)
     d1, d3 = one.put_data(host), three.put_data(host)
@@ -314,12 +308,15 @@ def test_fused_steps_equal_single_steps(extracted_project):
     assert int(s3.step) == 5 and np.asarray(m["done"]).tolist() == [True, True, False]
 
 
-def test_streaming_from_host_trains(extracted_project, tmp_path):
+def test_streaming_from_host_with_fused_steps(extracted_project, tmp_path):
+    """The job's host-streaming mode, dispatching up to 4 steps at a time: dispatches end exactly on
+    the saves (3, 6) and the target (7)."""
     p = copy_project(extracted_project, tmp_path)
-    job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 6, "stream": True, "keep": 1})
+    job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 7, "stream": True, "keep": 2, "steps_per_call": 4})
     assert job.state == "succeeded", job.reason
     assert any("streamed from the host" in e["text"] for e in events_of(job, "message"))
-    assert checkpoint_steps(p) == [6]  # saved at 3 and 6, kept the newest
+    assert checkpoint_steps(p) == [6, 7]  # saved at 3, 6 and 7; kept the newest two
+    assert [e["step"] for e in events_of(job, "preview")] == [3, 6]
     assert np.isfinite(job.result["loss_a"]) and np.isfinite(job.result["loss_b"])
 
 

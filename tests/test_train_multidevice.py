@@ -20,22 +20,21 @@ import numpy as np
 import pytest
 
 from core.project import load_project
-from tests.fixtures.train import TRAIN_ARGS
+from tests.fixtures.train import TRAIN_ARGS, micro_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8
 
 
 def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
-    """Train `tiny` on the saved faces over all devices of this process; the loss curve and facts."""
+    """Train the micro model on the saved faces over all devices of this process; the loss curve."""
     import jax
 
-    from core.jaxmodels.presets import get_preset
     from core.jaxmodels.step import FaceData
     from core.train import get_trainer
 
     d = np.load(faces_npz)
-    tr = get_trainer(get_preset("tiny"), TRAIN_ARGS["batch"], False, None)
+    tr = get_trainer(micro_preset(), TRAIN_ARGS["batch"], False, None)
     state = tr.init_state(0)
     data = tr.put_data(FaceData(d["fa"], d["ma"], d["fb"], d["mb"]))
     hlo = tr._train.lower(state, data, np.int32(1)).compile().as_text()
@@ -53,7 +52,7 @@ def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
 def faces_npz(extracted_project, tmp_path_factory) -> str:
     from core.train import load_side
 
-    sides = {s: load_side(extracted_project, s, 32, []) for s in ("a", "b")}
+    sides = {s: load_side(extracted_project, s, micro_preset().resolution, []) for s in ("a", "b")}
     path = tmp_path_factory.mktemp("multidevice") / "faces.npz"
     np.savez(path, fa=sides["a"].faces, ma=sides["a"].maps, fb=sides["b"].faces, mb=sides["b"].maps)
     return str(path)
