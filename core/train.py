@@ -81,10 +81,8 @@ def region_maps(landmarks: np.ndarray, masks: np.ndarray, size: int) -> np.ndarr
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
     for i, lm in enumerate(landmarks):
         eyes = np.zeros((size, size), np.uint8)
-        for idx in (slice(36, 42), slice(42, 48), slice(17, 22), slice(22, 27)):  # eyes and brows
-            pts = lm[idx]
-            if idx.start >= 36:
-                cv2.fillConvexPoly(eyes, cv2.convexHull(np.round(pts).astype(np.int32)), 255)
+        for idx in (slice(36, 42), slice(42, 48)):  # each eye's six points
+            cv2.fillConvexPoly(eyes, cv2.convexHull(np.round(lm[idx]).astype(np.int32)), 255)
         mouth = np.zeros((size, size), np.uint8)
         cv2.fillConvexPoly(mouth, cv2.convexHull(np.round(lm[48:60]).astype(np.int32)), 255)
         out[i, ..., 1] = cv2.dilate(eyes, kernel)
