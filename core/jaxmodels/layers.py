@@ -25,10 +25,17 @@ _DN = ("NHWC", "HWIO", "NHWC")
 def conv2d(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
     """NHWC × HWIO 'SAME' convolution: the one op every model conv runs (swap it here).
 
-    Note for XLA:CPU: the weight-gradient convolution autodiff makes from this is fast in a
-    jitted step but 15–70× slower inside a while body (lax.scan / lax.cond; jax-ml/jax#12868,
-    measured in docs/training.md), which is why the trainer runs one step per dispatch on a CPU.
+    Note for XLA:CPU: the gradients autodiff makes from XLA's convolution are slow there (the
+    weight gradient, worst inside a while body; the input gradient of a strided conv, a naive
+    loop). So on a CPU the op is `fastconv.conv2d`: the same forward, a custom VJP whose weight
+    gradient is an im2col matmul and whose input gradient is a matmul + col2im or stride-1 convs
+    (docs/performance.md).
+    FACEPAIR_CONV=xla|fast overrides the choice.
     """
+    from core.jaxmodels import fastconv
+
+    if fastconv.enabled():
+        return fastconv.conv2d(x, w, (stride, stride), "SAME")
     return jax.lax.conv_general_dilated(x, w, (stride, stride), "SAME", dimension_numbers=_DN)
 
 

@@ -1,0 +1,249 @@
+"""A 2-D convolution with XLA's own forward and a backward pass that XLA:CPU runs fast.
+
+Why: on XLA:CPU (jaxlib 0.10) the forward convolution goes to a fast library kernel (YNNPACK),
+but the gradients JAX derives from it do not:
+- the weight gradient is a convolution whose "window" is the whole output map and whose batch is
+  the input channels: 3-10x slower than the forward for a 3x3 stride-1 conv, and much worse inside
+  a while loop (lax.scan);
+- the input gradient of a strided conv is a convolution with *input dilation* (zeros between the
+  pixels of dy), which no library kernel takes: XLA:CPU runs it as a naive loop nest (about two
+  minutes for the original model's 5x5 stride-2 512->1024 layer at batch 32);
+- even at stride 1 the input gradient's kernel comes out in the "01oi" layout, which the library
+  does not take either (a naive loop again).
+docs/performance.md has the measurements.
+
+So, in a custom VJP:
+- forward: `lax.conv_general_dilated` itself (bit-identical outputs, inference unchanged);
+- weight gradient: one matrix product over batch x pixels with im2col (a concat of the K*K
+  shifted, strided slices) on the thinner operand: x usually, dy when the conv narrows at stride 1;
+- input gradient: for small maps, dy @ w^T then col2im; otherwise the sub-pixel (phase)
+  decomposition into stride-1 convs with an explicitly transposed (HWIO) kernel. No input
+  dilation, no multiplications by inserted zeros.
+
+`conv2d(x, w, strides, padding)` is what the models call (core/jaxmodels/layers.conv2d, on a CPU:
+`enabled()`); `conv_general_dilated` has `lax.conv_general_dilated`'s signature for other callers,
+and sends anything outside the fast path (other layouts, dilation, groups, explicit precision) to
+lax unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_DN = ("NHWC", "HWIO", "NHWC")
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+def enabled() -> bool:
+    """Whether models should use this convolution: on XLA:CPU, unless FACEPAIR_CONV says otherwise.
+
+    FACEPAIR_CONV=fast forces it on (any backend), =xla forces XLA's own convolution (to compare);
+    unset or `auto`: on when JAX's default backend is the CPU. GPUs keep XLA's convolution, whose
+    gradients cuDNN runs well.
+    """
+    choice = os.environ.get("FACEPAIR_CONV", "auto").strip().lower()
+    if choice in ("fast", "fastconv"):
+        return True
+    if choice == "xla":
+        return False
+    return jax.default_backend() == "cpu"
+
+
+def conv2d(x: jax.Array, w: jax.Array, strides: Sequence[int] = (1, 1), padding: str | Sequence = "SAME"):
+    """NHWC input, HWIO kernel, no dilation, one group: the fast-backward convolution."""
+    strides = tuple(int(s) for s in strides)
+    pads = _resolve_padding(x.shape[1:3], w.shape[0:2], strides, padding)
+    return _conv2d(x, w, strides, pads)
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1, batch_group_count=1,
+                         precision=None, preferred_element_type=None, **kwargs):
+    """Drop-in for `lax.conv_general_dilated`: the fast path where it applies, lax otherwise."""
+    if _fast_path_applies(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                          feature_group_count, batch_group_count, precision, preferred_element_type, kwargs):
+        return conv2d(lhs, rhs, window_strides, padding)
+    extra = dict(kwargs)
+    if preferred_element_type is not None:
+        extra["preferred_element_type"] = preferred_element_type
+    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+                                    rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+                                    feature_group_count=feature_group_count,
+                                    batch_group_count=batch_group_count, precision=precision, **extra)
+
+
+def _fast_path_applies(lhs, rhs, strides, padding, lhs_dilation, rhs_dilation, dn, groups, batch_groups,
+                       precision, preferred, kwargs) -> bool:
+    if lhs.ndim != 4 or rhs.ndim != 4 or len(strides) != 2:
+        return False
+    if any(d != 1 for d in (lhs_dilation or (1, 1))) or any(d != 1 for d in (rhs_dilation or (1, 1))):
+        return False
+    if groups != 1 or batch_groups != 1 or precision is not None:
+        return False
+    if preferred is not None and jnp.dtype(preferred) != jnp.result_type(lhs, rhs):
+        return False
+    if any(v is not None for v in kwargs.values()):  # e.g. out_sharding: leave it to lax
+        return False
+    if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
+        return False
+    if lhs.dtype != rhs.dtype:
+        return False
+    return _is_nhwc_hwio(dn)
+
+
+def _is_nhwc_hwio(dn) -> bool:
+    if dn is None:
+        return False
+    if isinstance(dn, lax.ConvDimensionNumbers):
+        return (tuple(dn.lhs_spec), tuple(dn.rhs_spec), tuple(dn.out_spec)) == ((0, 3, 1, 2), (3, 2, 0, 1),
+                                                                                (0, 3, 1, 2))
+    return tuple(dn) == _DN
+
+
+def _resolve_padding(in_hw, k_hw, strides, padding) -> Pads:
+    if isinstance(padding, str):
+        return tuple(tuple(p) for p in lax.padtype_to_pads(tuple(in_hw), tuple(k_hw), strides, padding.upper()))
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv2d(x, w, strides, pads):
+    return lax.conv_general_dilated(x, w, strides, pads, dimension_numbers=_DN)
+
+
+def _conv2d_fwd(x, w, strides, pads):
+    return _conv2d(x, w, strides, pads), (x, w)
+
+
+def _conv2d_bwd(strides, pads, res, dy):
+    x, w = res
+    return input_grad(dy, w, x.shape, strides, pads), weight_grad(x, dy, w.shape, strides, pads)
+
+
+_conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+
+
+def _out_size(n: int, k: int, s: int, lo: int, hi: int) -> int:
+    return (n + lo + hi - k) // s + 1
+
+
+def weight_grad(x, dy, w_shape, strides, pads):
+    """dL/dw as one matrix product over batch x pixels, with im2col on the thinner operand.
+
+    Usually im2col(x)^T (K*K*C, B*Ho*Wo) @ dy (B*Ho*Wo, O). When the conv narrows (O < C) at
+    stride 1, the patches are taken of dy instead (K*K*O channels: e.g. 75 instead of 1600 for the
+    decoders' last 5x5 conv to RGB), and x is contracted against them.
+    """
+    kh, kw, c, o = w_shape
+    sh, sw = strides
+    ho, wo = dy.shape[1], dy.shape[2]
+    acc = jnp.float32 if x.dtype in (jnp.bfloat16, jnp.float16) else None
+    contract = (((0, 1, 2), (0, 1, 2)), ((), ()))
+    xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
+    if strides == (1, 1) and o < c:
+        # dw[i, j] = sum_u xp[u]^T dy[u - (i, j)]: dy shifted by each tap, zero outside.
+        z = jnp.zeros((), dy.dtype)
+        cols = [lax.pad(dy, z, ((0, 0, 0), (i, kh - 1 - i, 0), (j, kw - 1 - j, 0), (0, 0, 0)))
+                for i in range(kh) for j in range(kw)]
+        dyp = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]  # (B, Hp, Wp, kh*kw*O)
+        dw = lax.dot_general(xp, dyp, contract, preferred_element_type=acc)  # (C, kh*kw*O)
+        return dw.reshape(c, kh, kw, o).transpose(1, 2, 0, 3).astype(x.dtype)
+    cols = [xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] for i in range(kh) for j in range(kw)]
+    patches = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]  # (B, Ho, Wo, kh*kw*C)
+    dw = lax.dot_general(patches, dy, contract, preferred_element_type=acc)  # (kh*kw*C, O)
+    return dw.reshape(kh, kw, c, o).astype(x.dtype)
+
+
+def input_grad(dy, w, x_shape, strides, pads):
+    """dL/dx, by whichever of two exact formulations suits the layer's shape on XLA:CPU.
+
+    - col2im (`_input_grad_col2im`): one matrix product with the kernel as it is stored, then
+      the taps summed back into place. Chosen for small output maps (4x4, or 8x8 at stride 1),
+      where convolution kernels are slow, and when K*K*C <= O (e.g. the first 5x5 conv from RGB).
+    - phases (`_input_grad_phases`): stride-1 convolutions of dy with the flipped, in/out-swapped
+      kernel, one per output phase (one for stride 1). Everywhere else.
+
+    The thresholds come from per-layer timings of the lite and original models on a 2-core AVX2
+    CPU (docs/performance.md); both paths are exact, only the speed differs.
+    """
+    kh, kw, c, o = w.shape
+    out_px = dy.shape[1] * dy.shape[2]
+    if out_px <= 16 or (out_px <= 64 and strides == (1, 1)) or kh * kw * c <= o:
+        return _input_grad_col2im(dy, w, x_shape, strides, pads)
+    return _input_grad_phases(dy, w, x_shape, strides, pads)
+
+
+def _input_grad_col2im(dy, w, x_shape, strides, pads):
+    """dL/dx as one matrix product dy (B*Ho*Wo, O) @ w^T (O, K*K*C), then col2im: each tap's slice
+    is placed (strided, by interior padding) where it came from and the K*K placements are summed
+    in one fused loop. Best where the maps are small and the channels many (a conv kernel spends
+    most of its time on borders there)."""
+    b, h, wd, c = x_shape
+    kh, kw, _, o = w.shape
+    sh, sw = strides
+    ho, wo = dy.shape[1], dy.shape[2]
+    hp, wp = h + pads[0][0] + pads[0][1], wd + pads[1][0] + pads[1][1]
+    dp = lax.dot_general(dy, w.reshape(kh * kw * c, o), (((3,), (1,)), ((), ())))  # (B, Ho, Wo, kh*kw*C)
+    dp = dp.reshape(b, ho, wo, kh, kw, c)
+    zero = jnp.zeros((), dy.dtype)
+    acc = None
+    for i in range(kh):
+        for j in range(kw):
+            t = lax.pad(dp[:, :, :, i, j, :], zero,
+                        ((0, 0, 0), (i, hp - i - sh * (ho - 1) - 1, sh - 1), (j, wp - j - sw * (wo - 1) - 1, sw - 1),
+                         (0, 0, 0)))
+            acc = t if acc is None else acc + t
+    # From padded-input coordinates back to x: crop the padding (or zero-fill a negative one).
+    return lax.pad(acc, zero, ((0, 0, 0), (-pads[0][0], -pads[0][1], 0), (-pads[1][0], -pads[1][1], 0), (0, 0, 0)))
+
+
+def _axis_phases(n: int, k: int, s: int, lo: int, n_out: int):
+    """For one spatial axis: per phase p, (kernel taps r::s, dy padding (lo, hi), phase length)."""
+    a_max = -(-n // s)
+    out = []
+    for p in range(s):
+        t = p + lo
+        r, q0 = t % s, t // s
+        m = max(0, -(-(k - r) // s))
+        a_p = max(0, -(-(n - p) // s))
+        pad_lo = (m - 1) - q0
+        pad_hi = a_p + m - 1 - n_out - pad_lo
+        out.append((r, m, (pad_lo, pad_hi), a_p, a_max))
+    return out
+
+
+def _input_grad_phases(dy, w, x_shape, strides, pads):
+    """dL/dx for stride s: per output phase (p, q) in s x s, a stride-1 VALID conv of the padded dy
+    with the kernel taps r::s (flipped, in/out swapped: explicitly HWIO, the layout XLA:CPU's conv
+    library takes; JAX's own transposed conv uses "01oi", which it does not). Then interleaved."""
+    b, h, wd, c = x_shape
+    kh, kw, _, o = w.shape
+    sh, sw = strides
+    ho, wo = dy.shape[1], dy.shape[2]
+    rows = _axis_phases(h, kh, sh, pads[0][0], ho)
+    colsp = _axis_phases(wd, kw, sw, pads[1][0], wo)
+    a_max, b_max = rows[0][4], colsp[0][4]
+    zero = jnp.zeros((), dy.dtype)
+    grid = []
+    for r, mh, (plo, phi), a_p, _ in rows:
+        line = []
+        for q, mw, (qlo, qhi), b_p, _ in colsp:
+            if mh == 0 or mw == 0 or a_p == 0 or b_p == 0:
+                part = jnp.zeros((b, a_p, b_p, c), dy.dtype)
+            else:
+                # Taps r, r+s, ... of the kernel, flipped, in/out swapped: a stride-1 VALID conv of dy.
+                k = jnp.swapaxes(w[r::sh, q::sw][::-1, ::-1], 2, 3)
+                dyp = lax.pad(dy, zero, ((0, 0, 0), (plo, phi, 0), (qlo, qhi, 0), (0, 0, 0)))
+                part = lax.conv_general_dilated(dyp, k, (1, 1), "VALID", dimension_numbers=_DN)
+            part = jnp.pad(part, ((0, 0), (0, a_max - a_p), (0, b_max - b_p), (0, 0)))
+            line.append(part)
+        grid.append(jnp.stack(line, axis=3))  # (B, A, Bw, sw, C)
+    full = jnp.stack(grid, axis=2)  # (B, A, sh, Bw, sw, C)
+    full = full.reshape(b, a_max * sh, b_max * sw, c)
+    return full[:, :h, :wd, :]
