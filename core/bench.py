@@ -1,0 +1,212 @@
+"""The frame of `facepair bench [train|extract|convert|all]`: the machine header and each stage's section.
+
+Each stage has a module `core/bench_<stage>.py` with `run(**opts) -> dict` returning its JSON
+section (`{"train": [...]}`, `{"extract": {...}}`, `{"convert": {...}}`). They are imported only
+when asked for, so `facepair bench train` needs neither dlib nor Textual; a stage whose module is
+not part of this build is reported as missing, not as a traceback.
+
+`machine()` describes where the figures were taken (CPU model, cores, memory, accelerators,
+library versions), so a JSON result can be compared with another run's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+
+STAGES = ("train", "extract", "convert")
+LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "opencv-python-headless",
+             "dlib-bin", "torch")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def versions() -> dict:
+    """Installed versions of the libraries that matter for speed (absent ones left out)."""
+    from core import __version__
+
+    out = {"facepair": __version__, "python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def devices() -> list[str]:
+    """JAX's devices, e.g. ['cpu'] or ['gpu:NVIDIA H200'] (imports jax)."""
+    try:
+        import jax
+
+        return [f"{d.platform}:{d.device_kind}" if getattr(d, "device_kind", "") and d.device_kind != d.platform
+                else d.platform for d in jax.devices()]
+    except Exception as e:  # noqa: BLE001 - the header still says what it can
+        return [f"unavailable ({type(e).__name__}: {e})"]
+
+
+def machine(with_devices: bool = True) -> dict:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    info = {
+        "host": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib(),
+        "load_average": [round(x, 2) for x in load] if load else None,
+        "versions": versions(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if with_devices:
+        info["devices"] = devices()
+    return info
+
+
+def stage_module(stage: str):
+    """The stage's benchmark module, or None when it is not part of this build."""
+    name = f"core.bench_{stage}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name:
+            return None
+        raise
+
+
+def run(stages=STAGES, options: dict | None = None, progress=None) -> dict:
+    """Run the named stages' benchmarks: {"machine": {...}, STAGE: section..., "missing": [...]}.
+
+    `options`: {stage: {keyword: value}} passed to that stage's `run`.
+    """
+    options = options or {}
+    out = {"machine": machine()}
+    missing = []
+    for stage in stages:
+        if stage not in STAGES:
+            raise ValueError(f"unknown benchmark {stage!r}; choose from {', '.join(STAGES)}")
+        mod = stage_module(stage)
+        if mod is None:
+            missing.append(stage)
+            continue
+        kw = dict(options.get(stage, {}))
+        if progress is not None and stage == "train":
+            kw.setdefault("progress", progress)
+        section = mod.run(**kw)
+        out.update(section)
+    if missing:
+        out["missing"] = missing
+    # The load at the end too: a figure taken while the machine was busy says so.
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    out["machine"]["load_average_end"] = [round(x, 2) for x in load] if load else None
+    return out
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        if abs(v) >= 1e9:
+            return f"{v:.3g}"
+        if abs(v) >= 100:
+            return f"{v:,.1f}"
+        return f"{v:.3g}"
+    if isinstance(v, list | tuple):
+        return ", ".join(_fmt(x) for x in v)
+    return str(v)
+
+
+def si(v: float | None, unit: str = "FLOP/s") -> str:
+    if not v:
+        return "—"
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M")):
+        if abs(v) >= scale:
+            return f"{v / scale:.2f} {prefix}{unit}"
+    return f"{v:.0f} {unit}"
+
+
+def header_lines(m: dict) -> list[str]:
+    v = m.get("versions", {})
+    libs = "  ".join(f"{k} {v[k]}" for k in v if k not in ("facepair", "python"))
+    lines = [
+        f"machine  {m.get('host', '')}  {m.get('os', '')}",
+        f"cpu      {m.get('cpu', '')}  ({m.get('cores')} cores, {_fmt(m.get('memory_gib'))} GiB)"
+        f"  load {_fmt(m.get('load_average'))}",
+        f"devices  {', '.join(m.get('devices', []))}",
+        f"versions facepair {v.get('facepair', '?')}  python {v.get('python', '?')}  {libs}",
+    ]
+    if m.get("xla_flags"):
+        lines.append(f"XLA_FLAGS {m['xla_flags']}")
+    return lines
+
+
+TRAIN_COLUMNS = (
+    ("preset", "preset", str),
+    ("batch", "batch/side", str),
+    ("images_per_s", "images/s", _fmt),
+    ("step_ms", "step ms", _fmt),
+    ("compile_s", "compile s", _fmt),
+    ("flops_per_s", "achieved", si),
+    ("mfu", "MFU", lambda v: "—" if v is None else f"{100 * v:.1f} %"),
+    ("device", "device", str),
+    ("conv", "conv", str),
+)
+
+
+def train_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    cols = list(TRAIN_COLUMNS)
+    if any("torch_images_per_s" in r for r in rows):
+        cols += [("torch_images_per_s", "PyTorch img/s", _fmt), ("torch_layout", "torch layout", str),
+                 ("vs_torch", "JAX/PyTorch", lambda v: "—" if v is None else f"{v:.2f}×")]
+    head = [c[1] for c in cols]
+    body = [[fmt(r.get(key)) if r.get(key) is not None else "—" for key, _, fmt in cols] for r in rows]
+    return head, body
+
+
+def text_report(result: dict) -> str:
+    """A plain-text rendering (the CLI uses rich tables; this is for logs and tests)."""
+    lines = header_lines(result.get("machine", {}))
+    if "train" in result:
+        head, body = train_table(result["train"])
+        widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
+        lines += ["", "train"]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    for stage in ("extract", "convert"):
+        if stage in result:
+            lines += ["", stage] + [f"  {k}: {_fmt(v)}" for k, v in result[stage].items()]
+    for stage in result.get("missing", []):
+        lines += ["", f"{stage}: not part of this build (core/bench_{stage}.py is missing)"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(sys.argv[1:] or ["train"]), indent=2, default=str))
