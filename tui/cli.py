@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FacepairError as e:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130
