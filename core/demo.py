@@ -13,7 +13,12 @@ says exactly that. The `demo` job then runs each stage as its own detached job, 
 2. `extract` on both sides;
 3. `train` (preset `lite` by default) for a budget: `steps` more steps, or `minutes` of the training
    job's wall time (compile included), after which the demo stops it the way Ctrl-C does (the job
-   saves its checkpoint and ends `cancelled`); it trains on the GPU when JAX has one;
+   saves its checkpoint and ends `cancelled`); it trains on the GPU when JAX has one. The demo's
+   model is the preset with lighter augmentation (`DEMO_AUGMENT`) and a higher learning rate: the
+   clips already rotate, zoom, pan and relight the head, and with the preset's own augmentation on
+   top the 64 px model is still a blur after minutes on a CPU (measured: docs/demo.md). The train
+   job has no option for that, so the demo writes the new model's step-0 checkpoint itself
+   (`seed_model`): the job resumes from it with the config stored there, as it does for any model;
 4. `convert` the target clip (B's face on A, audio kept, labelled), and a side-by-side frame
    (original | converted) as a PNG in the demo job's folder.
 
@@ -48,17 +53,21 @@ CONSENT = (
 CONSENT_BY = ("scikit-image sample data (public domain)", "matplotlib sample data (public domain)")
 
 DEFAULT_PRESET = "lite"
-DEFAULT_MINUTES = 4.0
+DEFAULT_MINUTES = 5.0
 DEFAULT_FRAMES = 96          # per training clip (4 s at 24 fps)
 DEFAULT_TARGET_FRAMES = 72   # the clip converted (3 s, with audio)
 CLIP_SIZE = (320, 240)
 FPS = 24.0
 SEEDS = {"a": 11, "b": 12, "target": 13}
 EXTRACT_SIZE = 128           # crops for a 64 px model (tiny and lite resize them)
-TRAIN_BATCH = 8              # faces per side per step: small batches, more steps in the budget
+TRAIN_BATCH = 4              # faces per side per step: small batches, more steps in the budget
 TRAIN_LR = 5e-4              # the demo's faces are two stills: a high rate converges in minutes
+# The clips already move the head (±6° roll, ±6 % zoom, ±4 % pan, light changes): a light touch on
+# top, instead of the presets' ±10° / 5 % / 5 % affine, strong colour jitter and 3 % warp.
+DEMO_AUGMENT = {"rotation_deg": 3.0, "zoom": 0.02, "shift": 0.02, "flip": 0.5, "lightness": 0.04, "chroma": 2.0,
+                "warp": 0.01}
 SAVE_EVERY = 100_000         # the demo saves when it stops training
-PREVIEW_EVERY = 50
+PREVIEW_EVERY = 100
 STOP_GRACE_S = 120.0         # how long a stopped training job may take to save
 CLIPS_VERSION = 1
 
@@ -162,6 +171,61 @@ def _clear_derived(project) -> None:
         d.mkdir(parents=True, exist_ok=True)
 
 
+# ---- the model -----------------------------------------------------------------------------------
+
+def demo_preset(name: str):
+    """The preset the demo trains: `name`'s architecture and loss, DEMO_AUGMENT, TRAIN_LR."""
+    import dataclasses
+
+    from core.jaxmodels.presets import get_preset
+
+    p = get_preset(name)
+    return dataclasses.replace(p, augment=dataclasses.replace(p.augment, **DEMO_AUGMENT), lr=TRAIN_LR)
+
+
+def model_preset(project) -> tuple[int, dict] | None:
+    """(step, meta) of the newest checkpoint of the project's model, or None."""
+    _cpu_only()
+    from core.train import checkpoint_preset
+
+    return checkpoint_preset(project)
+
+
+def seed_model(project, preset, batch: int, seed: int = 0) -> None:
+    """Write a new model's step-0 checkpoint with `preset`'s config (initial weights, fresh
+    optimizer), as the train job writes its checkpoints: the job then resumes from it."""
+    _cpu_only()
+    import jax
+    import numpy as np
+
+    from core import __version__, model_io
+    from core.jaxmodels.step import Trainer
+    from core.project import now_iso
+
+    state = Trainer(preset, batch).init_state(seed)
+    flat = model_io.flatten(jax.tree.map(np.asarray, state))
+    meta = {"preset": preset.name, "preset_config": preset.to_json(), "resolution": preset.resolution, "step": 0,
+            "batch": int(batch), "lr": float(preset.lr), "saved": now_iso(), "facepair": __version__,
+            "written_by": "facepair demo (initial weights)"}
+    manager = model_io.checkpoint_manager(model_io.checkpoint_dir(project))
+    try:
+        model_io.save_checkpoint(manager, 0, flat, meta)
+    finally:
+        manager.close()
+
+
+def _cpu_only() -> None:
+    """This process only reads or initialises models: keep JAX off the accelerator the training job
+    needs (a GPU backend would reserve most of its memory). The environment, which the stage jobs
+    inherit, is left alone."""
+    import jax
+
+    try:
+        jax.config.update("jax_platforms", "cpu")
+    except RuntimeError:  # a backend is already up in this process (tests running the job inline)
+        pass
+
+
 # ---- following a stage ---------------------------------------------------------------------------
 
 class Stage:
@@ -246,7 +310,7 @@ def _failed(stage: Stage, job) -> DemoError:
 
 def run_job(ctx, preset: str = DEFAULT_PRESET, steps: int | None = None, minutes: float | None = None,
             frames: int = DEFAULT_FRAMES, target_frames: int = DEFAULT_TARGET_FRAMES, batch: int | None = TRAIN_BATCH,
-            lr: float | None = TRAIN_LR, workers: int | None = None, poll: float = 0.25) -> dict:
+            workers: int | None = None, poll: float = 0.25) -> dict:
     """The `demo` job kind (see the module notes). `steps` or `minutes` (default DEFAULT_MINUTES)
     is this run's training budget. Returns where the output is, each stage's time and the losses."""
     from core import model_io
@@ -298,19 +362,23 @@ def run_job(ctx, preset: str = DEFAULT_PRESET, steps: int | None = None, minutes
     ctx.message(f"[2/{stages} extract] faces: {faces['a']} of {LABEL_A}, {faces['b']} of {LABEL_B}")
 
     # 3. train
-    status = model_io.read_status(project) or {}
-    if status.get("preset") and status["preset"] != preset:
-        ctx.message(f"[3/{stages} train] the demo's model is a {status['preset']!r} model and this run asks for "
-                    f"{preset!r}: starting a new {preset!r} model", level="warning")
+    t0 = time.monotonic()
+    found = model_preset(project)
+    if found is not None and found[1].get("preset") != preset:
+        ctx.message(f"[3/{stages} train] the demo's model is a {found[1].get('preset')!r} model and this run asks "
+                    f"for {preset!r}: starting a new {preset!r} model", level="warning")
         shutil.rmtree(project.model_dir, ignore_errors=True)
         project.model_dir.mkdir(parents=True, exist_ok=True)
-        status = {}
-    start_step = int(status.get("step") or 0)
+        found = None
+    start_step = int(found[0]) if found is not None else 0
+    if found is None:
+        p = demo_preset(preset)
+        seed_model(project, p, int(batch or p.batch))
+        ctx.message(f"[3/{stages} train] new model: {preset!r} with the demo's lighter augmentation (the clips "
+                    f"already move the head) and learning rate {p.lr:g}")
     targs = {"preset": preset, "save_every": SAVE_EVERY, "preview_every": PREVIEW_EVERY}
     if batch:
         targs["batch"] = int(batch)
-    if lr and not start_step:
-        targs["lr"] = float(lr)  # a resumed model keeps the rate its checkpoint holds
     if steps is not None:
         targs["steps"] = start_step + int(steps)
         budget = f"{int(steps)} steps"
@@ -319,7 +387,9 @@ def run_job(ctx, preset: str = DEFAULT_PRESET, steps: int | None = None, minutes
     ctx.message(f"[3/{stages} train] " + (f"resuming the model at step {start_step}; " if start_step else "")
                 + f"training {preset!r} for {budget}")
     stage = Stage(ctx, 3, stages, "train", poll)
+    seeding = time.monotonic() - t0
     job, times["train"] = stage.run(targs, budget_s=None if minutes is None else float(minutes) * 60)
+    times["train"] = round(times["train"] + seeding, 2)
     jobs_run["train"] = job.id
     if job.state == "failed":
         raise _failed(stage, job)

@@ -74,6 +74,11 @@ def test_training_writes_a_checkpoint_and_reports_losses(demo_run):
     assert m["preset"] == "tiny" and m["step"] == STEPS and m["steps_trained"] == STEPS
     assert all(np.isfinite(m[k]) and m[k] > 0 for k in ("loss_a", "loss_b"))
     assert json.loads((project.model_dir / "holdout.json").read_text())["a"] is not None
+    # The demo's model: the preset's architecture with the demo's lighter augmentation, kept by training.
+    step, meta = demo.model_preset(project)
+    assert step == STEPS and meta["preset"] == "tiny"
+    assert meta["preset_config"]["augment"] == {**meta["preset_config"]["augment"], **demo.DEMO_AUGMENT}
+    assert meta["preset_config"]["encoder_channels"] == list(demo.demo_preset("tiny").encoder_channels)
 
 
 def test_conversion_writes_a_labelled_video_with_audio(demo_run):
