@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import cv2
@@ -181,9 +182,16 @@ def test_cancelled_extraction_resumes_without_duplicates(project, tmp_path):
     while not list(spath.glob("part-*.npz")):
         assert time.monotonic() < deadline, "no store part written"
         assert jobs.load_job(job.dir).active, jobs.load_job(job.dir).reason
-        time.sleep(0.05)
-    final = jobs.cancel_job(job, grace=30)
-    assert final.state == "cancelled"
+        time.sleep(0.01)
+    # Freeze the job the moment its first part lands (a fast machine finishes 150 frames in a
+    # blink), then cancel it: SIGTERM is delivered when it resumes, mid-extraction.
+    pid = jobs.load_job(job.dir).pid
+    os.killpg(pid, signal.SIGSTOP)
+    assert jobs.load_job(job.dir).active, "the job ended before the cancel could reach it"
+    os.killpg(pid, signal.SIGTERM)
+    os.killpg(pid, signal.SIGCONT)
+    final = jobs.wait(job, timeout=60)
+    assert final.state == "cancelled" and final.reason == "cancelled on request"
     partial = al.load(spath)
     assert 0 < len(partial.frames) < 150
     on_disk = {f.name for f in faceset.face_files(project, "a")}
