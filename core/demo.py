@@ -30,6 +30,7 @@ named `demo` that the demo did not make is never touched.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -95,6 +96,12 @@ def prepare(home: Path, name: str = NAME, fresh: bool = False) -> tuple[object, 
     from core import jobs
     from core.project import create_project, delete_project, load_project, project_names
 
+    missing = [pkg for mod, pkg in (("skimage", "scikit-image"), ("matplotlib", "matplotlib"))
+               if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise DemoError(f"the demo's sample portraits ship with scikit-image and matplotlib, and "
+                        f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed: "
+                        f"pip install {' '.join(missing)} (or run `make demo`, which installs them)")
     home = Path(home)
     if name in project_names(home):
         project = load_project(home, name)

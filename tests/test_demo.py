@@ -159,3 +159,10 @@ def test_bad_budget_options_are_refused_before_any_job(home):
         r = _facepair(home, "demo", *args)
         assert r.returncode == 2 and words in r.stderr, (args, r.stderr)
     assert not (home / "demo").exists()
+
+
+def test_without_the_sample_images_packages_it_says_what_to_install(home, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)  # `import skimage` fails, as on a plain install
+    with pytest.raises(demo.DemoError, match="pip install scikit-image"):
+        demo.prepare(home)
+    assert not (home / "demo").exists()
