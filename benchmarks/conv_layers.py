@@ -5,7 +5,7 @@ gradient (dx) and the weight gradient (dw), interleaving the variants round by r
 noisy, shared machine hurts them alike; prints the median of the rounds in ms.
 
     python benchmarks/conv_layers.py                # all shapes
-    python benchmarks/conv_layers.py --only 0 4     # some shapes (indices into SHAPES)
+    python benchmarks/conv_layers.py --only 0 4     # some shapes (indices into SHAPES; 10-18: lite)
     python benchmarks/conv_layers.py --torch        # add PyTorch eager (needs the `bench` extra)
     python benchmarks/conv_layers.py --xla-dx-stride2   # also time XLA's own dx for stride-2 layers
                                                     # (naive loops on XLA:CPU: minutes per layer)
@@ -24,6 +24,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 # (label, batch, size, in, out, kernel, stride): batch 32 = 16 faces per side through the shared encoder.
+LITE = [
+    ("lite enc1", 32, 64, 3, 32, 5, 2),
+    ("lite enc2", 32, 32, 32, 64, 5, 2),
+    ("lite enc3", 32, 16, 64, 128, 5, 2),
+    ("lite enc4", 32, 8, 128, 256, 5, 2),
+    ("lite upscale", 32, 4, 256, 512, 3, 1),
+    ("lite dec1", 16, 8, 128, 256, 3, 1),
+    ("lite dec2", 16, 16, 64, 128, 3, 1),
+    ("lite dec3", 16, 32, 32, 64, 3, 1),
+    ("lite dec out", 16, 64, 16, 3, 5, 1),
+]
 SHAPES = [
     ("issue probe", 32, 32, 64, 128, 3, 1),
     ("enc1", 32, 64, 3, 128, 5, 2),
@@ -35,7 +46,7 @@ SHAPES = [
     ("dec2", 16, 16, 256, 512, 3, 1),
     ("dec3", 16, 32, 128, 256, 3, 1),
     ("dec out", 16, 64, 64, 3, 5, 1),
-]
+] + LITE
 
 
 def _median_ms(fns: dict, rounds: int) -> dict:

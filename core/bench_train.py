@@ -135,6 +135,7 @@ def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3
         "mfu": (fps / (peak * trainer.mesh.size)) if (fps and peak) else None,
         "loss": round(loss, 5) if math.isfinite(loss) else None,
         "others": {k: float(np.median(v)) for k, v in other_times.items()},
+        "others_all": {k: [round(1e3 * x / steps, 2) for x in v] for k, v in other_times.items()},
     }
 
 
@@ -189,7 +190,7 @@ def run(presets=("lite",), batch: int = 16, steps: int = 10, repeats: int = 3, t
         refs = torch_references(p, batch, progress) if torch else {}
         row = bench_preset(p, batch=batch, steps=steps, repeats=repeats, seed=seed, progress=progress,
                            others={k: r.time_steps for k, r in refs.items()})
-        others = row.pop("others")
+        others, others_all = row.pop("others"), row.pop("others_all")
         if refs:
             per_layout = {k.split()[1]: batch * 2 * steps / s for k, s in others.items()}
             best = max(per_layout, key=per_layout.get)
@@ -198,6 +199,7 @@ def run(presets=("lite",), batch: int = 16, steps: int = 10, repeats: int = 3, t
             row["torch_step_ms"] = round(1e3 * others[f"torch {best}"] / steps, 2)
             row["torch_layout"] = best
             row["torch_images_per_s_by_layout"] = {k: round(v, 3) for k, v in per_layout.items()}
+            row["torch_step_ms_all_by_layout"] = {k.split()[1]: v for k, v in others_all.items()}
             row["torch_version"] = first.info()["torch"]
             row["torch_threads"] = first.info()["threads"]
             row["vs_torch"] = round(row["images_per_s"] / per_layout[best], 3)

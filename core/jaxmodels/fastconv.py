@@ -14,8 +14,8 @@ docs/performance.md has the measurements.
 
 So, in a custom VJP:
 - forward: `lax.conv_general_dilated` itself (bit-identical outputs, inference unchanged);
-- weight gradient: one matrix product over batch x pixels with im2col (a concat of the K*K
-  shifted, strided slices) on the thinner operand: x usually, dy when the conv narrows at stride 1;
+- weight gradient: matrix products over batch x pixels, one per kernel tap (x's channels-first
+  shifted slice times dy), or one with dy's taps when the conv narrows at stride 1;
 - input gradient: for small maps, dy @ w^T then col2im; otherwise the sub-pixel (phase)
   decomposition into stride-1 convs with an explicitly transposed (HWIO) kernel. No input
   dilation, no multiplications by inserted zeros.
@@ -134,30 +134,36 @@ def _out_size(n: int, k: int, s: int, lo: int, hi: int) -> int:
 
 
 def weight_grad(x, dy, w_shape, strides, pads):
-    """dL/dw as one matrix product over batch x pixels, with im2col on the thinner operand.
+    """dL/dw as matrix products over batch x pixels, laid out so no big operand is transposed.
 
-    Usually im2col(x)^T (K*K*C, B*Ho*Wo) @ dy (B*Ho*Wo, O). When the conv narrows (O < C) at
-    stride 1, the patches are taken of dy instead (K*K*O channels: e.g. 75 instead of 1600 for the
-    decoders' last 5x5 conv to RGB), and x is contracted against them.
+    Usually one product per kernel tap (i, j): x's channels-first, shifted, strided slice
+    (C, B*Ho*Wo) @ dy (B*Ho*Wo, O). x is transposed once (C first), each tap's slice is one
+    copy, and the products take both operands as they lie. (An im2col matrix of all taps costs
+    two more passes over K*K copies of x: a concatenation and a transposition for the matmul.)
+    When the conv narrows (O < C) at stride 1, the taps are taken of dy instead (K*K*O channels:
+    75 instead of 1600 for the decoders' last 5x5 conv to RGB), in one product with x.
     """
     kh, kw, c, o = w_shape
     sh, sw = strides
-    ho, wo = dy.shape[1], dy.shape[2]
+    b, ho, wo = dy.shape[0], dy.shape[1], dy.shape[2]
     acc = jnp.float32 if x.dtype in (jnp.bfloat16, jnp.float16) else None
-    contract = (((0, 1, 2), (0, 1, 2)), ((), ()))
-    xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
+    zero = jnp.zeros((), x.dtype)
     if strides == (1, 1) and o < c:
         # dw[i, j] = sum_u xp[u]^T dy[u - (i, j)]: dy shifted by each tap, zero outside.
-        z = jnp.zeros((), dy.dtype)
-        cols = [lax.pad(dy, z, ((0, 0, 0), (i, kh - 1 - i, 0), (j, kw - 1 - j, 0), (0, 0, 0)))
+        xp = lax.pad(x, zero, ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
+        cols = [lax.pad(dy, zero, ((0, 0, 0), (i, kh - 1 - i, 0), (j, kw - 1 - j, 0), (0, 0, 0)))
                 for i in range(kh) for j in range(kw)]
         dyp = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]  # (B, Hp, Wp, kh*kw*O)
-        dw = lax.dot_general(xp, dyp, contract, preferred_element_type=acc)  # (C, kh*kw*O)
-        return dw.reshape(c, kh, kw, o).transpose(1, 2, 0, 3).astype(x.dtype)
-    cols = [xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] for i in range(kh) for j in range(kw)]
-    patches = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]  # (B, Ho, Wo, kh*kw*C)
-    dw = lax.dot_general(patches, dy, contract, preferred_element_type=acc)  # (kh*kw*C, O)
-    return dw.reshape(kh, kw, c, o).astype(x.dtype)
+        dw = lax.dot_general(xp, dyp, (((0, 1, 2), (0, 1, 2)), ((), ())), preferred_element_type=acc)
+        return dw.reshape(c, kh, kw, o).transpose(1, 2, 0, 3).astype(x.dtype)  # (C, kh*kw*O) -> HWIO
+    xt = lax.pad(jnp.transpose(x, (3, 0, 1, 2)), zero, ((0, 0, 0), (0, 0, 0), (*pads[0], 0), (*pads[1], 0)))
+    d2 = dy.reshape(b * ho * wo, o)
+    taps = []
+    for i in range(kh):
+        for j in range(kw):
+            t = xt[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw].reshape(c, b * ho * wo)
+            taps.append(lax.dot_general(t, d2, (((1,), (0,)), ((), ())), preferred_element_type=acc))
+    return jnp.stack(taps).reshape(kh, kw, c, o).astype(x.dtype)
 
 
 def input_grad(dy, w, x_shape, strides, pads):
