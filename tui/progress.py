@@ -35,12 +35,13 @@ def follow_job(job: jobs.Job, console: Console | None = None) -> int:
         console=console, transient=False,
     )
     task = progress.add_task(job.kind, total=None, info="")
+    previews: set[str] = set()
     cancelled_here = False
     try:
         with progress:
             try:
                 for ev in jobs.follow(job):
-                    _render(ev, progress, task, console)
+                    _render(ev, progress, task, console, previews)
             except KeyboardInterrupt:
                 cancelled_here = True
                 console.print(f"[yellow]cancelling {job.id} (it may save first)…[/]")
@@ -60,7 +61,7 @@ def follow_job(job: jobs.Job, console: Console | None = None) -> int:
     return 0 if final.state == "succeeded" else 1
 
 
-def _render(ev: dict, progress: Progress, task, console: Console) -> None:
+def _render(ev: dict, progress: Progress, task, console: Console, previews: set[str]) -> None:
     kind = ev.get("type")
     if kind == "progress":
         fields = {"completed": ev.get("done", 0)}
@@ -82,6 +83,8 @@ def _render(ev: dict, progress: Progress, task, console: Console) -> None:
         style = LEVEL_STYLE.get(ev.get("level", "info"), "")
         text = escape(str(ev.get("text", "")))
         stamp = time.strftime("%H:%M:%S", time.localtime(ev.get("t", time.time())))
-        console.print(f"[dim]{stamp}[/] [{style}]{text}[/]" if style else f"[dim]{stamp}[/] {text}", markup=True)
-    elif kind == "preview":
-        console.print(f"[dim]preview:[/] {ev.get('path')}")
+        console.print(f"[dim]{stamp}[/] [{style}]{text}[/]" if style else f"[dim]{stamp}[/] {text}", markup=True, soft_wrap=True)
+    elif kind == "preview" and str(ev.get("path")) not in previews:
+        # A training job rewrites the same preview file: name it once, not at every refresh.
+        previews.add(str(ev.get("path")))
+        console.print(f"[dim]preview:[/] {escape(str(ev.get('path')))}", soft_wrap=True)

@@ -111,7 +111,7 @@ def print_summary(r: dict) -> None:
               "C2PA" if c.get("c2pa") else None]
     t = Table(show_header=False, box=None, padding=(0, 2))
     t.add_column(style="bold")
-    t.add_column()
+    t.add_column(overflow="fold")  # paths are folded, never cut: they are there to be copied
     t.add_row("output", f"{escape(str(r['output']))}\n{c.get('frames')} frames, {c.get('faces_swapped')} faces swapped; "
                         f"labelled as synthetic: {', '.join(x for x in labels if x)}")
     if r.get("frame"):
