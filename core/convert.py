@@ -739,6 +739,21 @@ def load_swapper(project):
     return swapper
 
 
+def make_converter(project, direction: str, options: MergeOptions, faces: str, label: bool, swapper=None,
+                   batch: int = DEFAULT_BATCH) -> Converter:
+    """A Converter for the project's model (loaded unless given), checked against the options."""
+    side = replaced_side(direction)
+    if swapper is None:
+        swapper = load_swapper(project)
+    if options.mask == "learned" and not getattr(swapper, "has_mask", False):
+        raise ConvertError(f"--mask learned needs a model with a learned mask, and preset "
+                           f"{getattr(swapper, 'preset', '?')!r} has none: use --mask hull")
+    matcher = IdentityMatcher(reference_descriptors(project, side)) if faces == "match" else None
+    coverage, center = crop_geometry(project, side)
+    return Converter(swapper, direction, options, matcher=matcher, coverage=coverage, center=center,
+                     visible_label=bool(label), batch=batch)
+
+
 # ---- the job ---------------------------------------------------------------------------------------
 
 def run_job(ctx, input: str, output: str | None = None, start=None, end=None, swap: str = "a-to-b",
@@ -803,15 +818,8 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
         raise ConvertError("--start/--end apply to a video input, not to images")
 
     side = replaced_side(direction)
-    if swapper is None:
-        swapper = load_swapper(project)
-    if options.mask == "learned" and not getattr(swapper, "has_mask", False):
-        raise ConvertError(f"--mask learned needs a model with a learned mask, and preset "
-                           f"{getattr(swapper, 'preset', '?')!r} has none: use --mask hull")
-    matcher = IdentityMatcher(reference_descriptors(project, side)) if faces == "match" else None
-    coverage, center = crop_geometry(project, side)
-    conv = Converter(swapper, direction, options, matcher=matcher, coverage=coverage, center=center,
-                     visible_label=bool(label), batch=batch)
+    conv = make_converter(project, direction, options, faces, label, swapper, batch=batch)
+    swapper = conv.swapper
     conv.size_queues(info.width * info.height * 3)
 
     created = labels.now_iso()
@@ -850,7 +858,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
 
             enough = extract.POOL_MIN_FRAMES if kind == "video" else extract.POOL_MIN_IMAGES
             workers = extract.default_workers() if (total or 0) >= enough else 1
-        frames = frames_detected(guarded, video=kind == "video", detector=detector, descriptors=matcher is not None,
+        frames = frames_detected(guarded, video=kind == "video", detector=detector, descriptors=conv.matcher is not None,
                                  workers=workers)
     frames = (conv.select(fr, fr.faces) for fr in frames)
 
@@ -1014,15 +1022,8 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
         out_path = Path(getattr(ctx, "dir", project.output_dir)) / f"preview-{in_path.stem}-{n:06d}.png"
     video_out.check_writable(out_path)
     side = replaced_side(direction)
-    if swapper is None:
-        swapper = load_swapper(project)
-    if options.mask == "learned" and not getattr(swapper, "has_mask", False):
-        raise ConvertError(f"--mask learned needs a model with a learned mask, and preset "
-                           f"{getattr(swapper, 'preset', '?')!r} has none: use --mask hull")
-    matcher = IdentityMatcher(reference_descriptors(project, side)) if faces == "match" else None
-    coverage, center = crop_geometry(project, side)
-    conv = Converter(swapper, direction, options, matcher=matcher, coverage=coverage, center=center,
-                     visible_label=bool(label))
+    conv = make_converter(project, direction, options, faces, label, swapper)
+    swapper = conv.swapper
     fr = next(iter(media.iter_frames(in_path, start=n, stop=n + 1)), None)
     if fr is None:
         raise ConvertError(f"frame {n} of {in_path} could not be decoded")
@@ -1030,7 +1031,7 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
     if a is not None:
         work = FrameWork(fr.index, fr.image, fr.name, faces=store_faces(a, n, track_descriptors(a)))
     else:
-        work = next(frames_detected([fr], video=False, detector=detector, descriptors=matcher is not None,
+        work = next(frames_detected([fr], video=False, detector=detector, descriptors=conv.matcher is not None,
                                     workers=1))
     work = conv.select(work, work.faces)
     conv.swap([work])

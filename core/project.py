@@ -16,7 +16,7 @@ import socket
 import tomllib
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import tomli_w
@@ -38,7 +38,7 @@ NAME_RULE = (
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 def home_dir(explicit: str | os.PathLike | None = None) -> Path:

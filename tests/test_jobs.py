@@ -105,7 +105,7 @@ def test_model_lock_live_holder_refused_and_stale_recovered(project, monkeypatch
     monkeypatch.setattr(jobkinds, "MODEL_WRITERS", jobkinds.MODEL_WRITERS | {"writer"})
     # A live holder (this test process) is named in the refusal.
     locks.acquire(project, "model", "train-live", os.getpid())
-    with pytest.raises(LockHeld, match=r"held by job train-live \(pid %d\)" % os.getpid()):
+    with pytest.raises(LockHeld, match=rf"held by job train-live \(pid {os.getpid()}\)"):
         jobs.start_job(project, "writer", {})
     locks.release(project, "model", "train-live")
     # A stale lock: its holder has exited.

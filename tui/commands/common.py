@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -33,19 +34,29 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def run_job(args: argparse.Namespace, project: Project, kind: str, job_args: dict) -> int:
+def run_job(args: argparse.Namespace, project: Project, kind: str, job_args: dict,
+            show: Callable[[dict], None] | None = None, hint: str | None = None) -> int:
     """Start `kind` as a detached job; unless --detach, follow it here with a progress bar.
 
     The job always runs in its own process and session: a dropped SSH connection never stops it.
-    Ctrl-C while following cancels it (the job may save first).
+    Ctrl-C while following cancels it (the job may save first). Once it ends, its result is
+    printed: as JSON on stdout with --json (progress then goes to stderr), else by `show` when
+    the job succeeded.
     """
     job = jobs.start_job(project, kind, job_args)
     if getattr(args, "detach", False):
         # The id alone on stdout (for scripts: JOB=$(facepair … --detach)); hints on stderr.
         print(job.id, flush=True)
         err_console.print(f"started {kind} job [bold]{job.id}[/] in project {project.name!r}; "
-                          f"follow: facepair job log {job.id} -f   cancel: facepair job cancel {job.id}")
+                          f"follow: facepair job log {job.id} -f{hint or ''}   cancel: facepair job cancel {job.id}")
         return 0
     from tui.progress import follow_job
 
-    return follow_job(job)
+    as_json = bool(getattr(args, "json", False))
+    code = follow_job(job, console=err_console if as_json else console)
+    final = jobs.load_job(job.dir)
+    if as_json and final.result:
+        print_json(final.result)
+    elif show is not None and final.state == "succeeded" and final.result:
+        show(final.result)
+    return code if final.state == "succeeded" or code else 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from tui.commands.common import add_detach, console, open_project, print_json, run_job
+from tui.commands.common import add_detach, console, open_project, run_job
 
 
 def _merge_args(p: argparse.ArgumentParser) -> None:
@@ -108,31 +108,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if not args.label:
         console.print("[yellow]--no-label: no visible mark; the file still says it is AI-generated "
                       "(metadata, C2PA)[/]")
-    code = run_job(args, project, "convert", job_args)
-    if not args.detach:
-        _report(args, project, code)
-    return code
+    return run_job(args, project, "convert", job_args, show=_show_output)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
     project = open_project(args)
     job_args = _check(args, project, "preview")
     job_args.update(_merge_job_args(args), frame=args.frame)
-    code = run_job(args, project, "preview", job_args)
-    if not args.detach:
-        _report(args, project, code)
-    return code
+    return run_job(args, project, "preview", job_args, show=_show_output)
 
 
-def _report(args, project, code: int) -> None:
-    from core import jobs
-
-    mine = [j for j in jobs.project_jobs(project) if j.kind in ("convert", "preview")]
-    if not mine or not mine[0].result:
-        return
-    result = mine[0].result
-    if getattr(args, "json", False):
-        print_json(result)
-        return
-    if code == 0 and result.get("output"):
+def _show_output(result: dict) -> None:
+    if result.get("output"):
         console.print(f"output: [bold]{escape(result['output'])}[/]")

@@ -8,7 +8,7 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from tui.commands.common import add_detach, console, err_console, home, print_json
+from tui.commands.common import add_detach, console, err_console, home, run_job
 
 
 def _positive_int(text: str) -> int:
@@ -64,9 +64,8 @@ def register(sub, parents) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from core import demo, jobs
+    from core import demo
     from core.jaxmodels.presets import get_preset
-    from tui.progress import follow_job
 
     get_preset(args.preset)
     out = err_console if args.json else console
@@ -74,21 +73,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.print(escape(note))
     job_args = {"preset": args.preset, "steps": args.steps, "minutes": args.minutes, "frames": args.frames,
                 "target_frames": args.target_frames, "batch": args.batch}
-    job = jobs.start_job(project, "demo", {k: v for k, v in job_args.items() if v is not None})
-    if args.detach:
-        print(job.id, flush=True)
-        err_console.print(f"started the demo job [bold]{job.id}[/] in project {project.name!r}; follow: "
-                          f"facepair job log {job.id} -f   or open the TUI: {escape(demo.open_hint(project.home))}")
-        return 0
-    code = follow_job(job, console=out)
-    final = jobs.load_job(job.dir)
-    if final.state != "succeeded" or not final.result:
-        return code or 1
-    if args.json:
-        print_json(final.result)
-    else:
-        print_summary(final.result)
-    return code
+    return run_job(args, project, "demo", {k: v for k, v in job_args.items() if v is not None},
+                   show=print_summary, hint=f" (or open the TUI: {escape(demo.open_hint(project.home))})")
 
 
 STAGES = ("clips", "extract", "train", "convert")

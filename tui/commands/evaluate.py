@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from tui.commands.common import add_detach, console, err_console, open_project, print_json
+from tui.commands.common import add_detach, console, open_project, run_job
 
 
 def _positive(text: str) -> int:
@@ -46,29 +46,14 @@ def register(sub, parents) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from core import evaluate, jobs
-    from tui.progress import follow_job
+    from core import evaluate
 
     project = open_project(args)
     # Checked here so a wrong path is reported before any job starts.
     pair = evaluate.find_pair(project, args.input, args.original)
     job_args = {"input": str(pair.converted), "original": str(pair.original), "frames": args.frames,
                 "identity_faces": args.identity_faces}
-    job = jobs.start_job(project, "eval", job_args)
-    if args.detach:
-        print(job.id, flush=True)
-        err_console.print(f"started eval job [bold]{job.id}[/] in project {project.name!r}; "
-                          f"follow: facepair job log {job.id} -f   cancel: facepair job cancel {job.id}")
-        return 0
-    code = follow_job(job, console=err_console if args.json else console)
-    final = jobs.load_job(job.dir)
-    if final.state != "succeeded" or not final.result:
-        return code or 1
-    if args.json:
-        print_json(final.result)
-    else:
-        print_result(final.result)
-    return code
+    return run_job(args, project, "eval", job_args, show=print_result)
 
 
 def print_result(result: dict) -> None:

@@ -11,7 +11,7 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from tui.commands.common import add_detach, console, err_console, open_project, print_json
+from tui.commands.common import add_detach, console, open_project, run_job
 
 
 def _frames(text: str) -> int:
@@ -49,29 +49,14 @@ def register(sub, parents) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from core import fit_job, jobs
-    from tui.progress import follow_job
+    from core import fit_job
 
     project = open_project(args)
     fit_job.check_frames(args.frames)
     paths, _ = fit_job.check_candidates(project, args.candidates)
     job_args = {"candidates": paths if args.candidates else None, "frames": args.frames,
                 "detector": args.detector, "use_store": args.use_store}
-    job = jobs.start_job(project, "fit", job_args)
-    if args.detach:
-        print(job.id, flush=True)
-        err_console.print(f"started fit job [bold]{job.id}[/] in project {project.name!r}; "
-                          f"follow: facepair job log {job.id} -f   cancel: facepair job cancel {job.id}")
-        return 0
-    code = follow_job(job, console=err_console if args.json else console)
-    final = jobs.load_job(job.dir)
-    if final.state != "succeeded" or not final.result:
-        return code or 1
-    if args.json:
-        print_json(final.result)
-    else:
-        print_ranking(final.result)
-    return code
+    return run_job(args, project, "fit", job_args, show=print_ranking)
 
 
 def _pct(v) -> str:
