@@ -2,7 +2,8 @@
 
 The reference is JAX's own autodiff of `lax.conv_general_dilated` (and finite differences via
 `jax.test_util.check_grads`), over strides, kernel shapes, paddings (SAME, VALID, explicit,
-negative) and both weight-gradient paths (im2col of x, or of dy when the conv narrows).
+negative) and every weight-gradient path (taps of x; taps of dy when the conv narrows, by rows for
+few channels or by flat shifts for more).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ CASES = [
     (9, 7, 5, 3, 5, 3, 1, 1, "VALID"),         # narrowing, VALID
     (8, 8, 4, 2, 5, 5, 1, 1, ((-1, 2), (1, 1))),  # narrowing, negative padding
     (16, 16, 8, 3, 5, 5, 1, 1, "SAME"),        # the decoders' last conv to RGB, small
+    (8, 8, 40, 3, 5, 5, 1, 1, "SAME"),         # narrowing, C > 32: flat-shift taps of dy
+    (9, 7, 36, 3, 5, 3, 1, 1, "VALID"),        # the same, VALID, rectangular kernel
+    (8, 8, 34, 2, 5, 5, 1, 1, ((-1, 2), (1, 1))),  # the same, negative padding
 ]
 
 

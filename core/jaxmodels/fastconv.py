@@ -15,7 +15,8 @@ docs/performance.md has the measurements.
 So, in a custom VJP:
 - forward: `lax.conv_general_dilated` itself (bit-identical outputs, inference unchanged);
 - weight gradient: matrix products over batch x pixels, one per kernel tap (x's channels-first
-  shifted slice times dy), or one with dy's taps when the conv narrows at stride 1;
+  shifted slice times dy), or, when the conv narrows at stride 1, with dy's taps (per kernel row,
+  or all taps as flat shifts of a channels-first dy);
 - input gradient: for small maps, dy @ w^T then col2im; otherwise the sub-pixel (phase)
   decomposition into stride-1 convs with an explicitly transposed (HWIO) kernel. No input
   dilation, no multiplications by inserted zeros.
@@ -141,13 +142,15 @@ def weight_grad(x, dy, w_shape, strides, pads):
     copy, and the products take both operands as they lie. (An im2col matrix of all taps costs
     two more passes over K*K copies of x: a concatenation and a transposition for the matmul.)
     When the conv narrows (O < C) at stride 1, the taps are taken of dy instead (K*K*O channels:
-    75 instead of 1600 for the decoders' last 5x5 conv to RGB), in one product with x.
+    75 instead of 1600 for the decoders' last 5x5 conv to RGB): `_weight_grad_narrow`.
     """
     kh, kw, c, o = w_shape
     sh, sw = strides
     b, ho, wo = dy.shape[0], dy.shape[1], dy.shape[2]
     acc = jnp.float32 if x.dtype in (jnp.bfloat16, jnp.float16) else None
     zero = jnp.zeros((), x.dtype)
+    if strides == (1, 1) and o < c and NARROW_DW != "concat":
+        return _weight_grad_narrow(x, dy, w_shape, pads, acc)
     if strides == (1, 1) and o < c:
         # dw[i, j] = sum_u xp[u]^T dy[u - (i, j)]: dy shifted by each tap, zero outside.
         xp = lax.pad(x, zero, ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
@@ -164,6 +167,43 @@ def weight_grad(x, dy, w_shape, strides, pads):
             t = xt[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw].reshape(c, b * ho * wo)
             taps.append(lax.dot_general(t, d2, (((1,), (0,)), ((), ())), preferred_element_type=acc))
     return jnp.stack(taps).reshape(kh, kw, c, o).astype(x.dtype)
+
+
+# "concat": the previous narrow-conv weight gradient (one (B, Hp, Wp, K*K*O) concatenation of dy's
+# taps), kept to compare; set before a function is traced. docs/performance.md has the timings.
+NARROW_DW = "auto"
+
+
+def _weight_grad_narrow(x, dy, w_shape, pads, acc):
+    """dL/dw of a stride-1 conv that narrows (O < C, e.g. a decoder's last 5x5 conv to RGB).
+
+    The taps are taken of dy (O channels, not C), but never as a (B, Hp, Wp, K*K*O) array built
+    from O-wide pieces (XLA:CPU writes that concatenation at a few hundred MB/s):
+    - few input channels (C <= 32): per kernel row i, x's rows i..i+Ho (one contiguous slice)
+      against dy shifted along W only (K copies, built once): K products over batch x pixels;
+    - otherwise: dy channels-first on x's padded grid, flattened; tap (i, j) is then a shift of
+      the flat index by i*Wp + j (rows of contiguous copies), all K*K taps stacked as rows of one
+      (K*K*O, N) matrix times x (N, C) in one product.
+    """
+    kh, kw, c, o = w_shape
+    b, ho, wo = dy.shape[0], dy.shape[1], dy.shape[2]
+    zero = jnp.zeros((), x.dtype)
+    xp = lax.pad(x, zero, ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))  # (B, Hp, Wp, C)
+    hp, wp = xp.shape[1], xp.shape[2]
+    if c <= 32:
+        d = jnp.concatenate([lax.pad(dy, zero, ((0, 0, 0), (0, 0, 0), (j, wp - wo - j, 0), (0, 0, 0)))
+                             for j in range(kw)], axis=-1)  # (B, Ho, Wp, kw*O): d[.., x, j*O+o] = dy[.., x-j, o]
+        rows = [lax.dot_general(xp[:, i:i + ho], d, (((0, 1, 2), (0, 1, 2)), ((), ())), preferred_element_type=acc)
+                for i in range(kh)]  # each (C, kw*O)
+        return jnp.stack(rows).reshape(kh, c, kw, o).transpose(0, 2, 1, 3).astype(x.dtype)
+    n = b * hp * wp
+    dz = lax.pad(jnp.transpose(dy, (3, 0, 1, 2)), zero,
+                 ((0, 0, 0), (0, 0, 0), (0, hp - ho, 0), (0, wp - wo, 0))).reshape(o, n)
+    taps = [lax.pad(dz[:, :n - (i * wp + j)], zero, ((0, 0, 0), (i * wp + j, 0, 0)))
+            for i in range(kh) for j in range(kw)]
+    d = jnp.concatenate(taps, axis=0) if len(taps) > 1 else taps[0]  # (kh*kw*O, N)
+    dwt = lax.dot_general(d, xp.reshape(n, c), (((1,), (0,)), ((), ())), preferred_element_type=acc)
+    return dwt.reshape(kh, kw, o, c).transpose(0, 1, 3, 2).astype(x.dtype)
 
 
 def input_grad(dy, w, x_shape, strides, pads):
