@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from textual.widgets import Input
 
 from core import jobkinds
 from tests.fixtures.tui import SNAP_T0, build_snapshot_home, make_app, wait_for
@@ -40,6 +41,9 @@ async def settle(pilot, condition=lambda: True, what="the screen"):
     await wait_for(pilot, condition, what=what)
     await pilot.pause(0.3)
     await pilot.app.workers.wait_for_complete()
+    # A blinking cursor is on or off depending on how busy the machine is: hold it on.
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
     await pilot.pause()
 
 
