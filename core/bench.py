@@ -189,9 +189,54 @@ def train_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
+SUMMARY_HEAD = ["benchmark", "facepair", "reference", "ratio", "target", "met"]
+
+
+def summary_rows(result: dict) -> list[list[str]]:
+    """One row per comparison the issues name, with its target: the table the README shows."""
+    rows = []
+    for r in result.get("train", []):
+        ref = r.get("torch_images_per_s")
+        vs = r.get("vs_torch")
+        cpu = r.get("device") == "cpu"  # the issue's target is for the CPU; a GPU reports MFU
+        rows.append([f"train {r['preset']} ({r.get('device', '?')}, batch {r.get('batch')}/side)",
+                     f"{_fmt(r.get('images_per_s'))} images/s"
+                     + ("" if r.get("mfu") is None else f", MFU {100 * r['mfu']:.1f} %"),
+                     f"PyTorch eager {_fmt(ref)} images/s" if ref else "— (--torch)",
+                     "—" if vs is None else f"{vs:.2f}×", "≥ 1× PyTorch" if cpu else "—",
+                     "—" if vs is None or not cpu else ("yes" if vs >= 1 else "no")])
+    e = result.get("extract")
+    if e:
+        ok = (e.get("ratio") or 0) >= 3 and (e.get("recall") or 0) >= 0.95 and (e.get("landmark_px") or 99) <= 2
+        rows.append([f"extract ({e.get('frames')} frames)",
+                     f"{_fmt(e.get('frames_per_s'))} frames/s, faces in {e.get('faces')}",
+                     f"naive loop {_fmt(e.get('naive_frames_per_s'))} frames/s, faces in {e.get('naive_faces')}",
+                     f"{_fmt(e.get('ratio'))}×; recall {_fmt(100 * (e.get('recall') or 0))} %; "
+                     f"landmarks {_fmt(e.get('landmark_px'))} px",
+                     "≥ 3×, ≥ 95 %, ≤ 2 px", "yes" if ok else "no"])
+    c = result.get("convert")
+    if c:
+        fps = c.get("frames_per_s") or 0
+        rows.append([f"convert ({c.get('preset')}, {c.get('width')}×{c.get('height')}, {c.get('frames')} frames)",
+                     f"{_fmt(fps)} frames/s end to end (decode {_fmt(c.get('decode_fps'))}, inference "
+                     f"{_fmt(c.get('infer_fps'))}, merge {_fmt(c.get('merge_fps'))}, encode {_fmt(c.get('encode_fps'))})",
+                     "; ".join(x for x in (
+                         f"finding the faces beforehand: {_fmt(c['find_fps'])} frames/s" if c.get("find_fps") else "",
+                         f"end to end finding them on the fly: {_fmt(c['frames_per_s_detect'])} frames/s"
+                         if c.get("frames_per_s_detect") else "") if x) or "—",
+                     "—", "≥ 30 frames/s", "yes" if fps >= 30 else "no"])
+    return rows
+
+
 def text_report(result: dict) -> str:
     """A plain-text rendering (the CLI uses rich tables; this is for logs and tests)."""
     lines = header_lines(result.get("machine", {}))
+    summary = summary_rows(result)
+    if summary:
+        widths = [max(len(h), *(len(r[i]) for r in summary)) for i, h in enumerate(SUMMARY_HEAD)]
+        lines += ["", "summary"]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(SUMMARY_HEAD, widths, strict=True)))
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in summary]
     if "train" in result:
         head, body = train_table(result["train"])
         widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]

@@ -144,3 +144,21 @@ def test_text_report_has_the_header_and_the_train_table():
     text = bench.text_report({"machine": bench.machine(with_devices=False), "train": [row]})
     assert "cpu" in text and "versions" in text
     assert "images/s" in text and "40.5" in text and "28.00 GFLOP/s" in text and "2.66×" in text
+
+
+def test_the_summary_says_which_targets_are_met():
+    result = {
+        "train": [{"preset": "lite", "batch": 16, "device": "cpu", "images_per_s": 74.4, "mfu": None,
+                   "torch_images_per_s": 107.5, "vs_torch": 0.69}],
+        "extract": {"frames": 275, "frames_per_s": 40.6, "faces": 186, "naive_frames_per_s": 9.6,
+                    "naive_faces": 168, "ratio": 4.24, "recall": 0.994, "landmark_px": 1.15},
+        "convert": {"preset": "lite", "width": 640, "height": 360, "frames": 275, "frames_per_s": 22.0,
+                    "decode_fps": 900.0, "infer_fps": 30.0, "merge_fps": 25.0, "encode_fps": 300.0},
+    }
+    rows = {r[0].split(" (")[0]: r for r in bench.summary_rows(result)}
+    assert rows["train lite"][3:] == ["0.69×", "≥ 1× PyTorch", "no"]
+    assert rows["extract"][3].startswith("4.24×") and rows["extract"][5] == "yes"
+    assert rows["convert"][1].startswith("22 frames/s") and rows["convert"][5] == "no"
+    result["extract"]["recall"] = 0.9  # too few faces found: the ratio alone does not pass
+    assert bench.summary_rows(result)[1][5] == "no"
+    assert "summary" in bench.text_report({"machine": {}, **result})

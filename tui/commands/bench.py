@@ -78,14 +78,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _print(result: dict) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     from core import bench
 
-    # Wide tables stay whole when the output is a file or a pipe (rich assumes 80 columns there).
-    width = console.width if console.is_terminal else 200
+    # Wide tables stay whole when the output is a file or a pipe (rich assumes 80 columns there,
+    # and a print's width cannot exceed its console's).
+    out = console if console.is_terminal else Console(width=200, highlight=False)
+    width = out.width
     for line in bench.header_lines(result["machine"]):
-        console.print(line, markup=False, width=width)
+        out.print(line, markup=False, width=width)
+    summary = bench.summary_rows(result)
+    if summary:
+        t = Table(title="summary: each comparison the issues name, with its target", title_justify="left")
+        for h in bench.SUMMARY_HEAD:
+            t.add_column(h)
+        for row in summary:
+            t.add_row(*row)
+        out.print(t, width=width)
     if "train" in result:
         head, body = bench.train_table(result["train"])
         t = Table(title="train", title_justify="left")
@@ -93,10 +104,10 @@ def _print(result: dict) -> None:
             t.add_column(h, justify="left" if h in ("preset", "device", "conv", "torch layout") else "right")
         for row in body:
             t.add_row(*row)
-        console.print(t, width=width)
+        out.print(t, width=width)
         for r in result["train"]:
             if r.get("flops_per_step"):
-                console.print(f"  {r['preset']}: {bench.si(r['flops_per_step'], 'FLOP')} per step (XLA cost "
+                out.print(f"  {r['preset']}: {bench.si(r['flops_per_step'], 'FLOP')} per step (XLA cost "
                               f"analysis), runs {', '.join(str(x) for x in r['step_ms_all'])} ms/step",
                               markup=False, width=width)
     for stage in ("extract", "convert"):
@@ -106,10 +117,10 @@ def _print(result: dict) -> None:
             t.add_column("value", justify="right")
             for k, v in result[stage].items():
                 t.add_row(k, bench._fmt(v))
-            console.print(t, width=width)
+            out.print(t, width=width)
     for stage in result.get("missing", []):
-        console.print(f"{stage}: not part of this build (core/bench_{stage}.py is missing)", markup=False)
+        out.print(f"{stage}: not part of this build (core/bench_{stage}.py is missing)", markup=False)
     m = result["machine"]
     if m.get("load_average") and m["load_average"][0] > (m.get("cores") or 1) * 0.5:
-        console.print(f"note: the machine was busy (load average {bench._fmt(m['load_average'])} on "
+        out.print(f"note: the machine was busy (load average {bench._fmt(m['load_average'])} on "
                       f"{m.get('cores')} cores): the figures are lower than on a quiet machine", markup=False)
