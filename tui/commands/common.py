@@ -59,4 +59,4 @@ def run_job(args: argparse.Namespace, project: Project, kind: str, job_args: dic
         print_json(final.result)
     elif show is not None and final.state == "succeeded" and final.result:
         show(final.result)
-    return code if final.state == "succeeded" or code else 1
+    return code
