@@ -8,27 +8,7 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from tui.commands.common import add_detach, console, err_console, home, run_job
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
-    return v
-
-
-def _minutes(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return v
+from tui.commands.common import add_detach, console, err_console, home, positive_float, positive_int, run_job
 
 
 def register(sub, parents) -> None:
@@ -47,15 +27,15 @@ def register(sub, parents) -> None:
     p.add_argument("--preset", default=demo.DEFAULT_PRESET, metavar="P",
                    help=f"model preset (default {demo.DEFAULT_PRESET}; tiny for a quick check)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive_int, metavar="N", help="train N more steps")
-    budget.add_argument("--minutes", type=_minutes, metavar="M",
+    budget.add_argument("--steps", type=positive_int, metavar="N", help="train N more steps")
+    budget.add_argument("--minutes", type=positive_float, metavar="M",
                         help=f"train for M minutes of the training job (default {demo.DEFAULT_MINUTES:g}, "
                              f"compile included)")
-    p.add_argument("--frames", type=_positive_int, default=demo.DEFAULT_FRAMES, metavar="N",
+    p.add_argument("--frames", type=positive_int, default=demo.DEFAULT_FRAMES, metavar="N",
                    help=f"frames of each training clip (default {demo.DEFAULT_FRAMES})")
-    p.add_argument("--target-frames", type=_positive_int, default=demo.DEFAULT_TARGET_FRAMES, metavar="N",
+    p.add_argument("--target-frames", type=positive_int, default=demo.DEFAULT_TARGET_FRAMES, metavar="N",
                    help=f"frames of the clip converted (default {demo.DEFAULT_TARGET_FRAMES})")
-    p.add_argument("--batch", type=_positive_int, default=demo.TRAIN_BATCH, metavar="N",
+    p.add_argument("--batch", type=positive_int, default=demo.TRAIN_BATCH, metavar="N",
                    help=f"faces per side per training step (default {demo.TRAIN_BATCH})")
     p.add_argument("--fresh", action="store_true", help="delete the demo project and build it again")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress goes to stderr)")

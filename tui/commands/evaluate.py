@@ -9,17 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from tui.commands.common import add_detach, console, open_project, run_job
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
-    return v
+from tui.commands.common import add_detach, console, open_project, positive_int, run_job
 
 
 def register(sub, parents) -> None:
@@ -36,9 +26,9 @@ def register(sub, parents) -> None:
                    help="the converted video (or the original: its newest conversion in this project is measured)")
     p.add_argument("--original", metavar="VIDEO",
                    help="the video it was converted from (default: found from the project's convert job)")
-    p.add_argument("--frames", type=_positive, default=300, metavar="N",
+    p.add_argument("--frames", type=positive_int, default=300, metavar="N",
                    help="compare the first N frames (default 300)")
-    p.add_argument("--identity-faces", type=_positive, default=24, metavar="K",
+    p.add_argument("--identity-faces", type=positive_int, default=24, metavar="K",
                    help="frames (spread over the clip) whose faces get dlib descriptors (default 24; ~0.3 s each on a CPU)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress goes to stderr)")
     add_detach(p)

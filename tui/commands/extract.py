@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.errors import FacepairError
-from tui.commands.common import add_detach, open_project, run_job
+from tui.commands.common import add_detach, open_project, positive_int, run_job
 
 # Mirrors core.extract's defaults without importing it (and numpy) for --help.
 BLUR_DEFAULT = 20.0
@@ -24,16 +24,6 @@ def _size(text: str) -> int:
     return v
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} must be 1 or more")
-    return v
-
-
 def register(sub, parents) -> None:
     p = sub.add_parser(
         "extract", parents=parents,
@@ -46,8 +36,8 @@ def register(sub, parents) -> None:
     p.add_argument("--detector", choices=["hog", "cnn"], default="hog",
                    help="hog: fast, frontal faces (default); cnn: slower, finds turned and dim faces")
     p.add_argument("--size", type=_size, default=256, metavar="PX", help="crop size, 64..1024 (default 256)")
-    p.add_argument("--every", type=_positive, default=1, metavar="N", help="use every Nth video frame (default 1)")
-    p.add_argument("--min-face", type=_positive, default=None, metavar="PX",
+    p.add_argument("--every", type=positive_int, default=1, metavar="N", help="use every Nth video frame (default 1)")
+    p.add_argument("--min-face", type=positive_int, default=None, metavar="PX",
                    help="smallest face to find and keep (default: 40 px, or 1/16 of a large frame's short side)")
     p.add_argument("--reference", nargs="+", metavar="IMAGE",
                    help="photos of the side's person: keep only faces of this person (with --side a or b)")
@@ -60,9 +50,9 @@ def register(sub, parents) -> None:
     p.add_argument("--blur", type=float, default=BLUR_DEFAULT, metavar="T",
                    help=f"drop faces blurrier than this (variance of the Laplacian; 0 keeps all; default {BLUR_DEFAULT:g})")
     p.add_argument("--no-smooth", action="store_true", help="do not smooth video landmarks in time")
-    p.add_argument("--detect-every", type=_positive, default=DETECT_EVERY_DEFAULT, metavar="K",
+    p.add_argument("--detect-every", type=positive_int, default=DETECT_EVERY_DEFAULT, metavar="K",
                    help=f"full-frame detection every K video frames, tracking in between (default {DETECT_EVERY_DEFAULT})")
-    p.add_argument("--workers", type=_positive, default=None, metavar="N",
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="worker processes (default: one per core)")
     p.add_argument("--fresh", action="store_true", help="forget earlier results of these sides and start over")
     add_detach(p)
