@@ -158,18 +158,23 @@ def test_thumbnails_come_from_the_faces_folders(project, home, astronaut):
     run(flow())
 
 
-@pytest.mark.slow
-def test_extraction_from_the_project_screen(project, home, astronaut, hopper, no_stray_jobs):
-    """e opens the extraction options; the job runs detached (real dlib); the screen shows its
-    summary, the face counts and the thumbnails."""
-    if "extract" not in jobkinds.KINDS:
-        pytest.skip("core.extract is not part of this build")
+def _add_portraits(project, home, astronaut, hopper) -> None:
+    """The astronaut as side A's source and Grace Hopper as side B's (real photos for dlib)."""
     media = home.parent / "media"
     media.mkdir()
     Image.fromarray(astronaut).save(media / "astronaut.png")
     Image.fromarray(hopper).save(media / "hopper.jpg")
     projects.add_sources(project, "a", [media / "astronaut.png"])
     projects.add_sources(project, "b", [media / "hopper.jpg"])
+
+
+@pytest.mark.slow
+def test_extraction_from_the_project_screen(project, home, astronaut, hopper, no_stray_jobs):
+    """e opens the extraction options; the job runs detached (real dlib); the screen shows its
+    summary, the face counts and the thumbnails."""
+    if "extract" not in jobkinds.KINDS:
+        pytest.skip("core.extract is not part of this build")
+    _add_portraits(project, home, astronaut, hopper)
 
     async def flow():
         app = make_app(home)
@@ -214,12 +219,7 @@ def test_fit_ranking_of_side_a_from_the_project_screen(project, home, astronaut,
     line under A's table show the score and what differs."""
     if "fit" not in jobkinds.KINDS:
         pytest.skip("core.fit_job is not part of this build")
-    media = home.parent / "media"
-    media.mkdir()
-    Image.fromarray(astronaut).save(media / "astronaut.png")
-    Image.fromarray(hopper).save(media / "hopper.jpg")
-    projects.add_sources(project, "a", [media / "astronaut.png"])
-    projects.add_sources(project, "b", [media / "hopper.jpg"])
+    _add_portraits(project, home, astronaut, hopper)
 
     async def flow():
         app = make_app(home)
