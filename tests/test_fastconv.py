@@ -43,6 +43,14 @@ CASES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def taps_weight_gradient(monkeypatch):
+    """These tests check facepair's own gradients, so the weight gradient is always the custom one
+    here (on XLA:CPU with its own convolutions, small layers otherwise take XLA's; see
+    test_small_layers_take_xlas_weight_gradient_where_xla_runs_its_own_convolutions)."""
+    monkeypatch.setattr(fastconv, "XLA_DW_MAX_FLOPS", -1)
+
+
 def _arrays(case, seed=0, dtype=np.float32):
     h, w, c, o, kh, kw, *_ = case
     rng = np.random.default_rng(seed)
@@ -143,6 +151,23 @@ def test_no_input_dilated_or_autodiff_weight_convolutions_in_the_backward():
     assert not _dilated(fast, "lhs") and not _dilated(fast, "rhs")
     assert fast.count("stablehlo.convolution") == 1 + 4  # the forward + one stride-1 conv per phase
     assert "stablehlo.dot_general" in fast
+
+
+@pytest.mark.parametrize("eigen", [True, False])
+def test_small_layers_take_xlas_weight_gradient_where_xla_runs_its_own_convolutions(monkeypatch, eigen):
+    """With XLA:CPU's own (multithreaded) convolutions, a layer of at most XLA_DW_MAX_FLOPS takes
+    XLA's weight gradient (a convolution whose window is the whole map); bigger layers, and every
+    layer under YNNPACK's convolutions, keep the matmul taps. Either way the gradient is XLA's."""
+    monkeypatch.setattr(fastconv.xla_cpu, "eigen_convs", lambda: eigen)
+    x, w = _arrays(CASES[1])
+    y, vjp_ref = jax.vjp(lambda w: _ref(x, w, (2, 2), "SAME"), w)
+    dy = jnp.asarray(np.random.default_rng(3).normal(size=y.shape), jnp.float32)
+    flops = 2 * y.size * 5 * 5 * 3
+    for limit, xlas in ((flops, eigen), (flops - 1, False)):
+        monkeypatch.setattr(fastconv, "XLA_DW_MAX_FLOPS", limit)
+        f = jax.jit(lambda w, dy: jax.vjp(lambda w: fastconv.conv2d(x, w, (2, 2), "SAME"), w)[1](dy)[0])
+        assert _dilated(f.lower(w, dy).as_text(), "rhs") == xlas, (limit, eigen)
+        np.testing.assert_allclose(np.asarray(f(w, dy)), np.asarray(vjp_ref(dy)[0]), rtol=1e-5, atol=1e-5)
 
 
 def test_drop_in_for_lax_takes_the_fast_path_only_where_it_applies():

@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from core.jaxmodels import xla_cpu
+
 _DN = ("NHWC", "HWIO", "NHWC")
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -124,7 +126,26 @@ def _conv2d_fwd(x, w, strides, pads):
 
 def _conv2d_bwd(strides, pads, res, dy):
     x, w = res
-    return input_grad(dy, w, x.shape, strides, pads), weight_grad(x, dy, w.shape, strides, pads)
+    if _xla_weight_grad_applies(dy.shape, w.shape):
+        dw = jax.vjp(lambda w_: lax.conv_general_dilated(x, w_, strides, pads, dimension_numbers=_DN), w)[1](dy)[0]
+    else:
+        dw = weight_grad(x, dy, w.shape, strides, pads)
+    return input_grad(dy, w, x.shape, strides, pads), dw
+
+
+# Above this many FLOPs per pass the per-tap weight gradient wins in the whole step, even with
+# XLA's own convolutions (original: 3.30 s vs 4.53 s a step with XLA's everywhere); below it XLA's
+# wins (lite: 277 vs 335 ms; original's enc1 and dec out: even). docs/performance.md.
+XLA_DW_MAX_FLOPS = 2e9
+
+
+def _xla_weight_grad_applies(dy_shape, w_shape) -> bool:
+    """XLA's own weight gradient (a convolution over the batch) where XLA runs convolutions with its
+    own multithreaded kernels (xla_cpu.eigen_convs) and the layer is small."""
+    if not xla_cpu.eigen_convs():
+        return False
+    kh, kw, c, o = w_shape
+    return 2 * dy_shape[0] * dy_shape[1] * dy_shape[2] * kh * kw * c * o <= XLA_DW_MAX_FLOPS
 
 
 _conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
