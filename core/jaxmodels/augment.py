@@ -97,10 +97,16 @@ _EPS = 216 / 24389
 _KAPPA = 24389 / 27
 
 
+def _mix3(v: jax.Array, m: np.ndarray) -> jax.Array:
+    """v (..., 3) @ m.T as three weighted sums: elementwise, so XLA fuses it with the colour maths
+    around it instead of four (N, 3) x (3, 3) library matrix products (lite's step: 277 -> 271 ms)."""
+    return jnp.stack([v[..., 0] * m[i, 0] + v[..., 1] * m[i, 1] + v[..., 2] * m[i, 2] for i in range(3)], axis=-1)
+
+
 def rgb_to_lab(rgb: jax.Array) -> jax.Array:
     """sRGB in [0, 1] → CIE Lab (D65): L in [0, 100]."""
     lin = jnp.where(rgb <= 0.04045, rgb / 12.92, ((jnp.maximum(rgb, 0.04045) + 0.055) / 1.055) ** 2.4)
-    xyz = (lin @ _RGB2XYZ.T) / _WHITE
+    xyz = _mix3(lin, _RGB2XYZ) / _WHITE
     f = jnp.where(xyz > _EPS, jnp.cbrt(jnp.maximum(xyz, _EPS)), (_KAPPA * xyz + 16) / 116)
     L = 116 * f[..., 1] - 16
     a = 500 * (f[..., 0] - f[..., 1])
@@ -114,7 +120,7 @@ def lab_to_rgb(lab: jax.Array) -> jax.Array:
     fz = fy - lab[..., 2] / 200
     f = jnp.stack([fx, fy, fz], axis=-1)
     xyz = jnp.where(f ** 3 > _EPS, f ** 3, (116 * f - 16) / _KAPPA) * _WHITE
-    lin = jnp.clip(xyz @ _XYZ2RGB.T, 0.0, 1.0)
+    lin = jnp.clip(_mix3(xyz, _XYZ2RGB), 0.0, 1.0)
     rgb = jnp.where(lin <= 0.0031308, lin * 12.92, 1.055 * jnp.maximum(lin, 0.0031308) ** (1 / 2.4) - 0.055)
     return jnp.clip(rgb, 0.0, 1.0)
 
