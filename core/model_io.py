@@ -87,6 +87,33 @@ def unflatten(template, flat: dict[str, object], prefix: str = ""):
     return jax.tree_util.tree_unflatten(treedef, [flat[prefix + _name(p)] for p, _ in paths])
 
 
+def upgrade_flat_state(flat: dict[str, np.ndarray], template) -> dict[str, np.ndarray]:
+    """A flat checkpoint state in today's layout. Checkpoints written before Adam worked tensor by
+    tensor hold each moment as one vector (`opt_state.1.mu`: every parameter, raveled in the
+    params' leaf order); they are split into `opt_state.1.mu.<param path>` so training resumes
+    with its optimizer state instead of starting Adam over. Anything else passes through."""
+    params = flatten(template.params)
+    if not params:
+        return flat
+    first = next(iter(params))
+    out = dict(flat)
+    for moment in ("mu", "nu"):
+        key = f"opt_state.1.{moment}"
+        vec = out.get(key)
+        if vec is None or f"{key}.{first}" in out or np.ndim(vec) != 1:
+            continue
+        sizes = [int(np.prod(leaf.shape)) for leaf in params.values()]
+        if sum(sizes) != vec.size:
+            raise FacepairError(f"the checkpoint does not match this model: its optimizer state holds "
+                                f"{vec.size} values for {sum(sizes)} parameters")
+        del out[key]
+        offset = 0
+        for (name, leaf), n in zip(params.items(), sizes, strict=True):
+            out[f"{key}.{name}"] = np.asarray(vec[offset:offset + n]).reshape(leaf.shape)
+            offset += n
+    return out
+
+
 def save_checkpoint(manager, step: int, flat_state: dict[str, np.ndarray], meta: dict) -> None:
     import orbax.checkpoint as ocp
 

@@ -414,7 +414,7 @@ class TrainingRun:
                 flat = model_io.read_state(manager, step)
             finally:
                 manager.close()
-            host = model_io.unflatten(abstract, flat)
+            host = model_io.unflatten(abstract, model_io.upgrade_flat_state(flat, abstract))
         else:
             import jax
 

@@ -190,6 +190,55 @@ def test_other_preset_is_refused_and_target_reached_is_a_no_op(trained_project, 
     assert checkpoint_steps(p) == [3, 6]
 
 
+def _rewrite_checkpoint_with_raveled_moments(project, step):
+    """Turn the checkpoint at `step` into the layout written before per-tensor Adam: each moment
+    one vector of every parameter, in the params' leaf order (what ravel_pytree made)."""
+    d = model_io.checkpoint_dir(project)
+    m = model_io.checkpoint_manager(d, read_only=True)
+    try:
+        flat, meta = model_io.read_state(m, step), model_io.read_meta(m, step)
+    finally:
+        m.close()
+    names = [k[len("params."):] for k in flat if k.startswith("params.")]
+    old = {k: v for k, v in flat.items() if not k.startswith(("opt_state.1.mu.", "opt_state.1.nu."))}
+    for moment in ("mu", "nu"):
+        old[f"opt_state.1.{moment}"] = np.concatenate([flat[f"opt_state.1.{moment}.{n}"].ravel() for n in names])
+    shutil.rmtree(d)
+    m = model_io.checkpoint_manager(d)
+    try:
+        model_io.save_checkpoint(m, step, old, meta)
+    finally:
+        m.close()
+    return old
+
+
+def test_a_checkpoint_with_raveled_adam_moments_resumes_the_same(trained_project, tmp_path):
+    """Checkpoints from before per-tensor Adam still resume, optimizer state included: one more
+    step from the old layout gives exactly the weights one more step from today's gives."""
+    new, old = copy_project(trained_project, tmp_path, "new"), copy_project(trained_project, tmp_path, "old")
+    flat = _rewrite_checkpoint_with_raveled_moments(old, TRAINED_STEPS)
+    assert "opt_state.1.mu" in flat and flat["opt_state.1.mu"].ndim == 1
+    for p in (new, old):
+        job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": TRAINED_STEPS + 1})
+        assert job.state == "succeeded", job.reason
+        assert any(f"resumed from the checkpoint at step {TRAINED_STEPS}" in e["text"] for e in events_of(job, "message"))
+    a, b = checkpoint_params(new, TRAINED_STEPS + 1), checkpoint_params(old, TRAINED_STEPS + 1)
+    assert a.keys() == b.keys() and len(a) > 20
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_an_optimizer_state_of_another_size_is_refused():
+    from types import SimpleNamespace
+
+    template = SimpleNamespace(params={"w": np.zeros((2, 3)), "b": np.zeros(3)})
+    ok = model_io.upgrade_flat_state({"opt_state.1.mu": np.arange(9.0)}, template)
+    np.testing.assert_array_equal(ok["opt_state.1.mu.b"], [0, 1, 2])  # leaf order: sorted keys
+    np.testing.assert_array_equal(ok["opt_state.1.mu.w"], [[3, 4, 5], [6, 7, 8]])
+    with pytest.raises(FacepairError, match="holds 8 values for 9 parameters"):
+        model_io.upgrade_flat_state({"opt_state.1.mu": np.zeros(8)}, template)
+
+
 # ---- clear errors before any compile ----------------------------------------------------------
 
 def _no_faces_b(p):

@@ -30,7 +30,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -42,7 +41,7 @@ from core.jaxmodels.presets import Preset, get_preset
 
 class TrainState(NamedTuple):
     params: dict          # nested dict of float32 arrays (the model's nnx.Param values)
-    opt_state: tuple      # optax state over the flattened parameter vector (Adam moments)
+    opt_state: tuple      # optax state: Adam's moments per parameter tensor (the params' tree)
     step: jax.Array       # int32: steps attempted so far
     seed: jax.Array       # uint32 PRNG key data; a step's randomness is fold_in(seed, step)
     lr: jax.Array         # float32 base learning rate (the job may lower it)
@@ -129,7 +128,7 @@ class Trainer:
         params = nnx.to_pure_dict(nnx.split(self._model(seed))[1])
         return TrainState(
             params=params,
-            opt_state=self.tx.init(ravel_pytree(params)[0]),
+            opt_state=self.tx.init(params),
             step=jnp.zeros((), jnp.int32),
             seed=jax.random.key_data(jax.random.fold_in(jax.random.key(seed), 1)),  # threefry
             lr=jnp.asarray(self.preset.lr, jnp.float32),
@@ -166,18 +165,17 @@ class Trainer:
     def _apply_batch(self, state: TrainState, b: Batch):
         """One guarded optimisation step on a ready batch; returns (state, metrics).
 
-        The optimizer works on the parameters flattened into one vector: a handful of large fused
-        ops instead of a few per tensor, which keeps XLA:CPU compiles short."""
+        Adam works tensor by tensor (as PyTorch's foreach Adam does): flattening all parameters
+        into one vector each step cost a concatenation of every tensor and the slices back
+        (lite on a 2-core CPU: 283 -> 261 ms a step without it)."""
         (loss, (la, lb)), grads = jax.value_and_grad(self._loss, has_aux=True)(state.params, b)
-        g, _ = ravel_pytree(grads)
-        p, unravel = ravel_pytree(state.params)
-        gnorm = jnp.sqrt(jnp.sum(g * g))
+        gnorm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
         finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-        updates, opt_state = self.tx.update(g, state.opt_state, p)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         warm = jnp.minimum(1.0, (state.step + 1).astype(jnp.float32) / max(1, self.preset.warmup_steps))
         lr = state.lr * warm
         new = state._replace(
-            params=unravel(jnp.where(finite, p - lr * updates, p)),
+            params=jax.tree.map(lambda p, u: jnp.where(finite, p - lr * u, p), state.params, updates),
             opt_state=_where(finite, opt_state, state.opt_state),
             step=state.step + 1,
             skipped=state.skipped + (~finite).astype(jnp.int32),
