@@ -101,6 +101,16 @@ def test_colour_jitter_keeps_lab_roundtrip_and_moves_colour(faces):
     assert lighter.mean() > rgb.mean() + 0.03
 
 
+def test_colour_jitter_of_uint8_faces_equals_the_float_one(faces):
+    """The training step jitters the uint8 source (linear light looked up): same colours."""
+    f, _ = faces
+    params = jnp.asarray([[0.2, -5.0, 4.0, -6.0], [-0.1, 3.0, -2.0, 1.0]] * 2, jnp.float32)
+    got = np.asarray(aug.jitter_colour_u8(f, params))
+    want = np.asarray(aug.jitter_colour(jnp.asarray(f, jnp.float32) / 255.0, params))
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    assert np.abs(got - np.asarray(f) / 255.0).mean() > 0.01  # and it did change them
+
+
 def test_warp_field_is_smooth_and_sized():
     ctrl = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 5, 2)).astype(np.float32))
     off = np.asarray(aug.warp_offsets(ctrl, SIZE, AugmentConfig()))

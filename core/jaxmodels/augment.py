@@ -103,15 +103,28 @@ def _mix3(v: jax.Array, m: np.ndarray) -> jax.Array:
     return jnp.stack([v[..., 0] * m[i, 0] + v[..., 1] * m[i, 1] + v[..., 2] * m[i, 2] for i in range(3)], axis=-1)
 
 
-def rgb_to_lab(rgb: jax.Array) -> jax.Array:
-    """sRGB in [0, 1] → CIE Lab (D65): L in [0, 100]."""
-    lin = jnp.where(rgb <= 0.04045, rgb / 12.92, ((jnp.maximum(rgb, 0.04045) + 0.055) / 1.055) ** 2.4)
+def _srgb_to_linear(rgb):
+    """The sRGB transfer curve, undone (numpy or JAX arrays in [0, 1])."""
+    xp = jnp if isinstance(rgb, jax.Array) else np
+    return xp.where(rgb <= 0.04045, rgb / 12.92, ((xp.maximum(rgb, 0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+# Linear light of each uint8 sRGB value: faces arrive as uint8, so a lookup replaces the power.
+_LINEAR_OF_U8 = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+
+
+def _linear_to_lab(lin: jax.Array) -> jax.Array:
     xyz = _mix3(lin, _RGB2XYZ) / _WHITE
     f = jnp.where(xyz > _EPS, jnp.cbrt(jnp.maximum(xyz, _EPS)), (_KAPPA * xyz + 16) / 116)
     L = 116 * f[..., 1] - 16
     a = 500 * (f[..., 0] - f[..., 1])
     b = 200 * (f[..., 1] - f[..., 2])
     return jnp.stack([L, a, b], axis=-1)
+
+
+def rgb_to_lab(rgb: jax.Array) -> jax.Array:
+    """sRGB in [0, 1] → CIE Lab (D65): L in [0, 100]."""
+    return _linear_to_lab(_srgb_to_linear(rgb))
 
 
 def lab_to_rgb(lab: jax.Array) -> jax.Array:
@@ -130,13 +143,20 @@ def colour_params(u: jax.Array, cfg: AugmentConfig) -> jax.Array:
     return u * np.array([cfg.lightness, cfg.lightness * 100, cfg.chroma, cfg.chroma], dtype=np.float32)
 
 
-def jitter_colour(rgb: jax.Array, params: jax.Array) -> jax.Array:
-    """Apply per-face Lab jitter to (n, H, W, 3) images in [0, 1]."""
-    lab = rgb_to_lab(rgb)
+def _jitter_lab(lab: jax.Array, params: jax.Array) -> jax.Array:
     p = params[:, None, None, :]
     L = (lab[..., 0] - 50.0) * (1.0 + p[..., 0]) + 50.0 + p[..., 1]
-    lab = jnp.stack([L, lab[..., 1] + p[..., 2], lab[..., 2] + p[..., 3]], axis=-1)
-    return lab_to_rgb(lab)
+    return lab_to_rgb(jnp.stack([L, lab[..., 1] + p[..., 2], lab[..., 2] + p[..., 3]], axis=-1))
+
+
+def jitter_colour(rgb: jax.Array, params: jax.Array) -> jax.Array:
+    """Apply per-face Lab jitter to (n, H, W, 3) images in [0, 1]."""
+    return _jitter_lab(rgb_to_lab(rgb), params)
+
+
+def jitter_colour_u8(faces: jax.Array, params: jax.Array) -> jax.Array:
+    """`jitter_colour` of uint8 faces (n, H, W, 3), their linear light looked up: floats in [0, 1]."""
+    return _jitter_lab(_linear_to_lab(jnp.asarray(_LINEAR_OF_U8)[faces]), params)
 
 
 # ---- the whole augmentation -----------------------------------------------------------------
@@ -151,7 +171,12 @@ def augment(key: jax.Array, faces: jax.Array, maps: jax.Array, cfg: AugmentConfi
     n, size = faces.shape[0], faces.shape[1]
     u, ctrl = _draw_params(key, n, size, cfg)
     coords = affine_coords(u, size, cfg)
-    imgs = faces.astype(jnp.float32) / 255.0
+    if cfg.lightness > 0 or cfg.chroma > 0:
+        # The colour first, on the source face: input and target get the same jitter, computed
+        # once per face (not per output image) and from uint8 (a lookup, not a power).
+        imgs = jitter_colour_u8(faces, colour_params(u[:, 5:9], cfg))
+    else:
+        imgs = faces.astype(jnp.float32) / 255.0
     sample = jax.vmap(lambda img, c: _bilinear(img, c[..., 0], c[..., 1]))
     both = sample(jnp.concatenate([imgs, maps.astype(jnp.float32) / 255.0], axis=-1), coords)
     targets, target_maps = both[..., :3], both[..., 3:]
@@ -159,8 +184,4 @@ def augment(key: jax.Array, faces: jax.Array, maps: jax.Array, cfg: AugmentConfi
         inputs = sample(imgs, coords + warp_offsets(ctrl, size, cfg))
     else:
         inputs = targets
-    if cfg.lightness > 0 or cfg.chroma > 0:
-        cp = colour_params(u[:, 5:9], cfg)
-        both = jitter_colour(jnp.concatenate([inputs, targets]), jnp.concatenate([cp, cp]))
-        inputs, targets = both[:n], both[n:]
     return inputs, targets, target_maps
