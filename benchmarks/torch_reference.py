@@ -6,8 +6,9 @@ LeakyReLU(0.1), two dense layers, one upscale block; per-identity decoders of up
 same parameter count, same training step: both sides' faces through the shared encoder in one pass,
 each side through its own decoder, L1 loss per side summed, global-norm clipping, Adam. It reads the
 architecture from core.jaxmodels.presets, so a preset change is picked up here too. Only the speed is
-compared: the weights are not loaded from JAX and the augmentation is not part of this step (the JAX
-figure that is compared with it does include facepair's on-device augmentation).
+compared: the weights are not loaded from JAX. With `--augment` each step also draws its faces and
+augments them as facepair's step does (benchmarks/torch_augment.py: affine, flip, Lab colour jitter,
+random warp), so both sides do the same work; without it the step trains on two fixed batches.
 
 Needs the optional extra `bench` (pip install -e '.[bench]' — torch==2.13.0, CPU build).
 
@@ -99,7 +100,7 @@ class Reference:
     """The preset's model and optimiser in PyTorch, ready to time: `time_steps(n)` -> seconds."""
 
     def __init__(self, preset: str, batch: int = 16, channels_last: bool = False, threads: int | None = None,
-                 seed: int = 0):
+                 seed: int = 0, augment: bool = False):
         import torch
 
         from core.jaxmodels.presets import get_preset
@@ -122,10 +123,21 @@ class Reference:
                      for _ in range(2)]
         self.i = 0
         self.loss = float("nan")
+        self.augment = None
+        if augment:
+            from benchmarks.torch_augment import TorchAugment
+            from core.jaxmodels.step import synthetic_faces
+
+            data = synthetic_faces(p, 64, seed=seed)  # the faces `facepair bench train` gives JAX
+            self.augment = (TorchAugment(data.faces_a, data.maps_a, p.augment, channels_last, seed),
+                            TorchAugment(data.faces_b, data.maps_b, p.augment, channels_last, seed + 1))
 
     def step(self):
         torch, (enc, dec_a, dec_b), b = self.torch, self.mods, self.batch
-        in_a, tgt_a, in_b, tgt_b = self.data[self.i % 2]
+        if self.augment is not None:
+            (in_a, tgt_a, _), (in_b, tgt_b, _) = (side.batch(b) for side in self.augment)
+        else:
+            in_a, tgt_a, in_b, tgt_b = self.data[self.i % 2]
         self.i += 1
         self.opt.zero_grad(set_to_none=True)
         z = enc(torch.cat([in_a, in_b]))
@@ -146,16 +158,16 @@ class Reference:
     def info(self) -> dict:
         return {"params": param_count(self.mods), "threads": self.torch.get_num_threads(),
                 "layout": "channels_last" if self.channels_last else "NCHW", "torch": self.torch.__version__,
-                "framework": "pytorch-eager"}
+                "framework": "pytorch-eager", "augment": self.augment is not None}
 
 
 def run(preset: str = "lite", batch: int = 16, steps: int = 5, repeats: int = 3, warmup: int = 2,
-        channels_last: bool = False, threads: int | None = None, seed: int = 0) -> dict:
+        channels_last: bool = False, threads: int | None = None, seed: int = 0, augment: bool = False) -> dict:
     """Time `repeats` groups of `steps` training steps (after `warmup` steps); the median group counts.
 
     images_per_s counts both sides (batch x 2 x steps / seconds), like `facepair bench train`.
     """
-    ref = Reference(preset, batch, channels_last, threads, seed)
+    ref = Reference(preset, batch, channels_last, threads, seed, augment)
     t = time.perf_counter()
     ref.time_steps(warmup)
     warm_s = time.perf_counter() - t
@@ -175,9 +187,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed groups (the median counts)")
     ap.add_argument("--channels-last", action="store_true", help="channels_last tensors instead of NCHW")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--augment", action="store_true", help="draw and augment each step's faces as facepair does")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    rows = [run(p, a.batch, a.steps, a.repeats, channels_last=a.channels_last, threads=a.threads)
+    rows = [run(p, a.batch, a.steps, a.repeats, channels_last=a.channels_last, threads=a.threads, augment=a.augment)
             for p in a.preset]
     if a.json:
         print(json.dumps({"torch_train": rows}, indent=2))
@@ -185,7 +198,8 @@ def main(argv=None) -> int:
         for r in rows:
             print(f"{r['preset']:9s} batch {r['batch']:3d}  {r['images_per_s']:8.1f} img/s  "
                   f"{r['step_ms']:8.1f} ms/step {r['step_ms_all']}  {r['params']:,} params  "
-                  f"torch {r['torch']} threads {r['threads']} {r['layout']}")
+                  f"torch {r['torch']} threads {r['threads']} {r['layout']}"
+                  f"{' augmented' if r['augment'] else ''}")
     return 0
 
 

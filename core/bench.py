@@ -182,8 +182,9 @@ TRAIN_COLUMNS = (
 def train_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     cols = list(TRAIN_COLUMNS)
     if any("torch_images_per_s" in r for r in rows):
+        ratio = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
         cols += [("torch_images_per_s", "PyTorch img/s", _fmt), ("torch_layout", "torch layout", str),
-                 ("vs_torch", "JAX/PyTorch", lambda v: "—" if v is None else f"{v:.2f}×")]
+                 ("vs_torch", "JAX/PyTorch", ratio), ("vs_torch_plain", "vs model-only", ratio)]
     head = [c[1] for c in cols]
     body = [[fmt(r.get(key)) if r.get(key) is not None else "—" for key, _, fmt in cols] for r in rows]
     return head, body
@@ -202,8 +203,12 @@ def summary_rows(result: dict) -> list[list[str]]:
         rows.append([f"train {r['preset']} ({r.get('device', '?')}, batch {r.get('batch')}/side)",
                      f"{_fmt(r.get('images_per_s'))} images/s"
                      + ("" if r.get("mfu") is None else f", MFU {100 * r['mfu']:.1f} %"),
-                     f"PyTorch eager {_fmt(ref)} images/s" if ref else "— (--torch)",
-                     "—" if vs is None else f"{vs:.2f}×", "≥ 1× PyTorch" if cpu else "—",
+                     f"PyTorch eager {_fmt(ref)} images/s (same augmentation)"
+                     + (f"; {_fmt(r['torch_plain_images_per_s'])} model-only" if r.get("torch_plain_images_per_s")
+                        else "") if ref else "— (--torch)",
+                     "—" if vs is None else f"{vs:.2f}×" + (f" ({r['vs_torch_plain']:.2f}× model-only)"
+                                                           if r.get("vs_torch_plain") else ""),
+                     "≥ 1× PyTorch" if cpu else "—",
                      "—" if vs is None or not cpu else ("yes" if vs >= 1 else "no")])
     e = result.get("extract")
     if e:

@@ -17,11 +17,13 @@ Reported per preset (`run()` returns `{"train": [row, ...]}`):
 - `device`, `devices`, `dtype` (compute dtype), `conv` (which convolution the model uses:
   `fastconv` on XLA:CPU, `xla` elsewhere; FACEPAIR_CONV=xla|fast overrides), `params`.
 With `torch=True`, the PyTorch eager reference of the same architecture (benchmarks/
-torch_reference.py, the `bench` extra; no augmentation, so it is favoured) runs in the same
-process, in both layouts (NCHW and channels_last), `steps` steps of each right after every JAX
-dispatch so that a busy machine slows all alike; the row gets `torch_images_per_s` and
-`torch_step_ms` of the faster layout (`torch_layout`), and `vs_torch` = JAX images/s / PyTorch
-images/s (above 1: JAX is faster).
+torch_reference.py, the `bench` extra) runs in the same process, in both layouts (NCHW and
+channels_last), with and without the same augmentation (benchmarks/torch_augment.py), `steps`
+steps of each right after every JAX dispatch so that a busy machine slows all alike. The row gets
+`torch_images_per_s` and `torch_step_ms` of the faster layout (`torch_layout`) of the augmented
+reference — the same work as the JAX step — and `vs_torch` = JAX images/s / that (above 1: JAX is
+faster); `torch_plain_images_per_s` and `vs_torch_plain` compare with the model-only step
+(no sampling, no augmentation), which favours PyTorch.
 
 Imports only jax/flax/optax/numpy (never dlib or Textual), so it runs on a bare GPU box.
 """
@@ -171,13 +173,21 @@ def torch_references(preset: str, batch: int, progress=None) -> dict:
     import torch_reference
 
     refs = {}
-    for layout in ("NCHW", "channels_last"):
-        if progress:
-            progress(f"{preset}: PyTorch eager reference ({layout}), warm-up")
-        ref = torch_reference.Reference(preset, batch, channels_last=layout == "channels_last")
-        ref.time_steps(2)
-        refs[f"torch {layout}"] = ref
+    for kind in ("torch", "torch+aug"):
+        for layout in ("NCHW", "channels_last"):
+            if progress:
+                progress(f"{preset}: PyTorch eager reference ({kind}, {layout}), warm-up")
+            ref = torch_reference.Reference(preset, batch, channels_last=layout == "channels_last",
+                                            augment=kind == "torch+aug")
+            ref.time_steps(2)
+            refs[f"{kind} {layout}"] = ref
     return refs
+
+
+def _best_layout(others: dict, kind: str, batch: int, steps: int) -> tuple[str, dict]:
+    """(faster layout, images/s by layout) of one kind of reference ("torch" or "torch+aug")."""
+    per_layout = {k.split()[1]: batch * 2 * steps / s for k, s in others.items() if k.split()[0] == kind}
+    return max(per_layout, key=per_layout.get), per_layout
 
 
 def run(presets=("lite",), batch: int = 16, steps: int = 10, repeats: int = 3, torch: bool = False,
@@ -192,17 +202,20 @@ def run(presets=("lite",), batch: int = 16, steps: int = 10, repeats: int = 3, t
                            others={k: r.time_steps for k, r in refs.items()})
         others, others_all = row.pop("others"), row.pop("others_all")
         if refs:
-            per_layout = {k.split()[1]: batch * 2 * steps / s for k, s in others.items()}
-            best = max(per_layout, key=per_layout.get)
+            best, per_layout = _best_layout(others, "torch+aug", batch, steps)
+            plain_best, plain = _best_layout(others, "torch", batch, steps)
             first = next(iter(refs.values()))
             row["torch_images_per_s"] = round(per_layout[best], 3)
-            row["torch_step_ms"] = round(1e3 * others[f"torch {best}"] / steps, 2)
+            row["torch_step_ms"] = round(1e3 * others[f"torch+aug {best}"] / steps, 2)
             row["torch_layout"] = best
             row["torch_images_per_s_by_layout"] = {k: round(v, 3) for k, v in per_layout.items()}
-            row["torch_step_ms_all_by_layout"] = {k.split()[1]: v for k, v in others_all.items()}
+            row["torch_step_ms_all"] = others_all
             row["torch_version"] = first.info()["torch"]
             row["torch_threads"] = first.info()["threads"]
             row["vs_torch"] = round(row["images_per_s"] / per_layout[best], 3)
+            row["torch_plain_images_per_s"] = round(plain[plain_best], 3)
+            row["torch_plain_layout"] = plain_best
+            row["vs_torch_plain"] = round(row["images_per_s"] / plain[plain_best], 3)
         rows.append(row)
     return {"train": rows}
 

@@ -92,6 +92,42 @@ def test_bench_train_torch_reference_is_timed_in_the_same_run(tiny_bench):
     assert set(row["torch_images_per_s_by_layout"]) == {"NCHW", "channels_last"}
     assert row["torch_images_per_s"] == max(row["torch_images_per_s_by_layout"].values())
     assert row["vs_torch"] == pytest.approx(row["images_per_s"] / row["torch_images_per_s"], rel=0.01)
+    # the same work (augmented) and the model alone, each layout timed
+    assert set(row["torch_step_ms_all"]) == {"torch NCHW", "torch channels_last", "torch+aug NCHW",
+                                             "torch+aug channels_last"}
+    assert row["vs_torch_plain"] == pytest.approx(row["images_per_s"] / row["torch_plain_images_per_s"], rel=0.01)
+
+
+def test_torch_augmentation_does_what_facepairs_does():
+    """The augmented PyTorch reference does the same work: the same Lab colour jitter (to float
+    rounding), targets unwarped and inputs warped by about as much as facepair's."""
+    if not HAS_TORCH:
+        pytest.skip("the optional `bench` extra (torch) is not installed")
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import torch
+
+    from benchmarks.torch_augment import TorchAugment
+    from core.jaxmodels import augment as aug
+    from core.jaxmodels.presets import AugmentConfig
+    from core.jaxmodels.step import synthetic_faces
+
+    data = synthetic_faces("lite", 8)
+    ta = TorchAugment(data.faces_a, data.maps_a, AugmentConfig(), channels_last=False)
+    u = torch.rand(8, 4) * 2 - 1
+    got = ta._colour(torch.from_numpy(data.faces_a.transpose(0, 3, 1, 2).copy()), u).numpy().transpose(0, 2, 3, 1)
+    want = np.asarray(aug.jitter_colour_u8(jnp.asarray(data.faces_a), aug.colour_params(jnp.asarray(u.numpy()),
+                                                                                        AugmentConfig())))
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    inputs, targets, maps = ta.batch(8)
+    assert inputs.shape == targets.shape == (8, 3, 64, 64) and maps.shape == (8, 3, 64, 64)
+    assert 0 <= float(inputs.min()) and float(inputs.max()) <= 1
+    ji, jt, _ = jax.jit(aug.augment, static_argnums=(3, 4))(jax.random.key(0), jnp.asarray(data.faces_a),
+                                                            jnp.asarray(data.maps_a), AugmentConfig(), True)
+    warp_torch = float((inputs - targets).abs().mean())
+    warp_jax = float(jnp.abs(ji - jt).mean())
+    assert 0.5 * warp_jax < warp_torch < 2 * warp_jax, (warp_torch, warp_jax)
 
 
 def test_bench_train_torch_without_torch_says_how_to_install_it():
@@ -149,14 +185,16 @@ def test_text_report_has_the_header_and_the_train_table():
 def test_the_summary_says_which_targets_are_met():
     result = {
         "train": [{"preset": "lite", "batch": 16, "device": "cpu", "images_per_s": 74.4, "mfu": None,
-                   "torch_images_per_s": 107.5, "vs_torch": 0.69}],
+                   "torch_images_per_s": 107.5, "vs_torch": 0.69, "torch_plain_images_per_s": 120.0,
+                   "vs_torch_plain": 0.62}],
         "extract": {"frames": 275, "frames_per_s": 40.6, "faces": 186, "naive_frames_per_s": 9.6,
                     "naive_faces": 168, "ratio": 4.24, "recall": 0.994, "landmark_px": 1.15},
         "convert": {"preset": "lite", "width": 640, "height": 360, "frames": 275, "frames_per_s": 22.0,
                     "decode_fps": 900.0, "infer_fps": 30.0, "merge_fps": 25.0, "encode_fps": 300.0},
     }
     rows = {r[0].split(" (")[0]: r for r in bench.summary_rows(result)}
-    assert rows["train lite"][3:] == ["0.69×", "≥ 1× PyTorch", "no"]
+    assert rows["train lite"][3:] == ["0.69× (0.62× model-only)", "≥ 1× PyTorch", "no"]
+    assert "same augmentation" in rows["train lite"][2] and "120.0 model-only" in rows["train lite"][2]
     assert rows["extract"][3].startswith("4.24×") and rows["extract"][5] == "yes"
     assert rows["convert"][1].startswith("22 frames/s") and rows["convert"][5] == "no"
     result["extract"]["recall"] = 0.9  # too few faces found: the ratio alone does not pass
