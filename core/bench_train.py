@@ -15,7 +15,8 @@ Reported per preset (`run()` returns `{"train": [row, ...]}`):
   included); `flops_per_s` = flops_per_step / step time; `peak_flops_per_s` and `mfu` where the
   device's peak is known (bf16 dense tensor-core peaks of data-centre GPUs; none for CPUs);
 - `device`, `devices`, `dtype` (compute dtype), `conv` (which convolution the model uses:
-  `fastconv` on XLA:CPU, `xla` elsewhere; FACEPAIR_CONV=xla|fast overrides), `params`.
+  `fastconv` on XLA:CPU, `xla` elsewhere; FACEPAIR_CONV=xla|fast overrides; on a CPU also whose
+  kernels: XLA's own or YNNPACK's, see core/jaxmodels/xla_cpu.py), `params`.
 With `torch=True`, the PyTorch eager reference of the same architecture (benchmarks/
 torch_reference.py, the `bench` extra) runs in the same process, in both layouts (NCHW and
 channels_last), with and without the same augmentation (benchmarks/torch_augment.py), `steps`
@@ -57,10 +58,14 @@ def peak_flops(device_kind: str, platform: str) -> float | None:
     return None
 
 
-def _conv_impl() -> str:
-    from core.jaxmodels import fastconv
+def _conv_impl(platform: str) -> str:
+    """Which convolution the model uses; on a CPU also whose kernels run it (core/jaxmodels/xla_cpu)."""
+    from core.jaxmodels import fastconv, xla_cpu
 
-    return "fastconv" if fastconv.enabled() else "xla"
+    name = "fastconv" if fastconv.enabled() else "xla"
+    if platform == "cpu":
+        name += ", XLA kernels" if xla_cpu.eigen_convs() else ", YNNPACK kernels"
+    return name
 
 
 def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3, seed: int = 0,
@@ -129,7 +134,7 @@ def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3
         "device": f"{dev.platform}:{kind}" if kind != dev.platform else dev.platform,
         "devices": int(trainer.mesh.size),
         "dtype": np.dtype(trainer.dtype).name,
-        "conv": _conv_impl(),
+        "conv": _conv_impl(dev.platform),
         "params": count_params(state.params),
         "flops_per_step": flops,
         "flops_per_s": fps,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core import bench, bench_train
+from core.jaxmodels import xla_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +70,8 @@ def test_bench_train_json_has_the_documented_keys_without_dlib_or_textual(tiny_b
                 "flops_per_step", "params", "dtype", "conv", "steps", "step_ms_all"):
         assert key in row, key
     assert row["preset"] == "tiny" and row["batch"] == 2 and row["steps"] == 2
-    assert row["device"] == "cpu" and row["dtype"] == "float32" and row["conv"] == "fastconv"
+    assert row["device"] == "cpu" and row["dtype"] == "float32" and row["conv"] == "fastconv, " + (
+        "XLA kernels" if xla_cpu.eigen_convs() else "YNNPACK kernels")
     from core.jaxmodels.presets import get_preset
 
     assert row["params"] == get_preset("tiny").param_count
