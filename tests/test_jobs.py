@@ -48,14 +48,17 @@ def test_job_survives_sighup_to_the_group_that_started_it(project, tmp_path):
     idfile = tmp_path / "id.txt"
     # A shell in its own session stands in for an SSH login: it starts the job, then gets SIGHUP.
     shell = subprocess.Popen(
-        ["bash", "-c", " ".join(FACEPAIR) + f" selftest pair --detach --seconds 30 --steps 60 > {idfile}; exec sleep 60"],
+        ["bash", "-c", " ".join(FACEPAIR) + f" selftest pair --detach --seconds 30 --steps 60 > {idfile}; sleep 60"],
         start_new_session=True, env=os.environ | {"PYTHONPATH": os.getcwd()},
+        # A login shell dies of SIGHUP; under `nohup make test` this process ignores SIGHUP and a
+        # child would inherit that, so the shell gets the default disposition back.
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
         job_id = wait_for(lambda: idfile.exists() and idfile.read_text().strip())
         job = running_job(jobs.find_job(project.home, job_id))
         os.killpg(shell.pid, signal.SIGHUP)
-        shell.wait(timeout=30)  # (a loaded CI machine once took more than 10 s here)
+        shell.wait(timeout=10)
         time.sleep(1.0)
         alive = jobs.load_job(job.dir)
         assert alive.state == "running", alive.reason
