@@ -16,7 +16,9 @@ So, in a custom VJP:
 - forward: `lax.conv_general_dilated` itself (bit-identical outputs, inference unchanged);
 - weight gradient: matrix products over batch x pixels, one per kernel tap (x's channels-first
   shifted slice times dy), or, when the conv narrows at stride 1, with dy's taps (per kernel row,
-  or all taps as flat shifts of a channels-first dy);
+  or all taps as flat shifts of a channels-first dy). Where XLA:CPU runs convolutions with its own
+  multithreaded kernels (core/jaxmodels/xla_cpu.py), small layers (XLA_DW_MAX_FLOPS) take XLA's
+  own weight gradient instead: faster there;
 - input gradient: for small maps, dy @ w^T then col2im; otherwise the sub-pixel (phase)
   decomposition into stride-1 convs with an explicitly transposed (HWIO) kernel. No input
   dilation, no multiplications by inserted zeros.
@@ -134,8 +136,8 @@ def _conv2d_bwd(strides, pads, res, dy):
 
 
 # Above this many FLOPs per pass the per-tap weight gradient wins in the whole step, even with
-# XLA's own convolutions (original: 3.30 s vs 4.53 s a step with XLA's everywhere); below it XLA's
-# wins (lite: 277 vs 335 ms; original's enc1 and dec out: even). docs/performance.md.
+# XLA's own convolutions (original: 4.02 s a step with the taps, 4.53 s with XLA's everywhere);
+# below it XLA's wins (lite: 277 vs 335 ms; original's enc1 and dec out: even). docs/performance.md.
 XLA_DW_MAX_FLOPS = 2e9
 
 
