@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from core.jaxmodels import subpixel
+
 LEAK = 0.1
 
 
@@ -53,6 +55,16 @@ class Conv(nnx.Module):
     def __call__(self, x):
         y = conv2d(x.astype(self.dtype), self.kernel[...].astype(self.dtype), self.stride)
         return y + self.bias[...].astype(self.dtype)
+
+    def on_depth(self, xd):
+        """This (stride-1, odd-kernel) convolution on a map in 2× space-to-depth form (N, H/2, W/2,
+        4·C), the result in the same form: the values of space_to_depth(self(pixel_shuffle(xd))),
+        computed as a 3×3 convolution with 4× the channels (core/jaxmodels/subpixel.py)."""
+        if self.stride != 1:
+            raise ValueError("on_depth: stride-1 convolutions only")
+        kd = subpixel.depth_kernel(self.kernel[...].astype(self.dtype))
+        y = conv2d(xd.astype(self.dtype), kd, 1)
+        return y + jnp.tile(self.bias[...].astype(self.dtype), 4)
 
 
 def conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1, *, rngs: nnx.Rngs, dtype=jnp.float32,
@@ -97,6 +109,10 @@ class Upscale(nnx.Module):
 
     def __call__(self, x):
         return pixel_shuffle(leaky(self.conv(x)))
+
+    def to_depth(self, x):
+        """The same output in 2× space-to-depth form (N, H, W, 4·C): the block without its shuffle."""
+        return leaky(self.conv(x))
 
 
 class Residual(nnx.Module):

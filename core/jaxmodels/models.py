@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from core.jaxmodels.layers import Residual, Upscale, conv, dense, leaky
+from core.jaxmodels import fastconv
+from core.jaxmodels.layers import Residual, Upscale, conv, dense, leaky, pixel_shuffle
 from core.jaxmodels.presets import Preset, get_preset
 
 
@@ -38,6 +39,13 @@ class Encoder(nnx.Module):
         return self.upscale(x)
 
 
+def out_on_depth() -> bool:
+    """Whether decoders run their output conv on the last upscale's space-to-depth map
+    (core/jaxmodels/subpixel.py): where fastconv runs (XLA:CPU), whose kernels handle 12 output
+    channels far better than 3. Same values up to float rounding; GPUs keep the plain conv."""
+    return fastconv.enabled()
+
+
 class Decoder(nnx.Module):
     def __init__(self, p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
         kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
@@ -52,11 +60,22 @@ class Decoder(nnx.Module):
 
     def __call__(self, z):
         x = z
-        for up, blocks in zip(self.ups, self.res, strict=True):
+        stages = list(zip(self.ups, self.res, strict=True))
+        for up, blocks in stages[:-1]:
             x = up(x)
             for b in blocks:
                 x = b(x)
-        y = jax.nn.sigmoid(self.out(x).astype(jnp.float32))
+        up, blocks = stages[-1]
+        if not blocks and out_on_depth():
+            # The last upscale's map stays in space-to-depth form; the output conv reads it there
+            # (a 3×3 conv to 4× the channels) and only its 3-4 channels are shuffled to full size.
+            y = pixel_shuffle(self.out.on_depth(up.to_depth(x)))
+        else:
+            x = up(x)
+            for b in blocks:
+                x = b(x)
+            y = self.out(x)
+        y = jax.nn.sigmoid(y.astype(jnp.float32))
         if self.has_mask:
             return y[..., :3], y[..., 3]
         return y, None
