@@ -19,7 +19,7 @@ so the models use it for their 5×5 output convolutions only.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,7 @@ def space_to_depth(x: jax.Array, r: int = 2) -> jax.Array:
     return x.reshape(n, h // r, w // r, r * r * c)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _selector(k: int) -> np.ndarray:
     """S[t, p, a, i] = 1 where fine tap i of a 'SAME' stride-1 kernel, for output phase a, reads input
     phase p at coarse offset t (t = 0 is the lowest offset)."""
