@@ -309,6 +309,28 @@ def test_nan_guard_skips_a_non_finite_batch():
     assert any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(after), jax.tree.leaves(moved), strict=True))
 
 
+def test_adam_direction_is_optax_update():
+    """The step reads Adam's direction from the stored moments (so XLA need not copy them); it must
+    be what optax's clip-then-Adam chain returns as its update, step after step."""
+    import jax
+    import jax.numpy as jnp
+
+    from core.jaxmodels import step
+
+    rng = np.random.default_rng(3)
+    params = {"w": jnp.asarray(rng.normal(size=(5, 4)), jnp.float32), "b": jnp.zeros((4,), jnp.float32)}
+    tx = step._optimizer(1.0)
+    state = tx.init(params)
+    for i in range(4):
+        grads = jax.tree.map(lambda p, i=i: jnp.asarray(rng.normal(size=p.shape) * (0.1 + i), jnp.float32), params)
+        updates, state = tx.update(grads, state, params)
+        direction = step._adam_direction(state[1])
+        for u, d in zip(jax.tree.leaves(updates), jax.tree.leaves(direction), strict=True):
+            # 1e-4: 1 - 0.999**t is ~0.003 here, so the last bit of a power (compiled once inside
+            # optax's jitted helper, once eagerly here) shows up 300-fold; a wrong formula is off by far more
+            np.testing.assert_allclose(np.asarray(d), np.asarray(u), rtol=1e-4, atol=1e-6)
+
+
 def test_repeated_non_finite_steps_restore_lower_lr_then_give_up(extracted_project, tmp_path):
     """lr 1e30 blows the weights up on the first step, so every later step is non-finite: the job
     restores and halves the learning rate MAX_RECOVERIES times, then fails with advice; what it
