@@ -1,7 +1,11 @@
-"""How a training step's time splits: the full step, the step without augmentation, without the
-random warp only, and the model's forward+backward alone (value_and_grad on a ready batch).
+"""How a training step's time splits, and what two of its optimisations are worth: the full step
+against the same step without augmentation, without the random warp only, and (round 4 of
+docs/performance.md) with the decoders' plain 5x5 output convolution instead of the space-to-depth
+one, or with Adam's moments copied each step as before.
 
     python benchmarks/step_parts.py --preset lite --batch 16 --steps 5 --repeats 5
+    python benchmarks/step_parts.py --preset original --steps 2 --repeats 5 \
+        --variants "full step" "plain output conv" "Adam copies"
 
 Measurement only: the variants subclass `Trainer` here (nothing ships without augmentation).
 Rounds are interleaved (each variant once per round), the median is reported, with the load.
@@ -24,6 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--variants", nargs="+", default=["full step", "no warp", "no augmentation"],
+                    help='any of: "full step", "no warp", "no augmentation", "plain output conv", "Adam copies"')
     a = ap.parse_args(argv)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
@@ -31,6 +37,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     from core.jaxmodels import augment as aug
+    from core.jaxmodels import models
+    from core.jaxmodels import step as step_mod
     from core.jaxmodels.step import Batch, Trainer, synthetic_faces
 
     class NoAug(Trainer):
@@ -57,7 +65,40 @@ def main(argv=None) -> int:
             finally:
                 aug.augment = orig
 
-    variants = {"full step": Trainer, "no warp": NoWarp, "no augmentation": NoAug}
+    class PlainOutputConv(Trainer):
+        """The decoders' 5x5 output convolution at full size (as on a GPU), not on the space-to-depth map."""
+
+        def _train_steps(self, state, data, n):
+            orig = models.out_on_depth
+            models.out_on_depth = lambda: False  # read while tracing
+            try:
+                return super()._train_steps(state, data, n)
+            finally:
+                models.out_on_depth = orig
+
+    class AdamCopies(Trainer):
+        """The update before round 4: optax's updates applied directly, so XLA recomputes the new
+        moments inside the parameter update and copies the old ones (the state is donated)."""
+
+        def _apply_batch(self, state, b):
+            (loss, (la, lb)), grads = jax.value_and_grad(self._loss, has_aux=True)(state.params, b)
+            gnorm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+            finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+            updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+            lr = state.lr * jnp.minimum(1.0, (state.step + 1).astype(jnp.float32) / max(1, self.preset.warmup_steps))
+            new = state._replace(
+                params=jax.tree.map(lambda p, u: jnp.where(finite, p - lr * u, p), state.params, updates),
+                opt_state=step_mod._where(finite, opt_state, state.opt_state), step=state.step + 1,
+                skipped=state.skipped + (~finite).astype(jnp.int32),
+                bad_streak=jnp.where(finite, 0, state.bad_streak + 1))
+            return new, {"loss_a": la, "loss_b": lb, "grad_norm": gnorm, "finite": finite, "lr": lr}
+
+    known = {"full step": Trainer, "no warp": NoWarp, "no augmentation": NoAug,
+             "plain output conv": PlainOutputConv, "Adam copies": AdamCopies}
+    unknown = [v for v in a.variants if v not in known]
+    if unknown:
+        ap.error(f"unknown variant(s) {unknown}; choose from {list(known)}")
+    variants = {v: known[v] for v in a.variants}
     runs = {}
     for name, cls in variants.items():
         tr = cls(a.preset, a.batch)
@@ -78,7 +119,7 @@ def main(argv=None) -> int:
             r[1] = st
     print(f"{a.preset} batch {a.batch}, {a.steps} steps x {a.repeats} rounds, load {os.getloadavg()[0]:.2f}")
     for name, ts in times.items():
-        print(f"  {name:16s} {1e3 * np.median(ts):8.1f} ms/step   (all: {[round(1e3 * t) for t in ts]})")
+        print(f"  {name:18s} {1e3 * np.median(ts):8.1f} ms/step   (all: {[round(1e3 * t) for t in ts]})")
     return 0
 
 
