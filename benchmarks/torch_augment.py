@@ -20,8 +20,12 @@ from core.jaxmodels import augment as jax_aug  # numpy constants only: no JAX wo
 class TorchAugment:
     """Draws a batch from uint8 faces/maps (N, R, R, 3) and augments it: (inputs, targets, maps) NCHW."""
 
-    def __init__(self, faces: np.ndarray, maps: np.ndarray, cfg, channels_last: bool, seed: int = 0):
+    def __init__(self, faces: np.ndarray, maps: np.ndarray, cfg, channels_last: bool, seed: int = 0,
+                 with_maps: bool = True):
         import torch
+
+        if not with_maps:  # the loss does not read them (facepair's step skips them too): 0 channels
+            maps = maps[..., :0]
 
         self.torch = torch
         self.cfg = cfg

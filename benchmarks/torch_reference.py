@@ -126,11 +126,13 @@ class Reference:
         self.augment = None
         if augment:
             from benchmarks.torch_augment import TorchAugment
+            from core.jaxmodels.losses import uses_maps
             from core.jaxmodels.step import synthetic_faces
 
             data = synthetic_faces(p, 64, seed=seed)  # the faces `facepair bench train` gives JAX
-            self.augment = (TorchAugment(data.faces_a, data.maps_a, p.augment, channels_last, seed),
-                            TorchAugment(data.faces_b, data.maps_b, p.augment, channels_last, seed + 1))
+            with_maps = uses_maps(p.loss, p.mask)  # as facepair's step: maps only if the loss reads them
+            self.augment = (TorchAugment(data.faces_a, data.maps_a, p.augment, channels_last, seed, with_maps),
+                            TorchAugment(data.faces_b, data.maps_b, p.augment, channels_last, seed + 1, with_maps))
 
     def step(self):
         torch, (enc, dec_a, dec_b), b = self.torch, self.mods, self.batch

@@ -7,6 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from core.jaxmodels.losses import side_loss, ssim_map, weight_map
 from core.jaxmodels.presets import LossConfig
@@ -87,3 +88,21 @@ def test_gradients_are_finite_at_the_optimum():
     cfg = LossConfig(dssim=1.0, mask_weighted=True, eye_multiplier=2.0)
     g = jax.grad(lambda x: side_loss(x, None, a, _maps(eyes=True), cfg))(a)
     assert np.isfinite(np.asarray(g)).all()
+
+
+def test_target_maps_are_skipped_only_when_the_loss_ignores_them():
+    """lite and original score plain L1: their step augments no maps. Where the loss ignores them,
+    a 0-channel map gives the same loss; every preset that weights or learns a mask needs them."""
+    from core.jaxmodels.losses import uses_maps
+    from core.jaxmodels.presets import PRESETS
+
+    assert {n for n, p in PRESETS.items() if not uses_maps(p.loss, p.mask)} == {"lite", "original"}
+    assert uses_maps(LossConfig(mask_weighted=True), False) and uses_maps(LossConfig(eye_multiplier=2.0), False)
+    assert uses_maps(LossConfig(), True) and not uses_maps(LossConfig(mask_loss=0.0), True)
+    r = np.random.default_rng(5)
+    pred, target = (jnp.asarray(r.uniform(size=(2, 16, 16, 3)), jnp.float32) for _ in range(2))
+    maps = jnp.asarray(r.uniform(size=(2, 16, 16, 3)), jnp.float32)
+    for cfg in (LossConfig(kind="l1"), LossConfig(kind="mse", dssim=0.5)):
+        assert not uses_maps(cfg, False)
+        full = float(side_loss(pred, None, target, maps, cfg))
+        assert float(side_loss(pred, None, target, maps[..., :0], cfg)) == pytest.approx(full, rel=1e-6)

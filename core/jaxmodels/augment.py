@@ -113,9 +113,15 @@ def _srgb_to_linear(rgb):
 _LINEAR_OF_U8 = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
 
 
+def _pow_pos(x: jax.Array, p: float) -> jax.Array:
+    """x ** p for x > 0 as exp(p · log x): XLA:CPU vectorises exp and log but computes cbrt and
+    pow value by value (a lite batch's 16×64×64×3 values: cbrt 2.7 ms, exp∘log 0.36 ms)."""
+    return jnp.exp(p * jnp.log(x))
+
+
 def _linear_to_lab(lin: jax.Array) -> jax.Array:
     xyz = _mix3(lin, _RGB2XYZ) / _WHITE
-    f = jnp.where(xyz > _EPS, jnp.cbrt(jnp.maximum(xyz, _EPS)), (_KAPPA * xyz + 16) / 116)
+    f = jnp.where(xyz > _EPS, _pow_pos(jnp.maximum(xyz, _EPS), 1 / 3), (_KAPPA * xyz + 16) / 116)
     L = 116 * f[..., 1] - 16
     a = 500 * (f[..., 0] - f[..., 1])
     b = 200 * (f[..., 1] - f[..., 2])
@@ -134,7 +140,7 @@ def lab_to_rgb(lab: jax.Array) -> jax.Array:
     f = jnp.stack([fx, fy, fz], axis=-1)
     xyz = jnp.where(f ** 3 > _EPS, f ** 3, (116 * f - 16) / _KAPPA) * _WHITE
     lin = jnp.clip(_mix3(xyz, _XYZ2RGB), 0.0, 1.0)
-    rgb = jnp.where(lin <= 0.0031308, lin * 12.92, 1.055 * jnp.maximum(lin, 0.0031308) ** (1 / 2.4) - 0.055)
+    rgb = jnp.where(lin <= 0.0031308, lin * 12.92, 1.055 * _pow_pos(jnp.maximum(lin, 0.0031308), 1 / 2.4) - 0.055)
     return jnp.clip(rgb, 0.0, 1.0)
 
 

@@ -57,6 +57,13 @@ def weight_map(maps: jax.Array, cfg: LossConfig) -> jax.Array:
     return w
 
 
+def uses_maps(cfg: LossConfig, has_mask: bool) -> bool:
+    """Whether `side_loss` reads the target maps at all: mask weighting, eye/mouth priority or a
+    learned mask. When it does not (lite, original), the step need not augment them."""
+    return (cfg.mask_weighted or cfg.eye_multiplier != 1.0 or cfg.mouth_multiplier != 1.0
+            or (has_mask and cfg.mask_loss > 0))
+
+
 def _weighted_mean(err: jax.Array, w: jax.Array) -> jax.Array:
     return jnp.sum(err * w) / jnp.maximum(jnp.sum(w), 1e-6)
 

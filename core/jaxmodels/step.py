@@ -34,7 +34,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from core.jaxmodels import augment as aug
-from core.jaxmodels.losses import side_loss
+from core.jaxmodels.losses import side_loss, uses_maps
 from core.jaxmodels.models import FaceSwapModel
 from core.jaxmodels.presets import Preset, get_preset
 
@@ -125,6 +125,7 @@ class Trainer:
         self.graphdef, abstract = nnx.split(nnx.eval_shape(lambda: self._model(0)))
         self.abstract_params = nnx.to_pure_dict(abstract)
         self.tx = _optimizer(self.preset.clip_norm)
+        self.uses_maps = uses_maps(self.preset.loss, self.preset.mask)
         self._train = jax.jit(self._train_steps, donate_argnums=0, out_shardings=self.replicated)
         self._apply = jax.jit(self._apply_batch, donate_argnums=0, out_shardings=self.replicated)
         self._init = jax.jit(self._init_state, out_shardings=self.replicated)
@@ -215,6 +216,8 @@ class Trainer:
             else:
                 idx = jax.random.randint(k_i, (self.batch,), 0, faces.shape[0])
             idx = jax.lax.with_sharding_constraint(idx, self.sharded)
+            if not self.uses_maps:  # the loss never reads them: augment none (0 channels)
+                maps = maps[..., :0]
             f = jax.lax.with_sharding_constraint(faces[idx], self.sharded)
             m = jax.lax.with_sharding_constraint(maps[idx], self.sharded)
             out.extend(aug.augment(k_a, f, m, self.preset.augment))
