@@ -165,7 +165,9 @@ def weight_grad(x, dy, w_shape, strides, pads):
     copy, and the products take both operands as they lie. (An im2col matrix of all taps costs
     two more passes over K*K copies of x: a concatenation and a transposition for the matmul.)
     When the conv narrows (O < C) at stride 1, the taps are taken of dy instead (K*K*O channels:
-    75 instead of 1600 for the decoders' last 5x5 conv to RGB): `_weight_grad_narrow`.
+    75 instead of 1600 for a decoder's last 5x5 conv to RGB): `_weight_grad_narrow`. (lite's and
+    original's decoders now run that conv on the space-to-depth map, core/jaxmodels/subpixel.py;
+    presets with a residual block before it still come here.)
     """
     kh, kw, c, o = w_shape
     sh, sw = strides
