@@ -133,5 +133,12 @@ def test_two_processes_on_localhost(extracted_project, tmp_path):
     job = jobs.run_inline(ref, "train", {**TRAIN_ARGS, "steps": 6})
     assert job.state == "succeeded", job.reason
     a, b = checkpoint_params(p0, 6), checkpoint_params(ref, 6)
+    # The two runs sum each gradient in another order (two half batches, then across processes),
+    # and Adam divides by the gradient's own scale: an element whose gradient is ~0 can move by a
+    # fair part of the learning rate on that float noise alone (seen once in a full-suite run: 2
+    # of 2,304 elements 4e-5 apart). A real error (a process on the wrong faces, gradients not
+    # averaged) moves most elements by ~1e-4 or more: nearly all must agree to 1e-5, every one to 2e-4.
     for k in a:
-        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-5, err_msg=k)
+        diff = np.abs(a[k] - b[k])
+        assert diff.max() <= 2e-4, (k, float(diff.max()))
+        assert np.mean(diff > 1e-5) <= 0.005, (k, float(np.mean(diff > 1e-5)))
