@@ -11,6 +11,7 @@ from jax import lax
 
 from core.jaxmodels import layers, models, subpixel
 from core.jaxmodels.presets import get_preset
+from tests.tolerance import assert_sums_close, conv_atols, sum_atol
 
 DN = ("NHWC", "HWIO", "NHWC")
 
@@ -40,7 +41,8 @@ def test_depth_kernel_gives_the_plain_convolution(k, c, o):
     r = np.random.default_rng(k * 100 + c)
     x = jnp.asarray(r.normal(size=(2, 10, 12, c)), jnp.float32)
     w = jnp.asarray(r.normal(size=(k, k, c, o)), jnp.float32)
-    np.testing.assert_allclose(np.asarray(depth_conv(x, w)), np.asarray(plain_conv(x, w)), rtol=1e-5, atol=1e-5)
+    y = plain_conv(x, w)
+    assert_sums_close(depth_conv(x, w), y, conv_atols(x, w, y)["y"])
     assert subpixel.depth_kernel(w).shape[:2] == ((k // 2 + 1) // 2 * 2 + 1,) * 2  # 5 → 3, 3 → 3, 7 → 5, 1 → 1
 
 
@@ -50,8 +52,9 @@ def test_depth_kernel_gradients_reach_the_stored_kernel():
     w = jnp.asarray(r.normal(size=(5, 5, 4, 3)), jnp.float32)
     g = jnp.asarray(r.normal(size=(2, 8, 8, 3)), jnp.float32)
     grads = [jax.grad(lambda x_, w_, f=f: jnp.sum(f(x_, w_) * g), argnums=(0, 1))(x, w) for f in (plain_conv, depth_conv)]
-    for a, b in zip(*grads, strict=True):
-        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-4)
+    tol = conv_atols(x, w, g)
+    for a, b, name in zip(*grads, ("dx", "dw"), strict=True):
+        assert_sums_close(b, a, tol[name], err_msg=name)
 
 
 def test_even_kernels_are_refused():
@@ -66,9 +69,15 @@ def test_decoders_give_the_same_faces_either_way(preset, on_depth, monkeypatch):
     p = get_preset(preset)
     model = models.FaceSwapModel(p, rngs=nnx.Rngs(jax.random.key(0, impl="rbg")))
     x = jax.random.uniform(jax.random.key(1), (2, p.resolution, p.resolution, 3))
-    calls = []
+    calls, terms = [], []
     real = layers.Conv.on_depth
-    monkeypatch.setattr(layers.Conv, "on_depth", lambda self, xd: calls.append(xd.shape) or real(self, xd))
+
+    def spy(self, xd):
+        calls.append(xd.shape)
+        terms.append((self.kernel[...].size // self.kernel.shape[-1], float(jnp.abs(xd).max() * jnp.abs(self.kernel[...]).max())))
+        return real(self, xd)
+
+    monkeypatch.setattr(layers.Conv, "on_depth", spy)
     monkeypatch.setattr(models, "out_on_depth", lambda: True)
     rgb_depth, mask_depth = model(x, "b")
     assert bool(calls) == on_depth
@@ -76,7 +85,10 @@ def test_decoders_give_the_same_faces_either_way(preset, on_depth, monkeypatch):
         assert calls == [(2, p.resolution // 2, p.resolution // 2, 4 * p.decoder_channels[-1])]
     monkeypatch.setattr(models, "out_on_depth", lambda: False)
     rgb_plain, mask_plain = model(x, "b")
-    np.testing.assert_allclose(np.asarray(rgb_depth), np.asarray(rgb_plain), atol=1e-5)
+    # the two differ only in the output conv's summation order (kh·kw·C products), through a
+    # sigmoid whose slope is at most 1/4; the other decoder (tiny) takes one path: exactly equal
+    atol = 0.25 * sum_atol(*terms[0]) if on_depth else 0.0
+    assert_sums_close(rgb_depth, rgb_plain, atol)
     assert (mask_depth is None) == (mask_plain is None)
 
 

@@ -21,6 +21,7 @@ from core.errors import FacepairError, LockHeld
 from core.events import read_events
 from core.project import load_project
 from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_preset
+from tests.tolerance import assert_adam_weights_close, mean_rtol
 
 
 def copy_project(src, tmp_path, name="home"):
@@ -372,9 +373,11 @@ def test_fused_steps_equal_single_steps(extracted_project):
         s1, m = one.train_steps(s1, d1)
         losses1.append(float(m["loss_a"][0]))
     s3, m3 = three.train_steps(s3, d3)
-    np.testing.assert_allclose(np.asarray(m3["loss_a"]), losses1, rtol=1e-4)
+    # a loss is a mean of batch·res²·3 non-negative terms; the weights took 3 Adam steps
+    terms = TRAIN_ARGS["batch"] * micro.resolution ** 2 * 3
+    np.testing.assert_allclose(np.asarray(m3["loss_a"]), losses1, rtol=mean_rtol(terms))
     for x, y in zip(jax.tree.leaves(s1.params), jax.tree.leaves(s3.params), strict=True):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-6)
+        assert_adam_weights_close(x, y, micro.lr, 3)
     s3, m = three.train_steps(s3, d3, 2)
     assert int(s3.step) == 5 and np.asarray(m["done"]).tolist() == [True, True, False]
 

@@ -2,7 +2,8 @@
 
 Both must follow the single-device run: the per-step randomness does not depend on how the batch
 is sharded (threefry is partitionable), so only the order of the gradient sums differs. Stated
-tolerance: loss curves within 1e-4 (relative), weights within 1e-5 (absolute), over these runs.
+tolerance (tests/tolerance.py): loss curves within batch·res²·3·eps (relative: each loss is a mean
+of that many terms); weights as Adam allows after that many steps of float noise.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.jaxmodels.presets import get_preset
 from core.project import load_project
 from tests.fixtures.train import TRAIN_ARGS, micro_preset
+from tests.tolerance import assert_adam_weights_close, mean_rtol
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8
@@ -79,8 +82,9 @@ def test_four_cpu_devices_follow_one(faces_npz):
     assert four["devices"] == 4 and four["mesh"] == 4
     assert four["all_reduce"], "the 4-device step has no gradient all-reduce: the batch is not sharded"
     assert four["params_replicated"]
-    np.testing.assert_allclose(four["loss_a"], one["loss_a"], rtol=1e-4)
-    np.testing.assert_allclose(four["loss_b"], one["loss_b"], rtol=1e-4)
+    rtol = mean_rtol(TRAIN_ARGS["batch"] * micro_preset().resolution ** 2 * 3)  # a loss: a mean of that many terms
+    np.testing.assert_allclose(four["loss_a"], one["loss_a"], rtol=rtol)
+    np.testing.assert_allclose(four["loss_b"], one["loss_b"], rtol=rtol)
     assert four["loss_a"][-1] < four["loss_a"][0] or four["loss_b"][-1] < four["loss_b"][0]
 
 
@@ -136,9 +140,7 @@ def test_two_processes_on_localhost(extracted_project, tmp_path):
     # The two runs sum each gradient in another order (two half batches, then across processes),
     # and Adam divides by the gradient's own scale: an element whose gradient is ~0 can move by a
     # fair part of the learning rate on that float noise alone (seen once in a full-suite run: 2
-    # of 2,304 elements 4e-5 apart). A real error (a process on the wrong faces, gradients not
-    # averaged) moves most elements by ~1e-4 or more: nearly all must agree to 1e-5, every one to 2e-4.
+    # of 2,304 elements 4e-5 apart). A real error moves most elements: see assert_adam_weights_close.
+    lr = get_preset("tiny").lr
     for k in a:
-        diff = np.abs(a[k] - b[k])
-        assert diff.max() <= 2e-4, (k, float(diff.max()))
-        assert np.mean(diff > 1e-5) <= 0.005, (k, float(np.mean(diff > 1e-5)))
+        assert_adam_weights_close(a[k], b[k], lr, 6, err_msg=k)
