@@ -314,7 +314,26 @@ def check_source_path(path: Path) -> str | None:
         return f"{path}: folder holds no images"
     if not os.access(path, os.R_OK):
         return f"{path}: not readable"
-    return None
+    return _pixel_problem(path, kind)
+
+
+def _pixel_problem(path: Path, kind: str) -> str | None:
+    """Why an image source (or images in a folder) is over the pixel limit, read from headers."""
+    from core.media import MediaError, check_image_pixels
+
+    files = [path] if kind == "image" else mediatypes.images_in(path) if kind == "folder" else []
+    over = []
+    for f in files:
+        try:
+            check_image_pixels(f)
+        except MediaError as e:
+            over.append(str(e))
+    if not over:
+        return None
+    if kind == "image":
+        return over[0]
+    more = f" (and {len(over) - 3} more)" if len(over) > 3 else ""
+    return f"{path}: {len(over)} image(s) over the pixel limit{more}:\n    " + "\n    ".join(over[:3])
 
 
 def add_sources(project: Project, side: str, paths: list[str | os.PathLike], copy: bool = False) -> list[Source]:
