@@ -15,8 +15,10 @@ listings (`project_jobs`, `all_jobs`, `find_job`) show such a folder as a job in
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from core import jobkinds, locks, procs
+from core import diskfull, jobkinds, locks, procs
 from core.atomic import atomic_write_json, read_json
 from core.errors import JobError
 from core.events import EventReader
@@ -109,7 +111,16 @@ class Job:
                    created=created, reason=reason)
 
     def save(self) -> None:
-        atomic_write_json(self.dir / JOB_FILE, self.to_json())
+        path = self.dir / JOB_FILE
+        try:
+            atomic_write_json(path, self.to_json())
+        except OSError as e:
+            # A full disk has no room for the temp file; the existing job.json's own blocks
+            # still take the new state (it is small), so a job that fails for want of space
+            # still says so. Not atomic: only when there is no other way.
+            if not (diskfull.is_disk_full(e) and path.is_file()):
+                raise
+            _rewrite_in_place(path, (json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n").encode())
 
     def age_s(self) -> float:
         try:
@@ -156,6 +167,14 @@ def _check_fields(d) -> None:
         raise ValueError(f"field 'state' is {d['state']!r:.60}, not one of {', '.join(ACTIVE + FINAL)}")
 
 
+def _rewrite_in_place(path: Path, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.write(data)
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def new_job_id(kind: str) -> str:
     return f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -166,7 +185,11 @@ def create_job(project: Project, kind: str, args: dict) -> Job:
     job_dir = project.runs_dir / job_id
     job_dir.mkdir(parents=True)
     job = Job(dir=job_dir, id=job_id, kind=kind, project=project.name, args=args, state="queued", created=now_iso())
-    job.save()
+    try:
+        job.save()
+    except BaseException:  # e.g. a full disk: leave no empty job folder behind
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
     return job
 
 

@@ -354,13 +354,13 @@ def add_sources(project: Project, side: str, paths: list[str | os.PathLike], cop
                 continue
             if copy:
                 dest = _unique_dest(project.sources_dir(side), p.name)
+                copies.append(dest)  # before copying: a copy cut short (a full disk) is removed too
                 if p.is_dir():
                     dest.mkdir(parents=True)
                     for f in mediatypes.images_in(p):
                         shutil.copy2(f, dest / f.name)
                 else:
                     shutil.copy2(p, dest)
-                copies.append(dest)
                 src = describe_source(side, dest, copied_from=str(p))
             else:
                 src = describe_source(side, p)
