@@ -132,9 +132,19 @@ def fill_disk_job(ctx, how: str = "write", path: str | None = None):
                 f.write(b"\0" * (1 << 16))
     if how == "oserror":
         raise OSError(errno.ENOSPC, NO_SPACE, str(ctx.project.model_dir / "status.json"))
-    # How orbax/tensorstore report it when a checkpoint fills the disk.
-    raise ValueError(f'RESOURCE_EXHAUSTED: Error writing local file "{ctx.project.model_dir}/checkpoints/40/'
-                     f'state/d/7a1b.__lock": {NO_SPACE} [tensorstore_spec=...]')
+    if how == "orbax":  # a training checkpoint that does not fit (the real orbax/tensorstore save)
+        import numpy as np
+
+        from core import model_io
+
+        manager = model_io.checkpoint_manager(ctx.project.model_dir / "checkpoints")
+        weights = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)  # 4 MiB, incompressible
+        model_io.save_checkpoint(manager, 1, {"w": weights}, {"preset": "tiny", "step": 1})
+    # What orbax/tensorstore raise then (as captured on a full tmpfs).
+    tmp = f"{ctx.project.model_dir}/checkpoints/40.orbax-checkpoint-tmp/state.orbax-checkpoint-tmp/ocdbt.process_0"
+    raise ValueError(f'RESOURCE_EXHAUSTED: Error writing "w/0.0" in OCDBT database at local file "{tmp}/": '
+                     f'Failed writing: "{tmp}/d/0ccb198e": Failed to write 2704801 bytes to file 14: '
+                     f"{NO_SPACE} [os_error_code='28']")
 
 
 @pytest.fixture
@@ -157,9 +167,9 @@ def test_a_job_that_runs_out_of_space_fails_with_disk_full(project, fill_kind, h
     assert jobs.load_job(job.dir).reason == job.reason
 
 
-def test_a_job_that_fills_a_real_disk_still_records_failed(tmp_path, monkeypatch, fill_kind):
-    """The disk fills mid-run: job.json still ends `failed` with the reason (rewritten in place,
-    as there is no room for a temp file), and `facepair jobs` shows it."""
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """A home on a 2 MiB tmpfs (skipped where mounting is not permitted)."""
     mnt = tmp_path / "disk"
     mnt.mkdir()
     if not _mount_tmpfs(mnt, "2m"):
@@ -168,14 +178,30 @@ def test_a_job_that_fills_a_real_disk_still_records_failed(tmp_path, monkeypatch
         home = mnt / "home"
         home.mkdir()
         monkeypatch.setenv("FACEPAIR_HOME", str(home))
-        project = create_project(home, "pair", "Alice", "Bob", "Alice and Bob agreed in writing to this test.")
-        job = jobs.run_inline(project, "fill-disk", {"how": "write"})
-        assert shutil.disk_usage(mnt).free == 0
-        _one_line_disk_full(job, mnt)
-        assert job.reason.startswith(f"disk full: no space left on {mnt} (0 B free); ")  # a bare write names no file
-        final = jobs.load_job(job.dir)
-        assert (final.state, final.reason) == ("failed", job.reason)
-        (listed,) = jobs.all_jobs(home)
-        assert listed.state == "failed"
+        yield home, mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_training_checkpoint_that_does_not_fit_fails_with_disk_full(small_disk, fill_kind):
+    home, mnt = small_disk
+    project = create_project(home, "pair", "Alice", "Bob", "Alice and Bob agreed in writing to this test.")
+    job = jobs.run_inline(project, "fill-disk", {"how": "orbax"})
+    _one_line_disk_full(job, mnt)
+    assert f"writing {project.model_dir}/checkpoints/" in job.reason
+    assert jobs.load_job(job.dir).state == "failed"
+
+
+def test_a_job_that_fills_a_real_disk_still_records_failed(small_disk, fill_kind):
+    """The disk fills mid-run: job.json still ends `failed` with the reason (rewritten in place,
+    as there is no room for a temp file), and `facepair jobs` shows it."""
+    home, mnt = small_disk
+    project = create_project(home, "pair", "Alice", "Bob", "Alice and Bob agreed in writing to this test.")
+    job = jobs.run_inline(project, "fill-disk", {"how": "write"})
+    assert shutil.disk_usage(mnt).free == 0
+    _one_line_disk_full(job, mnt)
+    assert job.reason.startswith(f"disk full: no space left on {mnt} (0 B free); ")  # a bare write names no file
+    final = jobs.load_job(job.dir)
+    assert (final.state, final.reason) == ("failed", job.reason)
+    (listed,) = jobs.all_jobs(home)
+    assert listed.state == "failed"
