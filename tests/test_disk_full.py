@@ -205,3 +205,22 @@ def test_a_job_that_fills_a_real_disk_still_records_failed(small_disk, fill_kind
     assert (final.state, final.reason) == ("failed", job.reason)
     (listed,) = jobs.all_jobs(home)
     assert listed.state == "failed"
+
+
+def test_the_tui_says_disk_full_when_a_job_cannot_start(full_disk):
+    import asyncio
+
+    from tests.fixtures.tui import make_app, notifications
+
+    home, project, photo, mnt = full_disk
+
+    async def flow():
+        app = make_app(home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            assert app.start_job(project, "selftest", {"seconds": 0, "steps": 1}) is None
+            await pilot.pause(0.1)
+            (note,) = [n for n in notifications(app) if "disk full" in n]
+            assert str(mnt) in note and "nothing was lost" in note
+        assert list(project.runs_dir.iterdir()) == []
+
+    asyncio.run(flow())
