@@ -151,3 +151,20 @@ def test_extract_refuses_a_recorded_bomb_with_the_message(project, home, bomb, c
     code, out, err = run(capsys, "job", "show", job.id, "--json")
     summary = [e for e in json.loads(out)["events"] if e["type"] == "summary"][0]
     assert says_too_large(summary["sides"]["a"]["errors"][str(bomb)], bomb)
+
+
+def test_a_jpeg_whose_header_claims_too_much_is_refused_too(tmp_path):
+    """A small JPEG whose frame header (SOF0) is edited to say 20000×20000."""
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 120, 90)).save(buf, format="JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", SIDE, SIDE)  # height, width
+    path = tmp_path / "forged.jpg"
+    path.write_bytes(bytes(data))
+    for call in (media.probe, media.read_image):
+        with pytest.raises(media.MediaError) as e:
+            call(path)
+        assert says_too_large(str(e.value), path)
