@@ -15,19 +15,32 @@ from typing import Any
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        _reraise_naming(e, path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):
+            _reraise_naming(e, path)
         raise
+
+
+def _reraise_naming(e: OSError, path: Path):
+    """Raise the same error naming the file meant (not the temp file, nor nothing: a failed
+    write() carries no file name), so a message can say where: e.g. a full disk."""
+    if e.errno is None or e.filename == str(path):
+        raise e
+    raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

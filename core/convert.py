@@ -101,6 +101,10 @@ def input_kind(path: Path) -> str:
     if kind is None:
         raise MediaError(f"input {path}: not a video or image facepair reads (videos: "
                          f"{', '.join(sorted(mediatypes.VIDEO_EXTS))}; images: {', '.join(sorted(mediatypes.IMAGE_EXTS))})")
+    if kind == "image":
+        from core.media import check_image_pixels
+
+        check_image_pixels(path)  # over the pixel limit: refused from the header, before any job
     return kind
 
 

@@ -1,7 +1,9 @@
 """A job's event stream: `events.jsonl`, one JSON object a line, append-only.
 
 Writers append whole lines and flush; readers keep a byte offset and only ever parse complete
-lines, so a reader polling while a writer appends never sees half an event.
+lines, so a reader polling while a writer appends never sees half an event. A complete line that
+is not a JSON object (garbage, a torn write, `[]`, `"text"`) is handed on as one
+`{"type": "corrupt", "raw": ...}` event, so readers count and skip it and every event is a dict.
 """
 
 from __future__ import annotations
@@ -74,15 +76,19 @@ class EventReader:
             if not line.strip():
                 continue
             try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                events.append({"type": "corrupt", "raw": line[:200].decode("utf-8", "replace")})
+                ev = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                ev = None
+            if not isinstance(ev, dict):  # garbage, or valid JSON that is not an event ([], "text", 3)
+                ev = {"type": "corrupt", "raw": line[:200].decode("utf-8", "replace")}
+            events.append(ev)
         self.offset += end + 1
         return events
 
 
 def read_events(path: str | os.PathLike) -> list[dict]:
-    """Every complete event in the file (for small streams and tests)."""
+    """Every complete event in the file (for small streams and tests); lines that are not events
+    come as `corrupt` events (see `split_corrupt`)."""
     reader = EventReader(path)
     out: list[dict] = []
     while batch := reader.read_new():
@@ -103,8 +109,14 @@ def last_event(path: str | os.PathLike, type: str, window: int = 256 << 10) -> d
     for line in reversed(lines):
         try:
             ev = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             continue
-        if ev.get("type") == type:
+        if isinstance(ev, dict) and ev.get("type") == type:
             return ev
     return None
+
+
+def split_corrupt(events: list[dict]) -> tuple[list[dict], int]:
+    """(the real events, how many `corrupt` lines were among them)."""
+    good = [ev for ev in events if ev.get("type") != "corrupt"]
+    return good, len(events) - len(good)

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from core import jobkinds, locks, procs
+from core import diskfull, jobkinds, locks, procs
 from core.errors import FacepairError, JobCancelled, LockHeld
 from core.events import EventWriter
 from core.project import Project, load_project, now_iso
@@ -133,16 +133,18 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
         code = 130
     except (FacepairError, LockHeld) as e:
         job.state, job.reason = "failed", str(e)
-        print(f"error: {e}", file=sys.stderr)
+        _log(f"error: {e}")
     except MemoryError:
         job.state, job.reason = "failed", "out of memory"
-        traceback.print_exc()
-    except OSError as e:
-        job.state, job.reason = "failed", _os_reason(e)
-        traceback.print_exc()
-    except Exception as e:  # a bug: keep the traceback in log.txt, the gist in job.json
-        job.state, job.reason = "failed", f"{type(e).__name__}: {e}"
-        traceback.print_exc()
+        _log_traceback()
+    except Exception as e:
+        if diskfull.is_disk_full(e):  # OSError ENOSPC, or a library's wrapping of it (tensorstore)
+            job.state, job.reason = "failed", diskfull.describe(e, fallback=job.dir, outcome=diskfull.JOB_STOPPED)
+        elif isinstance(e, OSError):
+            job.state, job.reason = "failed", _os_reason(e)
+        else:  # a bug: keep the traceback in log.txt, the gist in job.json
+            job.state, job.reason = "failed", f"{type(e).__name__}: {e}"
+        _log_traceback()
     finally:
         if took_lock:
             locks.release(project, "model", job.id)
@@ -159,11 +161,22 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
 
 
 def _os_reason(e: OSError) -> str:
-    import errno
-
-    if e.errno == errno.ENOSPC:
-        return f"disk full: {e.filename or ''} ({e.strerror})".replace(":  (", ": (")
     return f"{type(e).__name__}: {e}"
+
+
+def _log(text: str) -> None:
+    """To log.txt (stderr), which a full disk may refuse: then the reason in job.json must do."""
+    try:
+        print(text, file=sys.stderr)
+    except OSError:
+        pass
+
+
+def _log_traceback() -> None:
+    try:
+        traceback.print_exc()
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,13 @@ API
 - `VideoWriter(path, fps, size, audio_from=None)`: H.264 mp4 through ffmpeg, RGB frames in;
   `audio_from` copies the audio track of another file. `write_video(path, frames, fps)`.
 - `ffmpeg_exe()`: the ffmpeg binary (imageio-ffmpeg's).
+
+Pixel limit: an image larger than `max_image_pixels()` (100 megapixels unless
+$FACEPAIR_MAX_IMAGE_PIXELS says otherwise; 0 means no limit) is refused with a MediaError naming
+the file and its size, read from the header before anything is decoded: a small file can claim
+20000×20000 pixels (a "decompression bomb") and decoding it would take gigabytes. `probe`,
+`read_image`, `iter_frames` and `check_image_pixels` all apply it. PIL's process-wide
+`Image.MAX_IMAGE_PIXELS` is left as it is.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -38,6 +46,8 @@ from core import mediatypes
 from core.errors import FacepairError
 
 LARGE_SIDE = 8192  # images larger than this on a side are downscaled for detection
+MAX_PIXELS_ENV = "FACEPAIR_MAX_IMAGE_PIXELS"
+MAX_PIXELS_DEFAULT = 100_000_000  # 100 megapixels: 300 MB as RGB, about 10000×10000
 
 
 class MediaError(FacepairError):
@@ -84,13 +94,90 @@ def _kind(path: Path) -> str:
     return kind
 
 
+def max_image_pixels() -> int | None:
+    """The largest image (width × height) facepair decodes: $FACEPAIR_MAX_IMAGE_PIXELS, else 100
+    megapixels; None (no limit) when the variable is 0."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not raw:
+        return MAX_PIXELS_DEFAULT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise MediaError(f"${MAX_PIXELS_ENV}={raw!r} is not a number of pixels "
+                         f"(e.g. {MAX_PIXELS_DEFAULT}; 0 means no limit)") from None
+    return None if value <= 0 else int(value)
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    limit = max_image_pixels()
+    if limit is not None and width * height > limit:
+        raise MediaError(
+            f"{path}: image is {width}×{height} pixels ({width * height / 1e6:,.0f} megapixels), over the "
+            f"limit of {limit / 1e6:,.4g} megapixels. Shrink it, or raise the limit "
+            f"with {MAX_PIXELS_ENV}=PIXELS (0: no limit) if you trust this file"
+        )
+
+
+def _header(path: Path) -> tuple[int, int, int] | None:
+    """(width, height, EXIF orientation) from the file's header, decoding nothing; None when PIL
+    does not know the format. PIL's plugins are called directly, as `Image.open` does, but without
+    its process-wide decompression-bomb check (facepair applies its own limit)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    Image.init()
+    try:
+        with open(path, "rb") as fp:
+            prefix = fp.read(16)
+            for fmt in list(Image.ID):
+                factory, accept = Image.OPEN[fmt]
+                try:
+                    result = not accept or accept(prefix)
+                    if not result or isinstance(result, str):
+                        continue
+                    fp.seek(0)
+                    im = factory(fp, str(path))
+                except (SyntaxError, IndexError, TypeError, ValueError, EOFError, struct.error, OSError):
+                    continue
+                w, h = im.size
+                return int(w), int(h), _orientation(im)
+    except OSError:
+        return None
+    return None
+
+
+def _orientation(im) -> int:
+    """EXIF orientation (1–8) without decoding: PIL's PNG `getexif` would decode the whole image
+    to look for an eXIf chunk after the pixels, so a PNG counts only one before them."""
+    try:
+        if im.format == "PNG" and "exif" not in im.info:
+            return 1
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+def check_image_pixels(path: str | os.PathLike) -> tuple[int, int] | None:
+    """MediaError when the image's header says it is over `max_image_pixels()`; else its
+    (width, height) as stored (None when the header is not one PIL reads). Decodes nothing."""
+    path = Path(path)
+    head = _header(path)
+    if head is None:
+        return None
+    _check_pixels(path, head[0], head[1])
+    return head[0], head[1]
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as RGB uint8; MediaError when it is missing, not an image, or corrupt."""
+    """An image file as RGB uint8; MediaError when it is missing, not an image, corrupt, or over
+    the pixel limit (checked from the header first)."""
     import cv2
 
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: no such image file")
+    check_image_pixels(path)
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise MediaError(f"{path}: empty file, not an image")
@@ -100,23 +187,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise MediaError(f"{path}: cannot decode image ({e.msg if hasattr(e, 'msg') else e})") from None
     if img is None or img.size == 0:
         raise MediaError(f"{path}: corrupt or unsupported image (it could not be decoded)")
+    _check_pixels(path, img.shape[1], img.shape[0])  # a format whose header PIL does not read
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the header when PIL can read it (cheap), else by decoding."""
-    try:
-        from PIL import Image
-
-        Image.MAX_IMAGE_PIXELS = None
-        with Image.open(path) as im:
-            w, h = im.size
-            if (im.getexif() or {}).get(0x0112, 1) in (5, 6, 7, 8):
-                w, h = h, w
-            return w, h
-    except Exception:
+    """(width, height) as shown (EXIF orientation applied), from the header when PIL reads it
+    (cheap), else by decoding; MediaError over the pixel limit."""
+    head = _header(path)
+    if head is None:
         img = read_image(path)
         return img.shape[1], img.shape[0]
+    w, h, orientation = head
+    _check_pixels(path, w, h)
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
 # ---- probing ---------------------------------------------------------------------------------

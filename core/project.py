@@ -314,7 +314,26 @@ def check_source_path(path: Path) -> str | None:
         return f"{path}: folder holds no images"
     if not os.access(path, os.R_OK):
         return f"{path}: not readable"
-    return None
+    return _pixel_problem(path, kind)
+
+
+def _pixel_problem(path: Path, kind: str) -> str | None:
+    """Why an image source (or images in a folder) is over the pixel limit, read from headers."""
+    from core.media import MediaError, check_image_pixels
+
+    files = [path] if kind == "image" else mediatypes.images_in(path) if kind == "folder" else []
+    over = []
+    for f in files:
+        try:
+            check_image_pixels(f)
+        except MediaError as e:
+            over.append(str(e))
+    if not over:
+        return None
+    if kind == "image":
+        return over[0]
+    more = f" (and {len(over) - 3} more)" if len(over) > 3 else ""
+    return f"{path}: {len(over)} image(s) over the pixel limit{more}:\n    " + "\n    ".join(over[:3])
 
 
 def add_sources(project: Project, side: str, paths: list[str | os.PathLike], copy: bool = False) -> list[Source]:
@@ -335,13 +354,13 @@ def add_sources(project: Project, side: str, paths: list[str | os.PathLike], cop
                 continue
             if copy:
                 dest = _unique_dest(project.sources_dir(side), p.name)
+                copies.append(dest)  # before copying: a copy cut short (a full disk) is removed too
                 if p.is_dir():
                     dest.mkdir(parents=True)
                     for f in mediatypes.images_in(p):
                         shutil.copy2(f, dest / f.name)
                 else:
                     shutil.copy2(p, dest)
-                copies.append(dest)
                 src = describe_source(side, dest, copied_from=str(p))
             else:
                 src = describe_source(side, p)

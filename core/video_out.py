@@ -114,7 +114,8 @@ def check_writable(final: Path) -> None:
             pass
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise OutputError(f"disk full: no space left in {parent}; free some space or choose another --output") from e
+            raise OutputError(f"disk full: no space left in {parent}; nothing was written; free some space or "
+                              f"choose another --output") from e
         raise OutputError(f"output {final} is not writable ({e.strerror}); choose another --output "
                           f"or fix the folder's permissions") from e
     finally:
@@ -129,7 +130,8 @@ def check_writable(final: Path) -> None:
     except OSError:
         free = None
     if free is not None and free < MIN_FREE_BYTES:
-        raise OutputError(f"disk full: only {free} bytes free in {parent}; free some space or choose another --output")
+        raise OutputError(f"disk full: only {free} bytes free in {parent}; nothing was written; free some space "
+                          f"or choose another --output")
 
 
 def _finish(tmp: Path, final: Path, before_rename: list[Callable[[Path], None]]) -> Path:

@@ -135,6 +135,13 @@ class FacepairApp(App):
         except FacepairError as e:
             self.report(e)
             return None
+        except OSError as e:
+            from core import diskfull
+
+            if not diskfull.is_disk_full(e):
+                raise
+            self.report(diskfull.describe(e, fallback=project.root))
+            return None
         self.notify(f"started {kind} job {job.id}", title=project.name, markup=False)
         return job
 

@@ -65,13 +65,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except FacepairError as e:
-        from rich.console import Console
-        from rich.markup import escape
-
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        _print_error(str(e))
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        from core import diskfull
+
+        if not diskfull.is_disk_full(e):
+            raise
+        # Whatever wrote (project.toml, a job folder, a copy): one line, not a traceback.
+        _print_error(diskfull.describe(e, fallback=getattr(args, "home", None)))
+        return 2
+
+
+def _print_error(text: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

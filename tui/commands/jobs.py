@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from core import jobs
-from core.events import read_events
+from core.errors import JobError
+from core.events import read_events, split_corrupt
 from tui.commands.common import add_detach, console, home, open_project, print_json, run_job
 
 
@@ -68,7 +69,7 @@ def _progress(job: jobs.Job) -> str:
 def cmd_jobs(args: argparse.Namespace) -> int:
     rows = jobs.all_jobs(home(args))
     if not args.all:
-        rows = [j for j in rows if j.active or j.age_s() < 86400]
+        rows = [j for j in rows if j.active or not j.readable or j.age_s() < 86400]
     if args.json:
         print_json([j.to_json() | {"dir": str(j.dir)} for j in rows])
         return 0
@@ -77,7 +78,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     table = Table("job", "project", "kind", "state", "progress", "age", "reason")
     for j in rows:
-        style = {"running": "bold cyan", "failed": "red", "cancelled": "yellow", "succeeded": "green"}.get(j.state, "")
+        style = {"running": "bold cyan", "failed": "red", "cancelled": "yellow", "succeeded": "green",
+                 jobs.UNREADABLE: "bold red"}.get(j.state, "")
         table.add_row(j.id, escape(j.project), j.kind, f"[{style}]{j.state}[/]", _progress(j), _age(j.age_s()),
                       escape(j.reason or ""))
     console.print(table)
@@ -86,11 +88,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def cmd_job_show(args: argparse.Namespace) -> int:
     job = jobs.find_job(home(args), args.job_id)
-    events = read_events(job.events_path)
+    events, corrupt = split_corrupt(read_events(job.events_path))
     if args.json:
-        print_json(job.to_json() | {"dir": str(job.dir), "events": events[-50:]})
+        print_json(job.to_json() | {"dir": str(job.dir), "events": events[-50:], "corrupt_lines": corrupt})
         return 0
-    console.print(f"[bold]{job.id}[/]  {job.kind} in {escape(job.project)}  [{job.state}]")
+    console.print(f"[bold]{job.id}[/]  {job.kind} in {escape(job.project)}  {escape(f'[{job.state}]')}")
     for key in ("pid", "created", "started", "ended", "reason"):
         value = getattr(job, key)
         if value is not None:
@@ -99,9 +101,15 @@ def cmd_job_show(args: argparse.Namespace) -> int:
     if job.result:
         console.print(f"  result: {escape(str(job.result))}")
     console.print(f"  folder: {job.dir}")
+    if corrupt:
+        console.print(f"  [yellow]{corrupt} line(s) of {jobs.EVENTS_FILE} are not events; skipped[/]")
     for ev in events[-10:]:
-        console.print(f"  [dim]{time.strftime('%H:%M:%S', time.localtime(ev.get('t', 0)))}[/] {escape(str(ev))}")
+        console.print(f"  [dim]{_clock(ev.get('t'))}[/] {escape(str(ev))}")
     return 0
+
+
+def _clock(t) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
 
 
 def cmd_job_log(args: argparse.Namespace) -> int:
@@ -127,6 +135,8 @@ def cmd_job_log(args: argparse.Namespace) -> int:
 
 def cmd_job_cancel(args: argparse.Namespace) -> int:
     job = jobs.find_job(home(args), args.job_id)
+    if not job.readable:
+        raise JobError(f"job {job.id} cannot be cancelled: {job.reason}")
     if not job.active:
         console.print(f"job {job.id} is already {job.state}")
         return 0

@@ -8,13 +8,14 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core import jobs
+from core.errors import JobError
 from core.events import last_event
 from tui.screens.base import FacepairScreen
 from tui.watch import TRAINING_KINDS, fmt_duration, fmt_progress
 
 COLUMNS = ("job", "project", "kind", "state", "progress", "age", "reason")
 STATE_STYLE = {"running": "bold cyan", "queued": "cyan", "failed": "red", "cancelled": "yellow",
-               "succeeded": "green"}
+               "succeeded": "green", jobs.UNREADABLE: "bold red"}
 RECENT_S = 86400
 
 
@@ -69,7 +70,7 @@ class JobsScreen(FacepairScreen):
         if self.only_project:
             found = [j for j in found if j.project == self.only_project]
         if not self.show_all:
-            found = [j for j in found if j.active or now - _created_ts(j, now) < RECENT_S]
+            found = [j for j in found if j.active or not j.readable or now - _created_ts(j, now) < RECENT_S]
         rows = [
             (j.id, j.project, j.kind, Text(j.state, style=STATE_STYLE.get(j.state, "")), self._progress(j),
              fmt_duration(now - _created_ts(j, now)), j.reason or "")
@@ -137,7 +138,11 @@ def confirm_cancel(app, job: jobs.Job) -> None:
     """Ask, then cancel in the background (the UI never waits for the grace period)."""
     from tui.screens.confirm import ConfirmDialog
 
-    current = jobs.load_job(job.dir)
+    try:
+        current = jobs.load_job(job.dir)
+    except JobError as e:  # job.json turned unreadable
+        app.notify(f"job {job.id} cannot be cancelled: {e}", severity="error", markup=False)
+        return
     if not current.active:
         app.notify(f"job {job.id} is already {current.state}", markup=False)
         return
