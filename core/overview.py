@@ -1,7 +1,8 @@
 """What `facepair list/show` and the TUI's projects table say about a project, as plain data.
 
 Reads only small files: project.toml, the face folders, `model/status.json` (written by the
-training job: preset, step, last losses) and the jobs' state files.
+training job: preset, step, last losses) and the jobs' state files; and each source's state
+(`core.fingerprint.source_state`: its store's meta and markers, ~2 MiB of the file, cached).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from core import jobs
 from core.atomic import read_json
 from core.errors import FacepairError
+from core.fingerprint import source_state
 from core.project import Project, load_project, project_names
 
 MODEL_STATUS = "status.json"
@@ -48,7 +50,8 @@ def summarize(project: Project) -> dict:
             "recorded_by": project.consent.recorded_by,
         },
         "sources": {
-            side: [{"id": s.id, "path": s.path, "kind": s.kind, "size": s.size} for s in project.sources_of(side)]
+            side: [{"id": s.id, "path": s.path, "kind": s.kind, "size": s.size, **source_state(project, s)}
+                   for s in project.sources_of(side)]
             for side in ("a", "b")
         },
         "faces": {side: project.face_count(side) for side in ("a", "b")},
