@@ -87,19 +87,15 @@ def fingerprint(path: str | os.PathLike, kind: str | None = None) -> dict | None
     except OSError:
         return None
     kind = kind or mediatypes.classify(path)
+    # A folder's key is its own stat (it changes when images are added, removed or renamed): a
+    # long-lived viewer (the TUI) does not stat every image on every refresh.
     key = (str(path), kind, st.st_size, st.st_mtime_ns, st.st_ino)
-    if path.is_dir():
-        try:
-            files = mediatypes.images_in(path)
-            stats = [(f.name, f.stat()) for f in files]
-        except OSError:
-            return None
-        key += tuple((n, s.st_size, s.st_mtime_ns) for n, s in stats)
     hit = _cache.get(key)
     if hit is not None:
         return dict(hit)
     try:
         if path.is_dir():
+            stats = [(f.name, f.stat()) for f in mediatypes.images_in(path)]
             size = sum(s.st_size for _, s in stats)
             mtime = max((s.st_mtime for _, s in stats), default=st.st_mtime)
             h = hashlib.sha1("\n".join(f"{n}:{s.st_size}" for n, s in stats).encode()).hexdigest()
