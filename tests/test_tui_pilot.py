@@ -201,6 +201,16 @@ def test_a_changed_or_partial_source_is_marked_on_the_project_screen(project, ho
     run(flow())
 
 
+def test_extraction_summary_names_partial_and_changed_sources():
+    from tui.screens.project import summary_lines
+
+    (line,) = summary_lines({"sides": {"a": {
+        "frames": 75, "faces_found": 70, "faces_kept": 70, "dropped": {}, "changed": ["/m/clip.mp4"],
+        "partial": [{"path": "/m/cut.mp4", "decoded": 75, "expected": 275}]}}})
+    assert str(line) == ("A: 70 kept / 70 found in 75 frames; clip.mp4 changed: re-extracted; "
+                         "cut.mp4 partial (75 of 275 frames decoded)")
+
+
 def _add_portraits(project, home, astronaut, hopper) -> None:
     """The astronaut as side A's source and Grace Hopper as side B's (real photos for dlib)."""
     media = home.parent / "media"
