@@ -667,13 +667,13 @@ class _Progress:
         self.t0 = time.monotonic()
         self.faces = 0
 
-    def step(self, stage: str, n: int = 1) -> None:
+    def step(self, stage: str, n: int = 1, force: bool = False) -> None:
         self.done += n
         if self.ctx is None:
             return
         dt = time.monotonic() - self.t0
         self.ctx.progress(self.done, self.total, stage=stage, fps=self.done / dt if dt > 0 else None,
-                          unit="frames", info=f"{self.faces} faces")
+                          unit="frames", info=f"{self.faces} faces", force=force)
 
 
 def extract_source(ctx, project, source, settings: ExtractSettings, identity: Identity | None,
@@ -805,6 +805,7 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
                                         "container_frames": info.frames})
             complete.unlink(missing_ok=True)
             summary.partial.append({"path": str(path), "decoded": decoded, "expected": expected})
+            progress.step(f"extract {side}: {path.name} (partial)", n=0, force=True)  # where it stopped
             _message(ctx, f"{path.name}: only {decoded} of {expected} frames could be decoded (the container counts "
                           f"{info.frames}): the file looks truncated or damaged. Marked partial; `facepair extract "
                           f"{project.name}` tries the rest again", "warning")
