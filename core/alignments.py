@@ -4,7 +4,9 @@ Conversion puts faces back with it, training reads crop landmarks from it, a res
 skips the frames it holds.
 
 Format (version 1) — a folder `PROJECT/alignments/SOURCEID.fpa/`:
-- `meta.json`: `{"format": "facepair-alignments", "version": 1, "source": {id, path, kind, side},
+- `meta.json`: `{"format": "facepair-alignments", "version": 1, "source": {id, path, kind, side,
+  fingerprint: {size, mtime, hash, frames} (core.fingerprint: the file content the store describes;
+  absent in stores written before it)},
   "settings": {size, coverage, center, detector, min_face, every, smooth, …}, "created": ISO time}`.
 - `part-NNNNNN.npz`: one flush of processed frames (numpy .npz, read with allow_pickle=False;
   nothing in the store is ever pickled). Each part is written atomically (temp file + rename), so
@@ -371,9 +373,12 @@ def remove(project, source_id: str) -> None:
     shutil.rmtree(store_path(project, source_id), ignore_errors=True)
 
 
-def meta_for(source, settings: dict) -> dict:
+def meta_for(source, settings: dict, fingerprint: dict | None = None) -> dict:
+    """A new store's meta; `fingerprint` (core.fingerprint) records which file content it describes."""
     from core.project import now_iso
 
-    return {"source": {"id": source.id, "path": source.path, "kind": source.kind, "side": source.side},
-            "settings": settings, "created": now_iso()}
+    src = {"id": source.id, "path": source.path, "kind": source.kind, "side": source.side}
+    if fingerprint is not None:
+        src["fingerprint"] = fingerprint
+    return {"source": src, "settings": settings, "created": now_iso()}
 

@@ -277,29 +277,41 @@ def crop_geometry(project, side: str) -> tuple[float, tuple[float, float]]:
 
 def extracted_store(project, input_path: Path, first: int, stop: int | None, frames: int | None = None):
     """The alignments store of `input_path` when it is an extracted source of this project whose
-    store holds every frame in [first, stop) (stop None: to the video's `frames`); else None."""
+    store holds every frame in [first, stop) (stop None: to the video's `frames`) and describes the
+    file as it is now; else None (`store_for_input` also says why)."""
+    return store_for_input(project, input_path, first, stop, frames)[0]
+
+
+def store_for_input(project, input_path: Path, first: int, stop: int | None, frames: int | None = None):
+    """(store, None) as `extracted_store`, or (None, why) when `input_path` is a source of this
+    project whose store cannot be used: 'changed …' when the file is not the one the store describes
+    (core.fingerprint.compare), else a shorter reason; (None, None) when it is no source."""
     from core import alignments as store
+    from core import fingerprint
 
     want = str(input_path.resolve())
     for src in project.sources:
         if want not in (src.path, src.copied_from):
             continue
         if not store.store_exists(project, src.id):
-            return None
+            return None, "not extracted"
+        check = fingerprint.check_store(project, src, path=input_path)
+        if check.changed:
+            return None, f"changed since it was extracted ({check.why})"
         try:
             a = store.load_for_source(project, src.id)
-        except FacepairError:
-            return None
+        except FacepairError as e:
+            return None, str(e)
         if not len(a.frames):
-            return None
+            return None, "its store holds no frames"
         last = stop if stop is not None else (frames if frames is not None else int(a.frames[-1]) + 1)
         if frames is not None:
             last = min(last, frames)
         needed = np.arange(first, last)
         if len(needed) and np.isin(needed, a.frames).all():
-            return a
-        return None
-    return None
+            return a, None
+        return None, "its store does not hold every frame asked for"
+    return None, None
 
 
 def store_faces(a, frame_index: int, track_descriptors: dict[int, np.ndarray] | None = None) -> list[FaceWork]:
@@ -851,11 +863,14 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
     raw = media.iter_frames(in_path, start=first, stop=stop,
                             on_error=lambda i, n, msg: ctx.warning(f"skipped {n}: {msg}"))
     guarded = _TrackBreak(raw, conv.counters)
-    a = extracted_store(project, in_path, first, stop, info.frames) if kind == "video" else None
+    a, why = store_for_input(project, in_path, first, stop, info.frames) if kind == "video" else (None, None)
     if a is not None:
         ctx.message(f"faces from the alignments store of this extracted source ({len(a)} faces)")
         frames = frames_from_store(guarded, a)
     else:
+        if why and why.startswith("changed"):
+            ctx.warning(f"{in_path.name} {why}: its stored alignments describe another file, so they are not used; "
+                        f"faces are detected on the fly (run `facepair extract {project.name}` to extract it again)")
         ctx.message("detecting faces on the fly" + (" (tracked, smoothed landmarks)" if kind == "video" else ""))
         if workers is None:  # a process pool costs seconds to start: only for inputs that repay it
             from core import extract
@@ -976,6 +991,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
         "output": str(result_path), "kind": kind, "frames": c.frames_out, "frames_total": total,
         "frames_swapped": c.frames_swapped, "faces_found": c.faces_found, "faces_swapped": c.faces_swapped,
         "faces_other": c.faces_other, "faces_source": "alignments" if a is not None else "detected",
+        "source_changed": bool(why and why.startswith("changed")),
         "input_broken_at": c.broken_at, "visible_label": bool(label), "metadata_label": True,
         "c2pa": c2pa_reason is None, "c2pa_error": c2pa_reason, "seconds": round(elapsed, 3),
         "fps": round(c.frames_out / elapsed, 2) if elapsed > 0 else None,
@@ -1031,7 +1047,10 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
     fr = next(iter(media.iter_frames(in_path, start=n, stop=n + 1)), None)
     if fr is None:
         raise ConvertError(f"frame {n} of {in_path} could not be decoded")
-    a = extracted_store(project, in_path, n, n + 1) if kind == "video" else None
+    a, why = store_for_input(project, in_path, n, n + 1) if kind == "video" else (None, None)
+    if why and why.startswith("changed"):
+        ctx.warning(f"{in_path.name} {why}: its stored alignments are not used; faces are detected on the fly "
+                    f"(run `facepair extract {project.name}` to extract it again)")
     if a is not None:
         work = FrameWork(fr.index, fr.image, fr.name, faces=store_faces(a, n, track_descriptors(a)))
     else:

@@ -66,7 +66,7 @@ BLUR_THRESHOLD = 20.0
 BLUR_SIZE = 128
 AUTO_REF_MIN_SCORE = 0.5
 FLUSH_SECONDS = 5.0
-COMPLETE = "complete.json"  # in a video's store: every frame was processed
+COMPLETE = "complete.json"  # in a video's store: every frame was processed (core.fingerprint.COMPLETE)
 SIZE_RANGE = (64, 1024)
 
 
@@ -531,6 +531,20 @@ class SideSummary:
     errors: dict[str, str] = field(default_factory=dict)
     empty_sources: list[str] = field(default_factory=list)
     workers: int = 1  # the most worker processes a source of this side used
+    new_frames: int = 0  # frames processed by this run (the totals above are the stores')
+    already_extracted: list[str] = field(default_factory=list)  # sources with nothing left to do
+    changed: list[str] = field(default_factory=list)  # sources re-extracted because their file changed
+    partial: list[dict] = field(default_factory=list)  # {path, decoded, expected}: fewer frames than the container
+
+    def add_store(self, a: store.Alignments) -> None:
+        """Add one source's totals, as its store holds them (earlier runs included)."""
+        self.frames += len(a.frames)
+        self.frames_with_faces += len(np.unique(a.face_frame))
+        self.faces_found += len(a)
+        counts = a.counts()
+        self.faces_kept += counts.pop("kept", 0)
+        for k, v in counts.items():
+            self.dropped[k] = self.dropped.get(k, 0) + v
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -653,24 +667,45 @@ class _Progress:
         self.t0 = time.monotonic()
         self.faces = 0
 
-    def step(self, stage: str, n: int = 1) -> None:
+    def step(self, stage: str, n: int = 1, force: bool = False) -> None:
         self.done += n
         if self.ctx is None:
             return
         dt = time.monotonic() - self.t0
         self.ctx.progress(self.done, self.total, stage=stage, fps=self.done / dt if dt > 0 else None,
-                          unit="frames", info=f"{self.faces} faces")
+                          unit="frames", info=f"{self.faces} faces", force=force)
 
 
 def extract_source(ctx, project, source, settings: ExtractSettings, identity: Identity | None,
                    summary: SideSummary, progress: _Progress, pools: _Pools,
                    flush_seconds: float = FLUSH_SECONDS, pool_min_frames: int | None = None) -> None:
-    """Extract one source into faces/SIDE and its store, resuming what a previous run stored."""
+    """Extract one source into faces/SIDE and its store, resuming what a previous run stored.
+
+    A source whose file changed since its store was written (`core.fingerprint.compare`) is
+    re-extracted from the start; a video that decodes fewer frames than its container counts is
+    marked partial (no complete marker: the next run tries again). Adds the store's totals
+    (frames, faces found, kept, dropped), not only this run's, to `summary`."""
+    from core import fingerprint
+    from core import project as projects
+
     side, sid = source.side, source.id
     path = Path(source.path)
     info = media.probe(path)  # MediaError for a missing / unreadable source
     spath = store.store_path(project, sid)
     want = settings.for_store()
+    current = fingerprint.fingerprint(path, source.kind)
+    if store.store_exists(project, sid):
+        check = fingerprint.compare(fingerprint.store_record(project, source), current)
+        if check.changed:
+            _message(ctx, f"{path.name}: the file changed since it was extracted ({check.why}); its alignments and "
+                          f"faces describe another file: re-extracting it from the start", "warning")
+            summary.changed.append(str(path))
+            _remove_source_output(project, side, sid)
+        elif current is not None and "fingerprint" not in (store.read_meta(spath).get("source") or {}):
+            # A store from before fingerprints, of this very file: record what it describes.
+            meta = store.read_meta(spath)
+            meta["source"] = {**(meta.get("source") or {}), "fingerprint": current}
+            atomic_write_json(spath / store.META, meta)
     if store.store_exists(project, sid):
         old = store.read_meta(spath).get("settings", {})
         changed = [k for k in CROP_SETTINGS if old.get(k) != want.get(k)]
@@ -678,12 +713,21 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
             _message(ctx, f"{path.name}: settings changed ({', '.join(f'{k} {old.get(k)}→{want.get(k)}' for k in changed)}); "
                           "re-extracting it from the start")
             _remove_source_output(project, side, sid)
-    writer = store.Writer(spath, store.meta_for(source, want))
+    if not store.store_exists(project, sid) and current is not None and \
+            fingerprint.compare(fingerprint.recorded_for(source), current).state != "same":
+        try:  # project.toml describes the file as it is now (what `facepair show` compares)
+            source = projects.refresh_source(project, source)
+        except (FacepairError, OSError) as e:
+            _message(ctx, f"{path.name}: could not update its record in project.toml ({e})", "warning")
+    writer = store.Writer(spath, store.meta_for(source, want, current))
     complete = spath / COMPLETE
+    partial = spath / fingerprint.PARTIAL
     is_video = info.kind == "video"
     if is_video and complete.is_file():
         _message(ctx, f"{path.name}: already extracted (use --fresh to redo it)")
         progress.step("already extracted", n=len(range(0, info.frames or 0, max(1, settings.every))))
+        summary.already_extracted.append(str(path))
+        summary.add_store(store.load(spath))
         return
     previous = store.load(spath)
     done = previous.frames
@@ -734,18 +778,13 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
                         status = store.STATUS_CODE["identity"]
                 if status == 0 and f.crop_png is not None:
                     _write_crop(faces_dir / store.crop_name(sid, fr.index, i), f.crop_png)
-                    summary.faces_kept += 1
-                elif status:
-                    summary.dropped[store.STATUS[status]] += 1
                 records.append(store.Face(
                     box=f.box, score=f.score, landmarks=f.landmarks, landmarks_raw=f.landmarks_raw,
                     matrix=f.matrix, size=settings.size, coverage=settings.coverage, blur=f.blur,
                     status=status, tracked=f.tracked, track=f.track, descriptor=f.descriptor,
                     confidence=f.confidence))
             writer.add(fr.index, records)
-            summary.frames += 1
-            summary.faces_found += len(faces)
-            summary.frames_with_faces += bool(faces)
+            summary.new_frames += 1
             progress.faces += len(faces)
             progress.step(f"extract {side}: {path.name}")
             if time.monotonic() - last_flush > flush_seconds:
@@ -757,13 +796,27 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
         gen.close()
         writer.flush()  # every frame added so far has its crops on disk: keep them
     writer.compact()
+    final = store.load(spath)
     if is_video:
-        atomic_write_json(complete, {"frames": summary.frames, "every": every})
+        expected = len(range(0, info.frames or 0, every))
+        decoded = len(final.frames)
+        if info.frames and decoded < expected:
+            atomic_write_json(partial, {"decoded": decoded, "expected": expected, "every": every,
+                                        "container_frames": info.frames})
+            complete.unlink(missing_ok=True)
+            summary.partial.append({"path": str(path), "decoded": decoded, "expected": expected})
+            progress.step(f"extract {side}: {path.name} (partial)", n=0, force=True)  # where it stopped
+            _message(ctx, f"{path.name}: only {decoded} of {expected} frames could be decoded (the container counts "
+                          f"{info.frames}): the file looks truncated or damaged. Marked partial; `facepair extract "
+                          f"{project.name}` tries the rest again", "warning")
+        else:
+            atomic_write_json(complete, {"frames": decoded, "every": every})
+            partial.unlink(missing_ok=True)
     for _index, name, msg in errors:
         summary.corrupt.append(f"{path.name}/{name}" if info.kind == "folder" else name)
         _message(ctx, f"skipped corrupt image: {msg}", "warning")
-    total_found = int(len(store.load(spath).face_frame))
-    if total_found == 0:
+    summary.add_store(final)
+    if len(final) == 0:
         summary.empty_sources.append(str(path))
         _message(ctx, f"{path}: no faces found (side {side}); check that it shows a face of at least "
                       f"{settings.min_face or 'the minimum'} px, or try --detector cnn or a smaller --min-face", "warning")
@@ -902,9 +955,20 @@ def extract(project, ctx=None, side: str = "both", reference: list[str] | None =
         ctx.emit("summary", **{"sides": result})
         for s, summ in summaries.items():
             dropped = ", ".join(f"{v} {k}" for k, v in summ.dropped.items() if v) or "none dropped"
+            notes = []
+            if summ.already_extracted:
+                n = len(summ.already_extracted)
+                notes.append(f"{n} source{'s' if n != 1 else ''} already extracted")
+            if summ.changed:
+                notes.append(f"re-extracted (file changed): {', '.join(Path(p).name for p in summ.changed)}")
+            if summ.partial:
+                notes.append("partial: " + ", ".join(f"{Path(p['path']).name} ({p['decoded']} of {p['expected']} "
+                                                      f"frames)" for p in summ.partial))
+            if summ.corrupt:
+                notes.append(f"{len(summ.corrupt)} corrupt images skipped: {', '.join(summ.corrupt[:5])}")
             ctx.message(f"side {s}: {summ.faces_kept} faces kept of {summ.faces_found} found in "
-                        f"{summ.frames} frames ({dropped})" + (f"; {len(summ.corrupt)} corrupt images skipped: "
-                                                               f"{', '.join(summ.corrupt[:5])}" if summ.corrupt else ""))
+                        f"{summ.frames} frames ({dropped})" + "".join(f"; {n}" for n in notes),
+                        "warning" if summ.partial else "info")
     every_source = [src for s in sides for src in project.sources_of(s)]
     failed = [p for summ in summaries.values() for p in summ.errors]
     if every_source and len(failed) == len(every_source):

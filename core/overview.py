@@ -1,7 +1,8 @@
 """What `facepair list/show` and the TUI's projects table say about a project, as plain data.
 
 Reads only small files: project.toml, the face folders, `model/status.json` (written by the
-training job: preset, step, last losses) and the jobs' state files.
+training job: preset, step, last losses) and the jobs' state files; and each source's state
+(`core.fingerprint.source_state`: its store's meta and markers, ~2 MiB of the file, cached).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from core import jobs
 from core.atomic import read_json
 from core.errors import FacepairError
+from core.fingerprint import source_state
 from core.project import Project, load_project, project_names
 
 MODEL_STATUS = "status.json"
@@ -32,7 +34,9 @@ def last_output(project: Project) -> Path | None:
     return max(files, key=lambda p: p.stat().st_mtime) if files else None
 
 
-def summarize(project: Project) -> dict:
+def summarize(project: Project, source_states: bool = True) -> dict:
+    """`facepair show`'s data. `source_states`: each source's state too (core.fingerprint: reads
+    ~2 MiB of each file once per process; `summarize_all`, for list and the projects table, skips it)."""
     status = model_status(project) or {}
     active = [j for j in jobs.project_jobs(project) if j.active]
     out = last_output(project)
@@ -48,7 +52,8 @@ def summarize(project: Project) -> dict:
             "recorded_by": project.consent.recorded_by,
         },
         "sources": {
-            side: [{"id": s.id, "path": s.path, "kind": s.kind, "size": s.size} for s in project.sources_of(side)]
+            side: [{"id": s.id, "path": s.path, "kind": s.kind, "size": s.size, **(source_state(project, s) if source_states else {})}
+                   for s in project.sources_of(side)]
             for side in ("a", "b")
         },
         "faces": {side: project.face_count(side) for side in ("a", "b")},
@@ -69,7 +74,7 @@ def summarize_all(home: Path) -> list[dict]:
     rows = []
     for name in project_names(home):
         try:
-            rows.append(summarize(load_project(home, name)))
+            rows.append(summarize(load_project(home, name), source_states=False))
         except FacepairError as e:
             rows.append({"name": name, "path": str(Path(home) / name), "error": str(e)})
     return rows

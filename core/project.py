@@ -101,6 +101,8 @@ class Source:
     mtime: float
     added: str
     copied_from: str | None = None
+    fingerprint: str | None = None  # core.fingerprint's hash of the file when added (None: older project)
+    frames: int | None = None  # a video's container frame count when added
 
     @property
     def id(self) -> str:
@@ -203,6 +205,8 @@ class Project:
                 Source(
                     side=s["side"], path=s["path"], kind=s["kind"], size=int(s["size"]),
                     mtime=float(s["mtime"]), added=s["added"], copied_from=s.get("copied_from"),
+                    fingerprint=s.get("fingerprint"),
+                    frames=int(s["frames"]) if s.get("frames") is not None else None,
                 )
                 for s in data.get("sources", [])
             ]
@@ -290,6 +294,9 @@ def delete_project(home: Path, name: str) -> Path:
 
 
 def describe_source(side: str, path: Path, copied_from: str | None = None) -> Source:
+    """A source record of `path` as it is now: size, mtime and its fingerprint (core.fingerprint)."""
+    from core.fingerprint import fingerprint
+
     kind = mediatypes.classify(path)
     if kind == "folder":
         files = mediatypes.images_in(path)
@@ -298,8 +305,21 @@ def describe_source(side: str, path: Path, copied_from: str | None = None) -> So
     else:
         st = path.stat()
         size, mtime = st.st_size, st.st_mtime
+    fp = fingerprint(path, kind) or {}
     return Source(side=side, path=str(path), kind=kind or "unknown", size=size, mtime=mtime, added=now_iso(),
-                  copied_from=copied_from)
+                  copied_from=copied_from, fingerprint=fp.get("hash"), frames=fp.get("frames"))
+
+
+def refresh_source(project: Project, source: Source) -> Source:
+    """Record `source`'s file as it is now (size, mtime, fingerprint) in project.toml, re-read
+    first so a concurrent change to other sources is kept. Returns the new record."""
+    fresh = describe_source(source.side, Path(source.path), source.copied_from)
+    fresh = Source(**{**asdict(fresh), "added": source.added})
+    current = load_project(project.home, project.name)
+    current.sources = [fresh if (s.side, s.path) == (source.side, source.path) else s for s in current.sources]
+    current.save()
+    project.sources = [fresh if (s.side, s.path) == (source.side, source.path) else s for s in project.sources]
+    return fresh
 
 
 def check_source_path(path: Path) -> str | None:

@@ -437,3 +437,59 @@ def test_the_store_is_used_only_when_it_holds_every_frame(conv_project, clip_a, 
     other = tmp_path / "not-a-source.mp4"
     shutil.copy(clip_a, other)
     assert convert.extracted_store(conv_project, other, 0, None, n) is None
+
+
+def test_a_replaced_source_is_detected_on_the_fly_not_pasted_at_old_positions(trained_project, tmp_path):
+    """Side A's extracted video replaced at the same path by a mirrored copy: the conversion does not
+    use the stored alignments (which describe the old file: a ghost face beside the real one, the real
+    one untouched) but finds the faces on the fly, and says so."""
+    import subprocess
+
+    from core import synth
+    from core.project import add_sources
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)
+    p = load_project(home, trained_project.name)
+    # The face left of centre (x ≈ 77 of 320): mirrored, it lands well away from where it was.
+    frames = synth.head_motion_frames(synth.astronaut(), frames=12, size=(320, 240), center=(330.0, 150.0),
+                                      zoom=1.3, seed=7)
+    clip = media.write_video(tmp_path / "talk.mp4", frames, 24.0)
+    add_sources(p, "a", [clip])
+    job = jobs.run_inline(p, "extract", {"side": "a", "size": 64, "workers": 1})
+    assert job.state == "succeeded", job.reason
+    src = next(s for s in p.sources_of("a") if s.path == str(clip))
+    old = store.load_for_source(p, src.id)
+    assert len(old.frames) == 12 and len(old) >= 10
+
+    flipped = tmp_path / "flipped.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-vf", "hflip", str(flipped)],
+                   check=True)
+    os.replace(flipped, clip)
+    assert convert.extracted_store(p, clip, 0, None, 12) is None
+
+    out = tmp_path / "out.mp4"
+    job, events = _run(p, input=str(clip), output=str(out), faces="all", label=False, crf=0)
+    assert job.state == "succeeded", job.reason
+    assert job.result["faces_source"] == "detected" and job.result["source_changed"] is True
+    assert any("talk.mp4 changed since it was extracted" in m and "detected on the fly" in m
+               and f"facepair extract {p.name}" in m for m in _messages(events, "warning"))
+    assert job.result["faces_swapped"] >= 10
+    # Where the old face was and the new one is not, the output is the input (no ghost face).
+    src_frames, dst_frames = _decode(clip), _decode(out)
+    width = src_frames[0].shape[1]
+    checked = 0
+    for i, (s, d) in enumerate(zip(src_frames, dst_frames, strict=True)):
+        rows = old.faces_in(i)
+        if not len(rows):
+            continue
+        olds = [old.landmarks[r] for r in rows]
+        news = [np.stack([width - 1 - lm[:, 0], lm[:, 1]], axis=1) for lm in olds]
+        face_w = max(float(np.ptp(lm[:, 0])) for lm in olds)
+        ghost = _dilated_hulls(s.shape, olds, 0) & ~_dilated_hulls(s.shape, news, int(0.15 * face_w) + 6)
+        if ghost.sum() < 200:
+            continue
+        diff = np.abs(s.astype(int) - d.astype(int)).max(axis=2)
+        assert diff[ghost].mean() < 2.0, f"frame {i}: a face was pasted where the old file had it"
+        checked += 1
+    assert checked >= 5

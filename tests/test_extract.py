@@ -359,3 +359,149 @@ def test_extracted_crops_are_invariant_to_rotation_scale_and_shift(project, astr
     for i in range(1, 5):
         diff = np.abs(fs.images[i].astype(float) - fs.images[0].astype(float)).mean(axis=2)[region].mean()
         assert diff < 8, f"pose {poses[i - 1]}: crops differ by {diff:.1f}/255"
+
+
+# ---- a source file that changes or is cut short (docs/reliability.md) ----------------------------
+
+def _mirror(src, dst):
+    """`src` flipped left to right (ffmpeg -vf hflip), written to dst: another video, same length."""
+    import subprocess
+
+    tmp = dst.with_name(f"mirrored-{dst.name}")
+    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-vf", "hflip", str(tmp)],
+                   check=True)
+    os.replace(tmp, dst)
+
+
+def _show(capsys, name, *flags):
+    from tui.cli import main
+
+    code = main(["show", name, *flags])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    return out
+
+
+def test_a_replaced_source_is_re_extracted_and_shown_changed(project, tmp_path, capsys):
+    """Extract, replace the file at the same path with a mirrored copy: `show` (and --json) mark it
+    changed, `extract` re-extracts it (not "already extracted"), the new alignments follow the new
+    face; a third run reports the stored totals, not "0 faces kept of 0 found"."""
+    import json
+
+    from core import synth
+    from core.project import load_project
+
+    clip = synth.portrait_clip("astronaut", tmp_path / "clip.mp4", frames=16, seed=3)
+    width = media.probe(clip).width
+    add_sources(project, "a", [clip])
+    src = project.sources_of("a")[0]
+    job, _ = _run(project, side="a", identity=False)
+    assert job.state == "succeeded", job.reason
+    before = al.load_for_source(project, src.id)
+    assert len(before.frames) == 16 and len(before) >= 14
+    assert json.loads(_show(capsys, "pair", "--json"))["sources"]["a"][0]["state"] == "extracted"
+
+    _mirror(clip, clip)
+    shown = json.loads(_show(capsys, "pair", "--json"))["sources"]["a"][0]
+    assert shown["state"] == "changed" and "changed since it was extracted" in shown["detail"]
+    assert "facepair extract pair" in shown["detail"]
+    text = _show(capsys, "pair")
+    assert "changed" in text and "changed since it was extracted" in " ".join(text.split())
+
+    job, events = _run(project, side="a", identity=False)
+    assert job.state == "succeeded", job.reason
+    msgs = _messages(events)
+    assert "already extracted" not in msgs and "clip.mp4: the file changed since it was extracted" in msgs
+    assert job.result["sides"]["a"]["changed"] == [str(clip)]
+    after = al.load_for_source(project, src.id)
+    assert len(after.frames) == 16
+    # The stored faces are the mirrored ones: x → width - 1 - x (the old ones would be off by far more).
+    f0_old, f0_new = before.landmarks[before.faces_in(0)[0]], after.landmarks[after.faces_in(0)[0]]
+    assert abs(f0_new[:, 0].mean() - (width - 1 - f0_old[:, 0].mean())) < 3
+    assert abs(f0_new[:, 0].mean() - f0_old[:, 0].mean()) > 10
+    assert sorted(f.name for f in faceset.face_files(project, "a")) == \
+        sorted(after.name(r) for r in np.flatnonzero(after.status == 0))
+    assert json.loads(_show(capsys, "pair", "--json"))["sources"]["a"][0]["state"] == "extracted"
+    assert load_project(project.home, "pair").sources_of("a")[0].size == clip.stat().st_size  # record refreshed
+
+    # Nothing left to do: the summary gives what the store holds.
+    job, events = _run(project, side="a", identity=False)
+    r = job.result["sides"]["a"]
+    assert "already extracted" in _messages(events) and r["already_extracted"] == [str(clip)]
+    assert r["frames"] == 16 and r["faces_found"] == len(after) and r["faces_kept"] == project.face_count("a") > 0
+    assert f"side a: {r['faces_kept']} faces kept of {len(after)} found in 16 frames" in _messages(events)
+
+
+def test_an_old_store_without_fingerprint_still_counts_as_extracted(project, tmp_path, astronaut):
+    """A project and store written before fingerprints (no hash in project.toml nor in the store's
+    meta): size and mtime decide; an unchanged file is not re-extracted, and its fingerprint is
+    recorded from then on; a new size is a change."""
+    import dataclasses
+
+    from core import fingerprint
+    from core.atomic import atomic_write_json, read_json
+    from core.project import load_project
+
+    img = _write(tmp_path / "face.png", astronaut)
+    add_sources(project, "a", [img])
+    job, _ = _run(project, side="a", identity=False)
+    assert job.state == "succeeded" and job.result["sides"]["a"]["faces_kept"] == 1
+    project.sources = [dataclasses.replace(s, fingerprint=None, frames=None) for s in project.sources]
+    project.save()
+    project = load_project(project.home, project.name)
+    src = project.sources_of("a")[0]
+    assert src.fingerprint is None
+    meta_path = al.store_path(project, src.id) / al.META
+    meta = read_json(meta_path)
+    del meta["source"]["fingerprint"]
+    atomic_write_json(meta_path, meta)
+    assert fingerprint.source_state(project, src)["state"] == "extracted"
+    job, events = _run(project, side="a", identity=False)
+    assert "changed" not in _messages(events) and job.result["sides"]["a"]["faces_kept"] == 1
+    assert "fingerprint" in read_json(meta_path)["source"]
+    os.utime(img, (1e9, 1e9))  # same content, new mtime: the fingerprint now says unchanged
+    assert fingerprint.source_state(project, src)["state"] == "extracted"
+    _write(img, astronaut[:, ::-1])
+    assert fingerprint.source_state(project, src)["state"] == "changed"
+
+
+def test_a_truncated_video_is_marked_partial_and_tried_again(project, tmp_path, capsys):
+    """A video cut short (its index, at the front, still counts every frame): the extraction says
+    how many frames it could decode of how many, marks the source partial (the summary, `show`),
+    and the next run tries again instead of calling it complete."""
+    import json
+
+    from core import fingerprint, synth
+
+    full = synth.portrait_clip("astronaut", tmp_path / "full.mp4", frames=32, seed=4)
+    data = full.read_bytes()
+    clip = tmp_path / "cut.mp4"
+    clip.write_bytes(data[: int(len(data) * 0.7)])
+    assert media.probe(clip).frames == 32
+    decodable = sum(1 for _ in media.iter_frames(clip))
+    assert 0 < decodable < 32
+    add_sources(project, "a", [clip])
+    src = project.sources_of("a")[0]
+    job, events = _run(project, side="a", identity=False)
+    assert job.state == "succeeded", job.reason
+    r = job.result["sides"]["a"]
+    assert r["partial"] == [{"path": str(clip), "decoded": decodable, "expected": 32}]
+    warnings = [e["text"] for e in events if e["type"] == "message" and e["level"] == "warning"]
+    assert any(f"only {decodable} of 32 frames could be decoded" in w for w in warnings)
+    assert any(f"partial: cut.mp4 ({decodable} of 32 frames)" in w for w in warnings)
+    spath = al.store_path(project, src.id)
+    assert not (spath / extract.COMPLETE).exists() and (spath / fingerprint.PARTIAL).is_file()
+    shown = json.loads(_show(capsys, "pair", "--json"))["sources"]["a"][0]
+    assert shown["state"] == "partial" and f"only {decodable} of 32 frames" in shown["detail"]
+    assert "partial" in _show(capsys, "pair")
+
+    job, events = _run(project, side="a", identity=False)  # tried again, not "already extracted"
+    assert "already extracted" not in _messages(events) and "resuming" in _messages(events)
+    assert job.result["sides"]["a"]["partial"][0]["decoded"] == decodable
+
+    clip.write_bytes(data)  # the whole file is back: it changed, so it is extracted again, to the end
+    job, events = _run(project, side="a", identity=False)
+    r = job.result["sides"]["a"]
+    assert r["partial"] == [] and r["frames"] == 32 and r["changed"] == [str(clip)]
+    assert (spath / extract.COMPLETE).is_file() and not (spath / fingerprint.PARTIAL).exists()
+    assert json.loads(_show(capsys, "pair", "--json"))["sources"]["a"][0]["state"] == "extracted"

@@ -158,6 +158,59 @@ def test_thumbnails_come_from_the_faces_folders(project, home, astronaut):
     run(flow())
 
 
+def test_a_changed_or_partial_source_is_marked_on_the_project_screen(project, home, tmp_path):
+    """A video extracted (its store records the file it describes), then replaced at the same path:
+    its row says 'changed'; a store marked partial (fewer frames decoded than the container's) says
+    'partial'. An extracted, unchanged source shows its kind only."""
+    import os
+
+    from core import alignments as store
+    from core import fingerprint, synth
+    from core.atomic import atomic_write_json
+
+    clip = synth.portrait_clip("astronaut", tmp_path / "talk.mp4", frames=6, seed=1)
+    other = synth.portrait_clip("astronaut", tmp_path / "other.mp4", frames=6, seed=2)
+    projects.add_sources(project, "a", [clip])
+    src = projects.load_project(home, "pair").sources_of("a")[0]
+    spath = store.store_path(project, src.id)
+    w = store.Writer(spath, store.meta_for(src, {}, fingerprint.fingerprint(clip)))
+    for i in range(6):
+        w.add(i, [])
+    w.flush()
+    atomic_write_json(spath / fingerprint.COMPLETE, {"frames": 6, "every": 1})
+
+    def row(app) -> str:
+        return next(line for line in screen_text(app).splitlines() if "talk.mp4" in line)
+
+    async def flow():
+        app = make_app(home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "talk.mp4" in screen_text(app), what="the source row")
+            assert "video" in row(app) and "changed" not in row(app) and "partial" not in row(app)
+            os.replace(other, clip)
+            await wait_for(pilot, lambda: "video changed" in row(app), what="the 'changed' mark")
+            # Extracted again from the new file, but only partly decodable: 'partial'.
+            meta = store.read_meta(spath)
+            meta["source"]["fingerprint"] = fingerprint.fingerprint(clip)
+            atomic_write_json(spath / store.META, meta)
+            (spath / fingerprint.COMPLETE).unlink()
+            atomic_write_json(spath / fingerprint.PARTIAL, {"decoded": 3, "expected": 6})
+            await wait_for(pilot, lambda: "video partial" in row(app), what="the 'partial' mark")
+
+    run(flow())
+
+
+def test_extraction_summary_names_partial_and_changed_sources():
+    from tui.screens.project import summary_lines
+
+    (line,) = summary_lines({"sides": {"a": {
+        "frames": 75, "faces_found": 70, "faces_kept": 70, "dropped": {}, "changed": ["/m/clip.mp4"],
+        "partial": [{"path": "/m/cut.mp4", "decoded": 75, "expected": 275}]}}})
+    assert str(line) == ("A: 70 kept / 70 found in 75 frames; clip.mp4 changed: re-extracted; "
+                         "cut.mp4 partial (75 of 275 frames decoded)")
+
+
 def _add_portraits(project, home, astronaut, hopper) -> None:
     """The astronaut as side A's source and Grace Hopper as side B's (real photos for dlib)."""
     media = home.parent / "media"

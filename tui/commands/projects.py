@@ -112,7 +112,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for side in ("a", "b"):
         console.print(f"  sources {side}: {len(s['sources'][side])}, faces {side}: {s['faces'][side]}")
         for src in s["sources"][side]:
-            console.print(f"    {src['id']}  {src['kind']:6}  {escape(src['path'])}")
+            console.print(f"    {src['id']}  {src['kind']:6}  {escape(src['path'])}  {_state(src)}")
     t = s["training"]
     console.print(f"  training: preset {t['preset'] or '-'}, step {t['step'] or 0}, loss A {_fmt(t['loss_a'])}, loss B {_fmt(t['loss_b'])}")
     if s["running_jobs"]:
@@ -138,6 +138,22 @@ def cmd_delete(args: argparse.Namespace) -> int:
     projects.delete_project(home(args), p.name)
     console.print(f"deleted {p.root}")
     return 0
+
+
+STATE_STYLE = {"extracted": "green", "not extracted": "dim", "incomplete": "yellow", "partial": "yellow",
+               "changed": "bold red", "missing": "bold red"}
+
+
+def _state(src: dict) -> str:
+    """A source's state (core.fingerprint.source_state), with the words when it needs action."""
+    state = src.get("state")
+    if not state:
+        return ""
+    style = STATE_STYLE.get(state, "")
+    text = f"[{style}]{escape(state)}[/]" if style else escape(state)
+    if state in ("changed", "partial", "incomplete", "missing"):
+        text += f": {escape(src.get('detail') or '')}"
+    return text
 
 
 def _fmt(x) -> str:

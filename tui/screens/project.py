@@ -48,6 +48,27 @@ def extraction_text(watch: JobWatch | None) -> Text:
     return t
 
 
+# Source states worth a mark in the kind column (core.fingerprint.source_state); others show the kind only.
+STATE_MARKS = {"changed": ("changed", "bold red"), "partial": ("partial", "yellow"), "incomplete": ("incomplete", "yellow")}
+
+
+def kind_cell(project: projects.Project, source: projects.Source) -> Text:
+    """The kind column: the source's kind, and 'changed' when its file is no longer the one it was
+    extracted from (its faces and alignments describe another file), 'partial' when fewer frames
+    than the container's could be decoded, 'incomplete' when an extraction stopped midway."""
+    from core.fingerprint import source_state
+
+    t = Text(source.kind)
+    try:
+        state = source_state(project, source)["state"]
+    except (FacepairError, OSError, ValueError):
+        return t
+    if state in STATE_MARKS:
+        word, style = STATE_MARKS[state]
+        t.append(f" {word}", style=style)
+    return t
+
+
 def fit_rankings(project: projects.Project) -> tuple[dict[str, list[dict]], str | None]:
     """Side-A source path → its pair-finder rows (best first) from fit.json, or an error text.
 
@@ -135,6 +156,11 @@ def summary_lines(summary: dict) -> list[Text]:
             line.append(" · dropped " + ", ".join(f"{v} {k}" for k, v in dropped.items()))
         if s.get("corrupt"):
             line.append(f"; {len(s['corrupt'])} corrupt skipped", style="yellow")
+        for c in s.get("changed") or []:
+            line.append(f"; {Path(c).name} changed: re-extracted", style="yellow")
+        for part in s.get("partial") or []:
+            line.append(f"; {Path(part.get('path', '')).name} partial ({part.get('decoded')} of "
+                        f"{part.get('expected')} frames decoded)", style="yellow")
         for path, message in (s.get("errors") or {}).items():
             line.append(f"; {Path(path).name}: {message}", style="red")
         lines.append(line)
@@ -253,10 +279,10 @@ class ProjectScreen(FacepairScreen):
         ))
         table = self.query_one(f"#sources-{side}", DataTable)
         if side == "a":
-            rows = [(Path(s.path).name, s.kind, fit_cell(self.fit_rows.get(s.path)), _short(str(Path(s.path).parent)),
-                     s.id) for s in sources]
+            rows = [(Path(s.path).name, kind_cell(p, s), fit_cell(self.fit_rows.get(s.path)),
+                     _short(str(Path(s.path).parent)), s.id) for s in sources]
         else:
-            rows = [(Path(s.path).name, s.kind, _short(str(Path(s.path).parent)), s.id) for s in sources]
+            rows = [(Path(s.path).name, kind_cell(p, s), _short(str(Path(s.path).parent)), s.id) for s in sources]
         if getattr(table, "_facepair_rows", None) != [tuple(str(c) for c in r) for r in rows]:
             cursor = table.cursor_row
             table.clear()
