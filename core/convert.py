@@ -716,8 +716,9 @@ class ImageSink:
 _swappers: dict[tuple, object] = {}
 
 
-def load_swapper(project):
+def load_swapper(project, warn=None):
     """The project's trained model (core.model_io); a clear error naming `facepair train` when absent.
+    A damaged newest checkpoint is moved aside and the newest intact one used; `warn(text)` says so.
 
     Kept per process while the model's status.json is unchanged, so conversions run in one process
     (tests, scripts) load and compile the model once.
@@ -732,7 +733,7 @@ def load_swapper(project):
         key = None
     if key is not None and key in _swappers:
         return _swappers[key]
-    swapper = model_io.load_swapper(project)
+    swapper = model_io.load_swapper(project, warn=warn)
     if key is not None:
         _swappers.clear()  # one model at a time: a retrained model replaces the old one
         _swappers[key] = swapper
@@ -740,11 +741,11 @@ def load_swapper(project):
 
 
 def make_converter(project, direction: str, options: MergeOptions, faces: str, label: bool, swapper=None,
-                   batch: int = DEFAULT_BATCH) -> Converter:
+                   batch: int = DEFAULT_BATCH, warn=None) -> Converter:
     """A Converter for the project's model (loaded unless given), checked against the options."""
     side = replaced_side(direction)
     if swapper is None:
-        swapper = load_swapper(project)
+        swapper = load_swapper(project, warn=warn)
     if options.mask == "learned" and not getattr(swapper, "has_mask", False):
         raise ConvertError(f"--mask learned needs a model with a learned mask, and preset "
                            f"{getattr(swapper, 'preset', '?')!r} has none: use --mask hull")
@@ -818,7 +819,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
         raise ConvertError("--start/--end apply to a video input, not to images")
 
     side = replaced_side(direction)
-    conv = make_converter(project, direction, options, faces, label, swapper, batch=batch)
+    conv = make_converter(project, direction, options, faces, label, swapper, batch=batch, warn=ctx.warning)
     swapper = conv.swapper
     conv.size_queues(info.width * info.height * 3)
 
@@ -1022,7 +1023,7 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
         out_path = Path(getattr(ctx, "dir", project.output_dir)) / f"preview-{in_path.stem}-{n:06d}.png"
     video_out.check_writable(out_path)
     side = replaced_side(direction)
-    conv = make_converter(project, direction, options, faces, label, swapper)
+    conv = make_converter(project, direction, options, faces, label, swapper, warn=ctx.warning)
     swapper = conv.swapper
     fr = next(iter(media.iter_frames(in_path, start=n, stop=n + 1)), None)
     if fr is None:
