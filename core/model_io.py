@@ -119,9 +119,26 @@ def upgrade_flat_state(flat: dict[str, np.ndarray], template) -> dict[str, np.nd
     return out
 
 
+def _crc(v: np.ndarray) -> int:
+    import zlib
+
+    return zlib.crc32(np.ascontiguousarray(v).view(np.uint8).reshape(-1))
+
+
+def checksums(flat_state: dict[str, object]) -> dict[str, list]:
+    """{name: [crc32 of its bytes, dtype]} for the array tensors of a flat state: stored in `meta` so
+    a reader can tell a corrupt data file (which orbax's compression does not always notice)."""
+    out = {}
+    for k, v in flat_state.items():
+        if isinstance(v, np.ndarray) and v.size:
+            out[k] = [_crc(v), str(v.dtype)]
+    return out
+
+
 def save_checkpoint(manager, step: int, flat_state: dict[str, np.ndarray], meta: dict) -> None:
     import orbax.checkpoint as ocp
 
+    meta = {**meta, "checksums": checksums(flat_state)}
     manager.save(int(step), args=ocp.args.Composite(state=ocp.args.PyTreeSave(flat_state),
                                                     meta=ocp.args.JsonSave(meta)), force=True)
     manager.wait_until_finished()
@@ -184,7 +201,11 @@ def _verify(flat: dict[str, np.ndarray], meta: dict) -> None:
         raise ValueError("it holds no tensors")
     if not isinstance(meta, dict) or "preset_config" not in meta:
         raise ValueError("its meta item has no preset_config")
+    sums = meta.get("checksums") or {}  # checkpoints written before checksums have none
     for k, v in flat.items():
+        want = sums.get(k)
+        if want is not None and str(v.dtype) == want[1] and _crc(v) != int(want[0]):
+            raise ValueError(f"tensor {k} does not match its checksum (a corrupt data file)")
         if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
             raise ValueError(f"tensor {k} holds non-finite values")
 
@@ -201,12 +222,14 @@ def _damage(step_dir: Path, error: Exception) -> str:
     return f"unreadable: {text or type(error).__name__}"
 
 
-def read_newest_intact(project, only: str | None = None, warn=None) -> tuple[int, dict, dict] | None:
+def read_newest_intact(project, only: str | None = None, warn=None,
+                       move: bool = True) -> tuple[int, dict, dict] | None:
     """(step, meta, flat state) of the newest checkpoint that reads back whole, or None when there is
     no checkpoint at all. Every tensor read (those starting with `only`, when given) is checked: a
     step whose metadata, meta item or data files cannot be read (a missing `_METADATA`, a truncated
     or corrupt data file) is moved to `model/checkpoints-damaged/`, `warn(text)` is called naming
-    it, and the next older step is tried. Raises DamagedModel when every step is damaged."""
+    it, and the next older step is tried. Raises DamagedModel when every step is damaged. With
+    `move` False (a reader while a training job holds the model lock) damaged steps stay put."""
     d = checkpoint_dir(project)
     steps = checkpoint_steps(d)
     if not steps:
@@ -223,13 +246,16 @@ def read_newest_intact(project, only: str | None = None, warn=None) -> tuple[int
                 if not (d / str(step)).is_dir():
                     continue  # removed meanwhile (a training job keeping its last few): not damage
                 why = _damage(d / str(step), e)
-                try:
-                    where = move_aside(project, step)
-                except OSError:
-                    where = None
+                where = None
+                if move:
+                    try:
+                        where = move_aside(project, step)
+                    except OSError:
+                        pass
                 damaged.append((step, why, where))
                 if warn is not None:
-                    moved = f"moved it to {where}" if where else "could not move it aside"
+                    moved = (f"moved it to {where}" if where else "could not move it aside" if move else
+                             "left it in place while a training job holds the model")
                     warn(f"the checkpoint at step {step} in {d} is damaged ({why}); {moved}")
                 continue
             if damaged and warn is not None:
@@ -244,7 +270,8 @@ def read_newest_intact(project, only: str | None = None, warn=None) -> tuple[int
         return None
     raise DamagedModel(
         f"every checkpoint of project {project.name!r} is damaged and none can be loaded ({lines}). "
-        f"They were moved to {project.model_dir / DAMAGED} (not deleted). Train a new model with "
+        f"{'They were moved to ' + str(project.model_dir / DAMAGED) + ' (not deleted). ' if move else ''}"
+        f"Train a new model with "
         f"`facepair train {project.name}` (it starts from scratch), or put back a copy of "
         f"{d} from a backup")
 
@@ -336,7 +363,11 @@ def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
     if not checkpoint_steps(d):
         raise NoModel(f"project {project.name!r} has no trained model yet; {hint}")
     try:
-        found = read_newest_intact(project, only="params.", warn=warn)
+        from core import locks
+
+        # A training job owns the checkpoints folder while it runs: a reader then leaves it alone.
+        found = read_newest_intact(project, only="params.", warn=warn,
+                                   move=locks.holder(project, "model") is None)
     except FacepairError:
         raise
     except Exception as e:

@@ -28,11 +28,18 @@ def damage(project, step: int, how: str) -> None:
     d = model_io.checkpoint_dir(project) / str(step) / "state"
     if how == "metadata":
         (d / "_METADATA").unlink()
-    else:  # the largest data file cut in half (a disk that filled up, a copy cut short)
-        data = max((p for p in d.rglob("*") if p.is_file() and p.parent.name == "d"), key=lambda p: p.stat().st_size)
-        size = data.stat().st_size
-        with open(data, "r+b") as f:
-            f.truncate(size // 2)
+    elif how == "corrupt":  # bytes flipped in the middle of each data file (same size: bad sectors, bit rot)
+        for data in (p for p in d.rglob("*") if p.is_file() and p.parent.name == "d"):
+            b = bytearray(data.read_bytes())
+            mid = len(b) // 2
+            b[mid:mid + 32] = bytes(x ^ 0xFF for x in b[mid:mid + 32])
+            data.write_bytes(bytes(b))
+    else:  # the data files cut in half (a disk that filled up, a copy cut short). Every one: which
+        # file holds the params (all that conversion reads) depends on the order orbax wrote them in.
+        for data in (p for p in d.rglob("*") if p.is_file() and p.parent.name == "d"):
+            size = data.stat().st_size
+            with open(data, "r+b") as f:
+                f.truncate(size // 2)
 
 
 def warnings_of(job) -> list[str]:
@@ -50,7 +57,7 @@ def assert_moved_aside(project, step: int, retrained: bool = False) -> None:
     assert (moved / "state").is_dir(), "the damaged checkpoint is kept, beside the others"
 
 
-@pytest.mark.parametrize("how", ["metadata", "data"])
+@pytest.mark.parametrize("how", ["metadata", "data", "corrupt"])
 def test_training_resumes_from_the_newest_intact_checkpoint(trained_project, tmp_path, how):
     p = copy_project(trained_project, tmp_path)
     damage(p, TRAINED_STEPS, how)
@@ -65,7 +72,7 @@ def test_training_resumes_from_the_newest_intact_checkpoint(trained_project, tmp
     assert model_io.checkpoint_steps(model_io.checkpoint_dir(p)) == [TRAINED_STEPS + 1, TRAINED_STEPS, 3]
 
 
-@pytest.mark.parametrize("how", ["metadata", "data"])
+@pytest.mark.parametrize("how", ["metadata", "data", "corrupt"])
 def test_conversion_uses_the_newest_intact_checkpoint(trained_project, tmp_path, how):
     p = copy_project(trained_project, tmp_path)
     damage(p, TRAINED_STEPS, how)
@@ -104,3 +111,30 @@ def test_every_checkpoint_damaged_stops_training_with_one_clear_error(trained_pr
     assert job.state == "failed"
     assert "every checkpoint" in job.reason and "facepair train" in job.reason
     assert model_io.read_status(p)["step"] == TRAINED_STEPS  # nothing trained over it
+
+
+def test_a_reader_leaves_a_damaged_step_in_place_while_training_holds_the_model(trained_project, tmp_path):
+    """A conversion while a training job runs uses the older step but does not move folders under
+    the job's feet; the job (or the next reader) moves it."""
+    import json
+    import subprocess
+    import sys
+
+    from core import procs
+
+    p = copy_project(trained_project, tmp_path)
+    damage(p, TRAINED_STEPS, "metadata")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        p.runs_dir.mkdir(exist_ok=True)
+        (p.runs_dir / ".model.lock").write_text(json.dumps(
+            {"pid": proc.pid, "pid_start": procs.start_ticks(proc.pid), "job": "train-x"}))
+        clip = Path(p.sources_of("a")[0].path)
+        job = jobs.run_inline(p, "preview", {"input": str(clip), "frame": 2, "faces": "all"})
+        assert job.state == "succeeded", job.reason
+        assert [e["step"] for e in read_events(job.events_path) if e["type"] == "preview"] == [3]
+        assert any("left it in place" in w for w in warnings_of(job))
+        assert (model_io.checkpoint_dir(p) / str(TRAINED_STEPS)).is_dir()
+    finally:
+        proc.kill()
+        proc.wait()
