@@ -242,6 +242,8 @@ def read_newest_intact(project, only: str | None = None, warn=None,
                 meta = read_meta(manager, step)
                 flat = read_state(manager, step, only=only)
                 _verify(flat, meta)
+            except MemoryError:  # too big for this machine is not damage
+                raise
             except Exception as e:  # orbax/tensorstore raise many types for a damaged step
                 if not (d / str(step)).is_dir():
                     continue  # removed meanwhile (a training job keeping its last few): not damage

@@ -328,13 +328,15 @@ PROJECT_ENTRIES = frozenset({PROJECT_FILE, "fit.json", "demo.json", *(d.split("/
 
 def not_a_project_folder(root: Path) -> str | None:
     """Why `root` does not look like a facepair project folder, or None when it does: it holds a
-    project.toml and nothing but what facepair puts there (and hidden files: atomic-write leftovers)."""
+    project.toml and nothing but what facepair puts there (and hidden files: atomic-write leftovers;
+    a hidden folder such as .git is not facepair's)."""
     root = Path(root)
     if root.is_symlink() or not root.is_dir():
         return f"{root} is not a folder"
     if not (root / PROJECT_FILE).is_file():
         return f"{root} has no {PROJECT_FILE}"
-    odd = sorted(p.name for p in root.iterdir() if p.name not in PROJECT_ENTRIES and not p.name.startswith("."))
+    odd = sorted(p.name for p in root.iterdir() if p.name not in PROJECT_ENTRIES
+                 and not (p.name.startswith(".") and p.is_file() and not p.is_symlink()))
     if odd:
         more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
         return f"{root} holds {', '.join(odd[:5])}{more}, which a facepair project folder does not"

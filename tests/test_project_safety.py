@@ -80,6 +80,11 @@ def test_delete_never_removes_a_folder_that_is_not_a_project_folder(home, capsys
     with pytest.raises(ProjectError, match="chapter1.tex"):
         P.delete_project(home, "thesis", unreadable_ok=True)
     assert folder.is_dir()
+    (folder / "chapter1.tex").unlink()
+    (folder / ".git").mkdir()  # a hidden folder is not facepair's either
+    with pytest.raises(ProjectError, match=".git"):
+        P.delete_project(home, "thesis", unreadable_ok=True)
+    assert (folder / ".git").is_dir()
 
 
 def test_delete_refuses_while_a_job_with_unreadable_job_json_runs(home, project, capsys, sleeper):
