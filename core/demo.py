@@ -190,12 +190,12 @@ def demo_preset(name: str):
     return dataclasses.replace(p, augment=dataclasses.replace(p.augment, **DEMO_AUGMENT), lr=TRAIN_LR)
 
 
-def model_preset(project) -> tuple[int, dict] | None:
-    """(step, meta) of the newest checkpoint of the project's model, or None."""
+def model_preset(project, warn=None) -> tuple[int, dict] | None:
+    """(step, meta) of the newest intact checkpoint of the project's model, or None."""
     _cpu_only()
     from core.train import checkpoint_preset
 
-    return checkpoint_preset(project)
+    return checkpoint_preset(project, warn)
 
 
 def seed_model(project, preset, batch: int, seed: int = 0) -> None:
@@ -370,7 +370,7 @@ def run_job(ctx, preset: str = DEFAULT_PRESET, steps: int | None = None, minutes
 
     # 3. train
     t0 = time.monotonic()
-    found = model_preset(project)
+    found = model_preset(project, ctx.warning)
     if found is not None and found[1].get("preset") != preset:
         ctx.message(f"[3/{stages} train] the demo's model is a {found[1].get('preset')!r} model and this run asks "
                     f"for {preset!r}: starting a new {preset!r} model", level="warning")

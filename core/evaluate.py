@@ -317,7 +317,7 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
         ctx.progress(0, 2, stage="evaluate: reconstruction", unit="sides", force=True)
     from core.convert import load_swapper
 
-    swapper = load_swapper(project)
+    swapper = load_swapper(project, warn=None if ctx is None else ctx.warning)
     holdout = model_io.read_holdout(project)
     recon = {}
     for k, s in enumerate(("a", "b")):

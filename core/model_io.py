@@ -21,6 +21,7 @@ from core.atomic import read_json
 from core.errors import FacepairError
 
 CHECKPOINTS = "checkpoints"
+DAMAGED = "checkpoints-damaged"  # beside checkpoints/: where an unreadable step is moved (orbax never looks)
 STATUS = "status.json"
 CONFIG = "config.json"
 HOLDOUT = "holdout.json"
@@ -28,6 +29,10 @@ HOLDOUT = "holdout.json"
 
 class NoModel(FacepairError):
     """The project has no trained model yet."""
+
+
+class DamagedModel(FacepairError):
+    """Every checkpoint of the project's model is unreadable."""
 
 
 def checkpoint_dir(project) -> Path:
@@ -114,9 +119,26 @@ def upgrade_flat_state(flat: dict[str, np.ndarray], template) -> dict[str, np.nd
     return out
 
 
+def _crc(v: np.ndarray) -> int:
+    import zlib
+
+    return zlib.crc32(np.ascontiguousarray(v).view(np.uint8).reshape(-1))
+
+
+def checksums(flat_state: dict[str, object]) -> dict[str, list]:
+    """{name: [crc32 of its bytes, dtype]} for the array tensors of a flat state: stored in `meta` so
+    a reader can tell a corrupt data file (which orbax's compression does not always notice)."""
+    out = {}
+    for k, v in flat_state.items():
+        if isinstance(v, np.ndarray) and v.size:
+            out[k] = [_crc(v), str(v.dtype)]
+    return out
+
+
 def save_checkpoint(manager, step: int, flat_state: dict[str, np.ndarray], meta: dict) -> None:
     import orbax.checkpoint as ocp
 
+    meta = {**meta, "checksums": checksums(flat_state)}
     manager.save(int(step), args=ocp.args.Composite(state=ocp.args.PyTreeSave(flat_state),
                                                     meta=ocp.args.JsonSave(meta)), force=True)
     manager.wait_until_finished()
@@ -137,6 +159,8 @@ def read_state(manager, step: int, only: str | None = None) -> dict[str, np.ndar
     import orbax.checkpoint as ocp
 
     meta = manager.item_metadata(step)["state"]
+    if meta is None:
+        raise FacepairError(f"the checkpoint at step {step} has no readable state metadata")
     keys = [k for k in meta.keys() if only is None or k.startswith(only)]
     restore_args = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in meta.keys()}
     item = {k: np.zeros((), np.float32) for k in meta.keys()}
@@ -149,6 +173,109 @@ def read_state(manager, step: int, only: str | None = None) -> dict[str, np.ndar
         args = ocp.args.PyTreeRestore(restore_args=restore_args)
     out = manager.restore(step, args=ocp.args.Composite(state=args))["state"]
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def checkpoint_steps(directory: Path) -> list[int]:
+    """The finished steps in a checkpoints folder, newest first (orbax's tmp folders left out)."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    return sorted((int(p.name) for p in d.iterdir() if p.name.isdigit() and p.is_dir()), reverse=True)
+
+
+def move_aside(project, step: int) -> Path:
+    """Move the checkpoint folder of `step` to `model/checkpoints-damaged/STEP` (never deleted: the
+    user may still want it). Returns where it went. FileNotFoundError when it is already gone."""
+    src = checkpoint_dir(project) / str(int(step))
+    dest_dir = project.model_dir / DAMAGED
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest, n = dest_dir / str(int(step)), 1
+    while dest.exists():
+        dest, n = dest_dir / f"{int(step)}-{n}", n + 1
+    src.rename(dest)
+    return dest
+
+
+def _verify(flat: dict[str, np.ndarray], meta: dict) -> None:
+    if not flat:
+        raise ValueError("it holds no tensors")
+    if not isinstance(meta, dict) or "preset_config" not in meta:
+        raise ValueError("its meta item has no preset_config")
+    sums = meta.get("checksums") or {}  # checkpoints written before checksums have none
+    for k, v in flat.items():
+        want = sums.get(k)
+        if want is not None and str(v.dtype) == want[1] and _crc(v) != int(want[0]):
+            raise ValueError(f"tensor {k} does not match its checksum (a corrupt data file)")
+        if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
+            raise ValueError(f"tensor {k} holds non-finite values")
+
+
+_NEEDED = ("_CHECKPOINT_METADATA", "state/_METADATA", "state/manifest.ocdbt", "meta/metadata")
+
+
+def _damage(step_dir: Path, error: Exception) -> str:
+    """What is wrong with a checkpoint folder, in words: a missing file by name, else the error."""
+    missing = [f for f in _NEEDED if not (step_dir / f).is_file()]
+    if missing:
+        return f"{', '.join(missing)} missing"
+    text = (str(error).strip().splitlines() or [""])[0][:300]
+    return f"unreadable: {text or type(error).__name__}"
+
+
+def read_newest_intact(project, only: str | None = None, warn=None,
+                       move: bool = True) -> tuple[int, dict, dict] | None:
+    """(step, meta, flat state) of the newest checkpoint that reads back whole, or None when there is
+    no checkpoint at all. Every tensor read (those starting with `only`, when given) is checked: a
+    step whose metadata, meta item or data files cannot be read (a missing `_METADATA`, a truncated
+    or corrupt data file) is moved to `model/checkpoints-damaged/`, `warn(text)` is called naming
+    it, and the next older step is tried. Raises DamagedModel when every step is damaged. With
+    `move` False (a reader while a training job holds the model lock) damaged steps stay put."""
+    d = checkpoint_dir(project)
+    steps = checkpoint_steps(d)
+    if not steps:
+        return None
+    manager = checkpoint_manager(d, read_only=True)
+    damaged: list[tuple[int, str, Path | None]] = []
+    try:
+        for step in steps:
+            try:
+                meta = read_meta(manager, step)
+                flat = read_state(manager, step, only=only)
+                _verify(flat, meta)
+            except MemoryError:  # too big for this machine is not damage
+                raise
+            except Exception as e:  # orbax/tensorstore raise many types for a damaged step
+                if not (d / str(step)).is_dir():
+                    continue  # removed meanwhile (a training job keeping its last few): not damage
+                why = _damage(d / str(step), e)
+                where = None
+                if move:
+                    try:
+                        where = move_aside(project, step)
+                    except OSError:
+                        pass
+                damaged.append((step, why, where))
+                if warn is not None:
+                    moved = (f"moved it to {where}" if where else "could not move it aside" if move else
+                             "left it in place while a training job holds the model")
+                    warn(f"the checkpoint at step {step} in {d} is damaged ({why}); {moved}")
+                continue
+            if damaged and warn is not None:
+                warn(f"using the newest intact checkpoint, step {step} "
+                     f"(instead of damaged step{'s' if len(damaged) > 1 else ''} "
+                     f"{', '.join(str(s) for s, _, _ in damaged)})")
+            return step, meta, flat
+    finally:
+        manager.close()
+    lines = "; ".join(f"step {s}: {why}" + (f" (moved to {w})" if w else "") for s, why, w in damaged)
+    if not damaged:  # every step vanished while we looked
+        return None
+    raise DamagedModel(
+        f"every checkpoint of project {project.name!r} is damaged and none can be loaded ({lines}). "
+        f"{'They were moved to ' + str(project.model_dir / DAMAGED) + ' (not deleted). ' if move else ''}"
+        f"Train a new model with "
+        f"`facepair train {project.name}` (it starts from scratch), or put back a copy of "
+        f"{d} from a backup")
 
 
 def read_status(project) -> dict | None:
@@ -221,9 +348,10 @@ def _bucket(n: int) -> int:
     return b
 
 
-def load_swapper(project, batch: int = 64) -> Swapper:
-    """The newest checkpoint of the project's model, ready to swap. Raises NoModel (naming
-    `facepair train`) when there is none."""
+def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
+    """The newest intact checkpoint of the project's model, ready to swap (a damaged newer one is
+    moved aside and `warn(text)` says so: `read_newest_intact`). Raises NoModel (naming
+    `facepair train`) when there is none, DamagedModel when every one is damaged."""
     import jax
     import jax.numpy as jnp
     from flax import nnx
@@ -234,22 +362,22 @@ def load_swapper(project, batch: int = 64) -> Swapper:
 
     d = checkpoint_dir(project)
     hint = f"train one first: facepair train {project.name}"
-    if not d.is_dir() or not any(p.name.isdigit() for p in d.iterdir()):
+    if not checkpoint_steps(d):
         raise NoModel(f"project {project.name!r} has no trained model yet; {hint}")
-    manager = checkpoint_manager(d, read_only=True)
     try:
-        step = manager.latest_step()
-        if step is None:
-            raise NoModel(f"project {project.name!r} has no complete checkpoint in {d}; {hint}")
-        meta = read_meta(manager, step)
-        preset = preset_from_json(meta["preset_config"])
-        flat = read_state(manager, step, only="params.")
+        from core import locks
+
+        # A training job owns the checkpoints folder while it runs: a reader then leaves it alone.
+        found = read_newest_intact(project, only="params.", warn=warn,
+                                   move=locks.holder(project, "model") is None)
     except FacepairError:
         raise
     except Exception as e:
         raise FacepairError(f"could not read the model checkpoint in {d}: {e}") from e
-    finally:
-        manager.close()
+    if found is None:
+        raise NoModel(f"project {project.name!r} has no complete checkpoint in {d}; {hint}")
+    step, meta, flat = found
+    preset = preset_from_json(meta["preset_config"])
     dtype = compute_dtype_for(jax.devices()[0].platform)
     abstract = nnx.eval_shape(lambda: FaceSwapModel(preset, rngs=nnx.Rngs(0), dtype=dtype))
     graphdef, abstract_state = nnx.split(abstract)

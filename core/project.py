@@ -52,6 +52,12 @@ def home_dir(explicit: str | os.PathLike | None = None) -> Path:
     return (Path(xdg).expanduser() / "facepair").resolve()
 
 
+def normalize_name(name: str) -> str:
+    """A project name as it is stored and compared: Unicode NFC, so "é" typed composed (U+00E9) or
+    decomposed (e + U+0301) names one project, not two look-alikes."""
+    return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
+
+
 def validate_name(name: str) -> None:
     """Refuse names that are unsafe as one folder name; the message states the rule."""
     problem = None
@@ -201,6 +207,11 @@ class Project:
                 recorded=str(c["recorded"]),
                 recorded_by=str(c.get("recorded_by", "")),
             )
+            for i, s in enumerate(data.get("sources", [])):
+                side = s.get("side") if isinstance(s, dict) else None
+                if side not in SIDES:
+                    raise ProjectError(f"{root / PROJECT_FILE}: sources[{i}] (path {s.get('path') if isinstance(s, dict) else s!r}) "
+                                       f"has side = {side!r}; a source's side must be 'a' or 'b'")
             sources = [
                 Source(
                     side=s["side"], path=s["path"], kind=s["kind"], size=int(s["size"]),
@@ -224,8 +235,16 @@ class Project:
 # ---- operations on the home ---------------------------------------------------------------
 
 def project_root(home: Path, name: str) -> Path:
+    """HOME/NAME for a (normalised) name; a folder whose name differs only in Unicode normalisation
+    (made before names were normalised, or by hand) is that project's folder."""
+    name = normalize_name(name)
     validate_name(name)
-    return Path(home) / name
+    root = Path(home) / name
+    if not root.exists() and Path(home).is_dir():
+        for p in Path(home).iterdir():
+            if p.name != name and normalize_name(p.name) == name:
+                return p
+    return root
 
 
 def create_project(
@@ -233,6 +252,7 @@ def create_project(
     consent_by: list[str] | None = None,
 ) -> Project:
     """Create HOME/NAME with project.toml and the empty stage folders. No consent, no project."""
+    name = normalize_name(name)
     root = project_root(home, name)
     if not consent or not consent.strip():
         raise ProjectError(
@@ -261,6 +281,7 @@ def create_project(
 
 
 def load_project(home: Path, name: str) -> Project:
+    name = normalize_name(name)
     root = project_root(home, name)
     f = root / PROJECT_FILE
     if not f.is_file():
@@ -269,7 +290,31 @@ def load_project(home: Path, name: str) -> Project:
         data = tomllib.loads(f.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ProjectError(f"{f} is not valid TOML: {e}") from e
-    return Project.from_toml(root, data)
+    project = Project.from_toml(root, data)
+    check_folder_name(project)
+    return project
+
+
+def check_folder_name(project: Project) -> None:
+    """A project folder renamed by hand: project.toml still names the old project, and the jobs it
+    starts would look for that one. Say so and how to fix it instead (renaming the folder back
+    keeps sources copied into it, whose paths point inside the old folder)."""
+    folder, recorded = normalize_name(project.root.name), normalize_name(project.name)
+    if folder == recorded:
+        return
+    old = project.root.parent / recorded
+    fix = (f"rename the folder back: mv {_sh(project.root)} {_sh(old)}" if not old.exists() else
+           f"a folder {old} exists too: move one of them out of {project.root.parent}")
+    raise ProjectError(
+        f"the folder {project.root} holds project {recorded!r} (its {PROJECT_FILE} says name = {recorded!r}); "
+        f"it was renamed by hand, and facepair does not follow a renamed folder (copied sources, jobs and "
+        f"labels name the project {recorded!r}). To fix it, {fix}")
+
+
+def _sh(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def project_names(home: Path) -> list[str]:
@@ -280,13 +325,74 @@ def project_names(home: Path) -> list[str]:
     return sorted(p.name for p in home.iterdir() if (p / PROJECT_FILE).is_file())
 
 
-def delete_project(home: Path, name: str) -> Path:
+# What a project folder holds (project.toml, the stage folders, fit.json, the demo's marker). A
+# folder with anything else in it is not deleted as an unreadable project: it may not be one.
+PROJECT_ENTRIES = frozenset({PROJECT_FILE, "fit.json", "demo.json", *(d.split("/")[0] for d in SUBDIRS)})
+
+
+def not_a_project_folder(root: Path) -> str | None:
+    """Why `root` does not look like a facepair project folder, or None when it does: it holds a
+    project.toml and nothing but what facepair puts there (and hidden files: atomic-write leftovers;
+    a hidden folder such as .git is not facepair's)."""
+    root = Path(root)
+    if root.is_symlink() or not root.is_dir():
+        return f"{root} is not a folder"
+    if not (root / PROJECT_FILE).is_file():
+        return f"{root} has no {PROJECT_FILE}"
+    odd = sorted(p.name for p in root.iterdir() if p.name not in PROJECT_ENTRIES
+                 and not (p.name.startswith(".") and p.is_file() and not p.is_symlink()))
+    if odd:
+        more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+        return f"{root} holds {', '.join(odd[:5])}{more}, which a facepair project folder does not"
+    return None
+
+
+def live_jobs(root: Path) -> list[str]:
+    """The jobs in ROOT/runs that still run: job.json says queued or running and its process lives,
+    or job.json cannot be read and launch.json names a live process (an unreadable job counts as
+    running while its process does)."""
+    from core import jobs, procs  # jobs builds on projects; imported here to keep the layers one-way
+    from core.atomic import read_json
+
+    runs = Path(root) / "runs"
+    out = []
+    if not runs.is_dir():
+        return out
+    for d in sorted(runs.iterdir()):
+        if not d.is_dir():
+            continue
+        try:
+            if jobs.load_job(d).active:
+                out.append(d.name)
+            continue
+        except Exception:  # unreadable or missing job.json: its launcher's record decides
+            pass
+        try:
+            launch = read_json(d / jobs.LAUNCH_FILE)
+            if procs.is_alive(launch.get("pid"), launch.get("pid_start")):
+                out.append(f"{d.name} (job.json unreadable, pid {launch.get('pid')} alive)")
+        except (OSError, ValueError, AttributeError):
+            continue
+    return out
+
+
+def delete_project(home: Path, name: str, unreadable_ok: bool = False) -> Path:
+    """Delete HOME/NAME. Refused while a job of it runs. A project whose project.toml cannot be read
+    is deleted only with `unreadable_ok` (the caller asked the user) and only when the folder looks
+    like a facepair project folder (`not_a_project_folder`)."""
     root = project_root(home, name)
     if not (root / PROJECT_FILE).is_file():
         raise ProjectError(f"no project named {name!r} in {home}")
-    from core import jobs  # jobs builds on projects; imported here to keep the layers one-way
-
-    active = [j.id for j in jobs.project_jobs(load_project(home, name)) if j.active]
+    try:
+        load_project(home, name)
+    except ProjectError as e:
+        if not unreadable_ok:
+            raise
+        why = not_a_project_folder(root)
+        if why:
+            raise ProjectError(f"not deleting {root}: its {PROJECT_FILE} cannot be read ({e}) and {why}; "
+                               f"delete it by hand if it is yours to delete") from e
+    active = live_jobs(root)
     if active:
         raise ProjectError(f"project {name!r} has running jobs ({', '.join(active)}); cancel them first")
     shutil.rmtree(root)

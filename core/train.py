@@ -155,17 +155,19 @@ def _to_host(tree):
                         else np.asarray(x), tree)
 
 
-def checkpoint_preset(project) -> tuple[int, dict] | None:
-    """(step, meta) of the newest checkpoint, or None."""
-    d = model_io.checkpoint_dir(project)
-    if not d.is_dir():
+def checkpoint_preset(project, warn=None, verified: dict | None = None) -> tuple[int, dict] | None:
+    """(step, meta) of the newest intact checkpoint, or None. Every tensor is read back to check it:
+    a damaged newer step is moved to `model/checkpoints-damaged/` and `warn(text)` names it
+    (core.model_io.read_newest_intact; DamagedModel when none is intact). The state read is left in
+    `verified[step]` when a dict is given, so a resume need not read it again."""
+    found = model_io.read_newest_intact(project, warn=warn)
+    if found is None:
         return None
-    manager = model_io.checkpoint_manager(d, read_only=True)
-    try:
-        step = manager.latest_step()
-        return None if step is None else (step, model_io.read_meta(manager, step))
-    finally:
-        manager.close()
+    step, meta, flat = found
+    if verified is not None:
+        verified.clear()
+        verified[step] = flat
+    return step, meta
 
 
 # ---- previews -----------------------------------------------------------------------------------
@@ -272,6 +274,7 @@ class TrainingRun:
         self.seed, self.keep, self.stream = int(seed), int(keep), stream
         self.steps_per_call = steps_per_call
         self.model_dir = self.project.model_dir
+        self._verified: dict[int, dict] = {}
 
     # -- setup -------------------------------------------------------------------------------
     def _resolve_preset(self):
@@ -280,7 +283,7 @@ class TrainingRun:
 
         from core.jaxmodels.presets import get_preset, preset_from_json
 
-        found = checkpoint_preset(self.project) if self.primary else None
+        found = checkpoint_preset(self.project, self.ctx.warning, self._verified) if self.primary else None
         name = self.requested["preset"]
         if found is not None:
             step, meta = found
@@ -409,11 +412,13 @@ class TrainingRun:
         trainer = self.trainer
         abstract = trainer.abstract_state()
         if self.primary:
-            manager = model_io.checkpoint_manager(model_io.checkpoint_dir(self.project), read_only=True)
-            try:
-                flat = model_io.read_state(manager, step)
-            finally:
-                manager.close()
+            flat = self._verified.pop(step, None)  # read and checked by checkpoint_preset
+            if flat is None:
+                manager = model_io.checkpoint_manager(model_io.checkpoint_dir(self.project), read_only=True)
+                try:
+                    flat = model_io.read_state(manager, step)
+                finally:
+                    manager.close()
             host = model_io.unflatten(abstract, model_io.upgrade_flat_state(flat, abstract))
         else:
             import jax
@@ -572,7 +577,9 @@ class TrainingRun:
     def _recover(self, state, lr_now: float):
         """Too many non-finite steps in a row: back to the last checkpoint with half the learning rate."""
         new_lr = lr_now * LR_FACTOR
-        found = checkpoint_preset(self.project) if self.primary else None
+        found = checkpoint_preset(self.project, self.ctx.warning, self._verified) if self.primary else None
+        if self.manager is not None:
+            self.manager.reload()  # a damaged step may have been moved aside
         code = self._broadcast(np.array([0 if found is None else found[0], 0 if found is None else 1], np.int64))
         if code[1]:
             state = self._restore_state(int(code[0]))

@@ -378,7 +378,7 @@ def test_cancel_stops_and_leaves_no_output(conv_project, clip_a, tmp_path):
 
     ctx = Ctx(conv_project)
     with pytest.raises(JobCancelled):
-        convert.convert(conv_project, str(clip_a), output=str(out), faces="all", batch=1, ctx=ctx)
+        convert.convert(conv_project, str(clip_a), output=str(out), faces="all", batch=1, ctx=ctx, overwrite=True)
     assert out.read_bytes() == b"an older, complete output"
     assert [p.name for p in tmp_path.iterdir()] == ["cancelled.mp4"]
 

@@ -7,6 +7,7 @@ missing input or an unwritable output is reported at once, before any job starts
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.markup import escape
@@ -31,8 +32,9 @@ def _merge_args(p: argparse.ArgumentParser) -> None:
                    help="feather (default): soft alpha blend; poisson: seamless clone, then feathered")
     p.add_argument("--sharpen", type=float, default=0.0, metavar="X", help="unsharp-mask amount for the new face (default 0)")
     p.add_argument("--label", action=argparse.BooleanOptionalAction, default=True,
-                   help="burn the visible 'AI-generated' mark into the corner (default: on). The metadata and "
-                        "C2PA labels are always written")
+                   help="burn the visible 'AI-generated' mark into the corner (default: on). The metadata label "
+                        "is always written, and a C2PA manifest for .mp4, .m4v, .mov, .png and .jpg outputs "
+                        "(C2PA cannot sign .mkv: an .mkv with --no-label is labelled by its metadata alone)")
     p.add_argument("--detector", choices=["hog", "cnn"], default="hog",
                    help="face detector for inputs that were not extracted (default hog)")
 
@@ -42,12 +44,17 @@ def register(sub, parents) -> None:
                        help="swap faces in a video, image or folder (audio kept, output labelled as synthetic)",
                        description="Put the other side's generated face on every matching face of the input, "
                                    "keeping pose, expression, lighting, frame rate and audio. Every output is "
-                                   "labelled as AI-generated (metadata and C2PA always; the visible mark unless "
-                                   "--no-label).")
+                                   "labelled as AI-generated: container metadata always, a C2PA manifest for "
+                                   ".mp4/.m4v/.mov and images (not .mkv, which C2PA cannot sign), and the "
+                                   "visible mark unless --no-label. An existing --output is replaced only with "
+                                   "--overwrite (or a yes when asked); a source of the project never is.")
     p.add_argument("name", help="project")
     p.add_argument("--input", "-i", required=True, metavar="VIDEO|IMAGE|FOLDER")
     p.add_argument("--output", "-o", metavar="PATH",
-                   help="where to write (default: PROJECT/output/INPUT_a-to-b.mp4, .png/.jpg, or a folder)")
+                   help="where to write (default: PROJECT/output/INPUT_a-to-b.mp4, .png/.jpg, or a folder, "
+                        "replaced by a re-run); .mkv gets no C2PA manifest")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --output without asking (never a source of the project)")
     p.add_argument("--start", metavar="T", help="start time in the video (seconds or [h:]mm:ss)")
     p.add_argument("--end", metavar="T", help="end time in the video (seconds or [h:]mm:ss)")
     _merge_args(p)
@@ -89,10 +96,27 @@ def _check(args, project, kind_wanted: str) -> dict:
             raise convert.ConvertError("--start/--end apply to a video input, not to images")
         if not 0 <= args.crf <= 51:
             raise convert.ConvertError(f"--crf must be 0–51 (lower is better quality), not {args.crf}")
-        out["output"] = str(convert.resolve_output(project, src, kind, args.swap, args.output))
+        overwrite = bool(getattr(args, "overwrite", False))
+        try:
+            dest = convert.resolve_output(project, src, kind, args.swap, args.output, overwrite)
+        except convert.OutputExists:
+            if not sys.stdin.isatty() or not _ask(f"{Path(args.output).expanduser().resolve()} exists. Replace it?"):
+                raise
+            overwrite = True
+            dest = convert.resolve_output(project, src, kind, args.swap, args.output, overwrite)
+        out["output"], out["overwrite"] = str(dest), overwrite
+        if not convert.c2pa_possible(dest, kind):
+            console.print(f"[yellow]{escape(convert.c2pa_note(dest, args.label))}[/]")
     elif args.output:
         out["output"] = str(Path(args.output).expanduser().resolve())
     return out
+
+
+def _ask(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def _merge_job_args(args) -> dict:
@@ -106,8 +130,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     job_args = _check(args, project, "convert")
     job_args.update(_merge_job_args(args), start=args.start, end=args.end, crf=args.crf, batch=args.batch)
     if not args.label:
-        console.print("[yellow]--no-label: no visible mark; the file still says it is AI-generated "
-                      "(metadata, C2PA)[/]")
+        from core.convert import c2pa_possible, input_kind
+
+        labels = "metadata, C2PA" if c2pa_possible(Path(job_args["output"]), input_kind(Path(job_args["input"]))) \
+            else "metadata only"
+        console.print(f"[yellow]--no-label: no visible mark; the file still says it is AI-generated ({labels})[/]")
     return run_job(args, project, "convert", job_args, show=_show_output)
 
 

@@ -126,17 +126,32 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    p = open_project(args)
+    from core.errors import ProjectError
+
+    unreadable = None
+    try:
+        p = open_project(args)
+        name, root, question = p.name, p.root, f"Delete project {p.name!r} and everything in {p.root}?"
+    except ProjectError as e:
+        root = projects.project_root(home(args), args.name)
+        if not (root / projects.PROJECT_FILE).is_file():
+            raise
+        why = projects.not_a_project_folder(root)
+        if why:
+            raise ProjectError(f"{e}\nnot deleting {root}: {why}") from e
+        unreadable, name = str(e), projects.normalize_name(args.name)
+        console.print(f"[yellow]{escape(unreadable)}[/]")
+        question = f"The project {name!r} cannot be read. Delete its folder {root} and everything in it anyway?"
     if not args.yes:
         try:
-            answer = input(f"Delete project {p.name!r} and everything in {p.root}? [y/N] ")
+            answer = input(f"{question} [y/N] ")
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             console.print("not deleted")
             return 1
-    projects.delete_project(home(args), p.name)
-    console.print(f"deleted {p.root}")
+    projects.delete_project(home(args), name, unreadable_ok=unreadable is not None)
+    console.print(f"deleted {root}")
     return 0
 
 

@@ -208,6 +208,28 @@ class ConvertScreen(FacepairScreen):
             return
         if options.get("output"):
             options["output"] = str(Path(options["output"]).expanduser().resolve())
+        # Never over a source; an existing output only once the user says so.
+        from core import convert
+
+        try:
+            convert.resolve_output(self.project, Path(path), convert.input_kind(Path(path)),
+                                   options.get("swap") or "a-to-b", options.get("output"))
+        except convert.OutputExists:
+            from tui.screens.confirm import ConfirmDialog
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._start_convert(path, {**options, "overwrite": True})
+
+            self.app.push_screen(ConfirmDialog(f"{options['output']} exists.\nReplace it with this conversion?",
+                                               yes="Replace"), answered)
+            return
+        except FacepairError as e:
+            self.app.report(e)
+            return
+        self._start_convert(path, options)
+
+    def _start_convert(self, path: str, options: dict) -> None:
         job = self.app.start_job(self.project, "convert", _accepted("convert", {"input": path, **options}))
         if job is not None:
             self.convert_watch = JobWatch(job.dir)

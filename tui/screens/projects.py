@@ -125,7 +125,7 @@ class ProjectsScreen(FacepairScreen):
             if not yes:
                 return
             try:
-                projects.delete_project(self.app.home, name)
+                projects.delete_project(self.app.home, name, unreadable_ok=True)  # asked below
             except FacepairError as e:
                 self.app.report(e)
                 return
