@@ -89,6 +89,49 @@ def test_sigkilled_extract_leaves_no_worker_behind(project, tmp_path):
     assert (final.state, final.reason) == ("failed", jobs.VANISHED)
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+def test_sigkilled_convert_leaves_no_worker_nor_ffmpeg_and_the_next_job_removes_its_partial(
+        trained_project, tmp_path):
+    import shutil
+
+    from core import synth
+    from core.project import load_project
+
+    home = tmp_path / "conv_home"
+    shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)
+    p = load_project(home, trained_project.name)
+    # A clip the project never extracted: its faces are found on the fly, by 2 workers.
+    clip = synth.portrait_clip("astronaut", tmp_path / "fresh.mp4", frames=240, seed=5)
+    out = p.output_dir / "fresh_a-to-b.mp4"
+    job = running_job(jobs.start_job(p, "convert", {"input": str(clip), "output": str(out), "workers": 2,
+                                                    "faces": "all"}))
+
+    def busy():
+        members = procs.group_members(job.pid)
+        return (len(workers_of(job.pid)) >= 2 and any("ffmpeg" in _cmdline(m) for m in members)
+                and video_out.partial_path(out, job.pid).exists() and members)
+
+    members = wait_for(busy, timeout=240, every=0.1, what="two workers and the ffmpeg writer at work")
+    os.kill(job.pid, signal.SIGKILL)
+    wait_for(lambda: not procs.group_members(job.pid), timeout=30, every=0.1,
+             what=f"every process of the killed conversion gone (left: {procs.group_members(job.pid)})")
+    assert not any(procs.is_alive(m) for m in members)
+    assert jobs.load_job(job.dir).reason == jobs.VANISHED
+    partial = video_out.partial_path(out, job.pid)
+    assert partial.exists() and not out.exists()  # what the killed run left: never a finished-looking file
+    nxt = jobs.wait(jobs.start_job(p, "selftest", {"seconds": 0.1, "steps": 1}), timeout=60)
+    assert nxt.state == "succeeded", nxt.reason
+    assert not partial.exists()
+
+
 def test_forkserver_pool_dies_with_a_sigkilled_owner(tmp_path):
     """The same guarantee for any process that owns a FacePool (not only a job runner)."""
     code = (
