@@ -3,7 +3,8 @@
 It exists to prove the job machinery (detach, SIGHUP, cancel, vanish, locks) without a model or
 media, and to give the TUI a cheap job to watch. Options for tests: `fail` (raise at the end: a
 traceback in log.txt), `ignore_term` (ignore SIGTERM: only SIGKILL stops it), `model_lock` (the
-job takes the project's model lock, as training does; see `jobkinds.writes_model`).
+job takes the project's model lock, as training does; see `jobkinds.writes_model`),
+`leave_child` (start a `sleep` and return without waiting for it: the runner must reap it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 
 def run(ctx, seconds: float = 5.0, steps: int = 20, fail: bool = False, ignore_term: bool = False,
-        model_lock: bool = False) -> dict:
+        model_lock: bool = False, leave_child: bool = False) -> dict:
     steps = max(1, int(steps))
     if ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -27,6 +28,11 @@ def run(ctx, seconds: float = 5.0, steps: int = 20, fail: bool = False, ignore_t
         loss = math.exp(-i / steps * 3)
         ctx.metrics(step=i, loss_a=loss, loss_b=loss * 1.1)
         ctx.progress(i, steps, stage="selftest", unit="steps")
+    result = {"steps": steps}
+    if leave_child:
+        import subprocess
+
+        result["child"] = subprocess.Popen(["sleep", "300"]).pid
     if fail:
         raise RuntimeError("selftest asked to fail")
-    return {"steps": steps}
+    return result

@@ -132,6 +132,15 @@ def test_sigkilled_convert_leaves_no_worker_nor_ffmpeg_and_the_next_job_removes_
     assert not partial.exists()
 
 
+def test_runner_reaps_what_its_job_left_running(project):
+    job = jobs.wait(jobs.start_job(project, "selftest", {"seconds": 0.1, "steps": 1, "leave_child": True}),
+                    timeout=60)
+    assert job.state == "succeeded", job.reason
+    child = job.result["child"]
+    wait_for(lambda: not procs.is_alive(child), timeout=30, what=f"the job's leftover child {child} gone")
+    wait_for(lambda: not procs.group_members(job.pid), timeout=30, what="the job's process group empty")
+
+
 def test_forkserver_pool_dies_with_a_sigkilled_owner(tmp_path):
     """The same guarantee for any process that owns a FacePool (not only a job runner)."""
     code = (
