@@ -355,6 +355,30 @@ def test_two_concurrent_model_writer_starts_from_two_processes(project, tmp_path
         assert done.state == "succeeded", done.reason
 
 
+@pytest.mark.slow
+def test_two_train_detach_at_once_one_starts_the_other_is_busy(extracted_project_copy):
+    p = extracted_project_copy
+    cmd = [*FACEPAIR, "train", p.name, "--detach", "--preset", "tiny", "--batch", "4", "--steps", "100000"]
+    env = os.environ | {"PYTHONPATH": ROOT, "FACEPAIR_HOME": str(p.home)}
+    both = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+            for _ in range(2)]
+    try:
+        results = [(c.wait(timeout=180), *c.communicate()) for c in both]
+        codes = sorted(r[0] for r in results)
+        assert codes == [0, 2], results
+        (_, out, err), = [r for r in results if r[0] == 0]
+        (_, _, busy), = [r for r in results if r[0] == 2]
+        job_id = out.strip()
+        assert "started train job" in err
+        assert f"is busy: model lock held by job {job_id}" in " ".join(busy.split())
+        assert "started" not in busy
+        assert [j.id for j in jobs.project_jobs(p) if j.kind == "train"] == [job_id]  # the refused one left none
+    finally:
+        for j in jobs.project_jobs(p):
+            if j.active:
+                jobs.cancel_job(j, grace=10)
+
+
 # ---- the CLI's job commands ----------------------------------------------------------------------
 
 def test_empty_job_id_is_an_error_not_the_only_job(project):
