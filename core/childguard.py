@@ -1,21 +1,21 @@
 """Make the worker processes of a job die with it, whatever kills the job (SIGKILL, the OOM killer).
 
 Worker pools use multiprocessing's fork server: the job process starts the fork server, and the
-fork server forks every worker. Without help, a SIGKILLed job leaves both behind: each worker
-holds the fork server's "alive" pipe open (so the server never sees its client go) and waits on
-its task queue forever, reparented to init.
+fork server forks every worker. The fork server exits when the pipe end its clients hold (the
+"alive" fd) closes in every one of them, but each worker gets a copy of that fd too, so
+without help a SIGKILLed job leaves the fork server and every worker behind, the workers waiting
+on their task queue forever, reparented to init.
 
 This module is preloaded by the fork server (`FacePool` adds it to the preload list and sets
-`OWNER_ENV` to its own pid while the fork server starts). Imported anywhere else (without
-`OWNER_ENV`), it does nothing. On import, in the fork server:
+`OWNER_ENV` to its own pid while the fork server starts); imported anywhere else (without
+`OWNER_ENV`) it does nothing. In the fork server it registers an at-fork hook, so that every
+process the server forks (the workers) asks Linux, before any other code runs in it, for SIGKILL
+when the fork server dies. Each worker then calls `worker_started()` first thing: it closes its
+copy of the alive fd and exits if the job is already gone. So: job dies → the fork server sees
+its alive pipe close and exits → every worker is killed, within milliseconds.
 
-- the fork server asks for SIGKILL when its parent (the job process) dies, and exits at once
-  when that parent is already gone (`OWNER_ENV` names the pid it expects);
-- every process it forks from then on (the workers) asks for SIGKILL when the fork server dies
-  (an at-fork hook, before any other code runs in the child), and exits when the server is
-  already gone.
-
-So: job dies → fork server killed → workers killed, within milliseconds.
+(The fork server itself asks for no parent-death signal: Linux sends that when the *thread*
+that forked a process ends, and a pool may be started from a short-lived thread.)
 """
 
 from __future__ import annotations
@@ -36,12 +36,23 @@ def _guard_child() -> None:
         os._exit(1)
 
 
-def _guard_server(owner: str) -> None:
-    procs.set_parent_death_signal(signal.SIGKILL)
-    if owner.isdigit() and os.getppid() != int(owner):
-        os._exit(1)  # the job died before the fork server got here
-    os.register_at_fork(after_in_child=_guard_child)
+def worker_started() -> None:
+    """In a pool worker: drop the fork server's alive fd (only the job may keep the fork server
+    up), then leave at once if the job has already died."""
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver
+        fd = getattr(server, "_forkserver_alive_fd", None)
+        if fd is not None:
+            server._forkserver_alive_fd = None
+            os.close(fd)
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - another multiprocessing
+        pass
+    owner = os.environ.get(OWNER_ENV, "")
+    if owner.isdigit() and not procs.is_alive(int(owner)):
+        os._exit(1)
 
 
 if os.environ.get(OWNER_ENV):
-    _guard_server(os.environ[OWNER_ENV])
+    os.register_at_fork(after_in_child=_guard_child)

@@ -348,6 +348,9 @@ def process_segment(images: list[np.ndarray], opts: FindOptions, lo: int = 0, hi
 # ---- workers ---------------------------------------------------------------------------------
 
 def _worker_init(detector: str, descriptors: bool) -> None:
+    from core import childguard
+
+    childguard.worker_started()  # first: a worker must never outlive the job (module notes there)
     import cv2
 
     cv2.setNumThreads(1)

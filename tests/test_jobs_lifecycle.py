@@ -168,6 +168,26 @@ def test_forkserver_pool_dies_with_a_sigkilled_owner(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_a_pool_started_by_a_thread_that_ended_keeps_working():
+    """The guard must not tie the pool to the thread that started it (Linux's parent-death
+    signal follows the forking thread): conversion starts its pool in a pipeline thread."""
+    code = (
+        "import threading\n"
+        "from core import extract\n"
+        "if __name__ == '__main__':\n"
+        "    box = []\n"
+        "    t = threading.Thread(target=lambda: box.append(extract.FacePool(2)))\n"
+        "    t.start(); t.join()\n"
+        "    futures = [box[0].submit(([], extract.FindOptions(), 0, 0, 0)) for _ in range(4)]\n"
+        "    print([f.result(timeout=120) for f in futures])\n"
+        "    box[0].close()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                       env=os.environ | {"PYTHONPATH": ROOT})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[[], [], [], []]"
+
+
 def test_next_job_removes_partial_outputs_of_killed_jobs_only(project, tmp_path):
     job = running_job(jobs.start_job(project, "selftest", {"seconds": 120, "steps": 1200}))
     os.kill(job.pid, signal.SIGKILL)
