@@ -56,3 +56,10 @@ def worker_started() -> None:
 
 if os.environ.get(OWNER_ENV):
     os.register_at_fork(after_in_child=_guard_child)
+    # `facepair job cancel` sends SIGTERM to the job's whole process group. The job stops
+    # cooperatively (it may save) and shuts its pool down; a fork server or worker that died of
+    # that SIGTERM would break the pool under it and turn a cancel into a failure. So they
+    # ignore SIGTERM and SIGINT (the workers inherit this) and go with the job as above, or
+    # with the SIGKILL that follows the grace period.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

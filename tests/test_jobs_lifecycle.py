@@ -89,6 +89,23 @@ def test_sigkilled_extract_leaves_no_worker_behind(project, tmp_path):
     assert (final.state, final.reason) == ("failed", jobs.VANISHED)
 
 
+def test_cancel_of_an_extract_with_workers_is_a_clean_cancel(project, tmp_path):
+    """`job cancel` signals the whole group: the workers must not die of that SIGTERM under the
+    job (a broken pool made the cancel a 'failed: BrokenProcessPool'); they go when it ends."""
+    from core import synth
+    from core.project import add_sources
+
+    clip = synth.portrait_clip("astronaut", tmp_path / "long.mp4", frames=200, seed=4)
+    add_sources(project, "a", [clip])
+    job = running_job(jobs.start_job(project, "extract", {"side": "a", "size": 64, "workers": 2,
+                                                          "pool_min_frames": 1}))
+    wait_for(lambda: len(workers_of(job.pid)) >= 2, timeout=120, every=0.1, what="two extraction workers")
+    time.sleep(0.5)  # the workers are on their first segments: the job waits on them
+    final = jobs.cancel_job(job, grace=60)
+    assert (final.state, final.reason) == ("cancelled", "cancelled on request")
+    wait_for(lambda: not procs.group_members(job.pid), timeout=30, what="the job's processes gone")
+
+
 def _cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
