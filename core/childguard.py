@@ -7,8 +7,8 @@ without help a SIGKILLed job leaves the fork server and every worker behind, the
 on their task queue forever, reparented to init.
 
 This module is preloaded by the fork server (`FacePool` adds it to the preload list and sets
-`OWNER_ENV` to its own pid while the fork server starts); imported anywhere else (without
-`OWNER_ENV`) it does nothing. In the fork server it registers an at-fork hook, so that every
+`OWNER_ENV` to its own pid while the fork server starts); imported anywhere else (outside the
+fork server's preload) it does nothing. In the fork server it registers an at-fork hook, so that every
 process the server forks (the workers) asks Linux, before any other code runs in it, for SIGKILL
 when the fork server dies. Each worker then calls `worker_started()` first thing: it closes its
 copy of the alive fd and exits if the job is already gone. So: job dies → the fork server sees
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 from core import procs
 
@@ -54,7 +55,17 @@ def worker_started() -> None:
         os._exit(1)
 
 
-if os.environ.get(OWNER_ENV):
+def _in_fork_server() -> bool:
+    """Is this import the fork server's preload (inside multiprocessing.forkserver.main)?"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "main" and frame.f_globals.get("__name__") == "multiprocessing.forkserver":
+            return True
+        frame = frame.f_back
+    return False
+
+
+if os.environ.get(OWNER_ENV) and _in_fork_server():
     os.register_at_fork(after_in_child=_guard_child)
     # `facepair job cancel` sends SIGTERM to the job's whole process group. The job stops
     # cooperatively (it may save) and shuts its pool down; a fork server or worker that died of
