@@ -348,6 +348,9 @@ def process_segment(images: list[np.ndarray], opts: FindOptions, lo: int = 0, hi
 # ---- workers ---------------------------------------------------------------------------------
 
 def _worker_init(detector: str, descriptors: bool) -> None:
+    from core import childguard
+
+    childguard.worker_started()  # first: a worker must never outlive the job (module notes there)
     import cv2
 
     cv2.setNumThreads(1)
@@ -373,6 +376,7 @@ class FacePool:
     'forkserver', not 'fork': OpenCV's and dlib's native thread pools do not survive a fork (a
     forked worker can deadlock), and a conversion process may run JAX. The fork server loads the
     dlib models once (`detect.PRELOAD_ENV`), so each worker forks with them already in memory.
+    The fork server and the workers die with this process, whatever kills it (`core.childguard`).
     """
 
     def __init__(self, workers: int = 1, detector: str = "hog", descriptors: bool = False):
@@ -384,22 +388,28 @@ class FacePool:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        from core import childguard
+
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["core.detect"])
+        # core.childguard first: the fork server and every worker die with this process, even
+        # when it is SIGKILLed (a worker would otherwise wait on its queue forever).
+        ctx.set_forkserver_preload(["core.childguard", "core.detect"])
         self._ex = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
                                        initargs=(detector, descriptors))
         # The fork server (started by the first submit, if not running yet) inherits this variable
         # and loads the models when it preloads core.detect; nothing else here sees it.
-        previous = os.environ.get(detect.PRELOAD_ENV)
-        os.environ[detect.PRELOAD_ENV] = "1"
+        env = {detect.PRELOAD_ENV: "1", childguard.OWNER_ENV: str(os.getpid())}
+        previous = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             for _ in range(self.workers):  # start every worker now, not at the first segment
                 self._ex.submit(int)
         finally:
-            if previous is None:
-                os.environ.pop(detect.PRELOAD_ENV, None)
-            else:
-                os.environ[detect.PRELOAD_ENV] = previous
+            for k, v in previous.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def submit(self, payload):
         if self._ex is None:

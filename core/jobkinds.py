@@ -1,7 +1,8 @@
 """The job kinds facepair can run: name → "module:function", imported only when a job runs.
 
 A kind's function is `run(ctx: JobContext, **args) -> dict | None`; its return value is the job's
-result. Kinds in MODEL_WRITERS take the project's `model` lock for their whole run.
+result. Kinds in MODEL_WRITERS take the project's `model` lock for their whole run
+(`writes_model`): `jobs.start_job` takes it and hands it to the job's process.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def register(kind: str, target: str, writes_model: bool = False) -> None:
     KINDS[kind] = target
     if writes_model:
         MODEL_WRITERS = MODEL_WRITERS | {kind}
+
+
+def writes_model(kind: str, args: dict | None = None) -> bool:
+    """Does a job of `kind` with `args` take the model lock? (`selftest` does with `model_lock`,
+    so tests can exercise the lock without training.)"""
+    return kind in MODEL_WRITERS or (kind == "selftest" and bool((args or {}).get("model_lock")))
 
 
 def resolve(kind: str) -> Callable:

@@ -27,7 +27,7 @@ class JobContext:
 
     PROGRESS_INTERVAL = 0.25  # seconds between progress events (the last one always goes out)
 
-    def __init__(self, job, project: Project, writer: EventWriter,
+    def __init__(self, job, project: Project | None, writer: EventWriter,
                  on_event: Callable[[dict], None] | None = None):
         self.job = job
         self.project = project
@@ -104,23 +104,31 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
     if job.state != "queued":
         print(f"job {job.id} is {job.state}, not queued; not running it", file=sys.stderr)
         return 2
+    home = job.dir.parent.parent.parent
+    writer = EventWriter(job.events_path)
+    ctx = JobContext(job, None, writer, on_event)
+    if install_signals:
+        # Before the job says "running": a cancel that follows it at once is a request the job
+        # sees (and may save for), not a default SIGTERM death.
+        _install_signals(ctx)
     job.pid, job.pid_start = os.getpid(), procs.start_ticks(os.getpid())
     job.state, job.started = "running", now_iso()
     job.save()
-    home = job.dir.parent.parent.parent
-    writer = EventWriter(job.events_path)
     took_lock = False
     code = 1
     try:
         project = load_project(home, job.project)
-        ctx = JobContext(job, project, writer, on_event)
-        if install_signals:
-            _install_signals(ctx)
+        ctx.project = project
         ctx.emit("state", state="running", pid=job.pid, kind=job.kind)
-        if job.kind in jobkinds.MODEL_WRITERS:
+        if jobkinds.writes_model(job.kind, job.args):
+            # Usually handed over by start_job (same job id); taken here when run inline.
             if locks.acquire(project, "model", job.id, job.pid):
                 ctx.message("recovered a stale model lock left by a job that is gone", level="warning")
             took_lock = True
+        try:
+            clean_dead_partials(project, ctx)
+        except OSError as e:  # tidying up must never stop a job
+            ctx.warning(f"could not remove partial outputs of killed jobs: {e}")
         func = jobkinds.resolve(job.kind)
         result = func(ctx, **job.args)
         job.state, job.reason, job.result = "succeeded", None, result if isinstance(result, dict) else None
@@ -160,6 +168,62 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
     return code
 
 
+def clean_dead_partials(project: Project, ctx: JobContext | None = None) -> list[Path]:
+    """Remove the partial outputs (`.NAME.partial-PID…`) that killed jobs of `project` left: in
+    the output folder and beside every output a job of the project named. Only partials whose
+    PID is dead go; a live job's (or any live process's) stay."""
+    from core import video_out
+    from core.atomic import read_json
+
+    dirs = {project.output_dir}
+    runs = project.runs_dir
+    if runs.is_dir():
+        for d in runs.iterdir():
+            try:
+                record = read_json(d / "job.json")
+            except (OSError, ValueError):
+                continue
+            if not isinstance(record, dict):
+                continue
+            for value in ((record.get("args") or {}).get("output"), (record.get("result") or {}).get("output")):
+                if isinstance(value, str) and value:
+                    out = Path(value).expanduser()
+                    dirs.add(out.parent)
+                    dirs.add(out)  # an output given as a folder
+    removed = []
+    for d in dirs:
+        removed += video_out.clean_dead_partials_in(d)
+    if removed and ctx is not None:
+        ctx.message(f"removed {len(removed)} partial output(s) left by killed jobs: "
+                    + ", ".join(str(p) for p in removed[:5]))
+    return removed
+
+
+def reap_group() -> list[int]:
+    """Kill what is left of this runner's process group (workers, encoders) once the job has
+    ended. Only when this process leads its own group (a detached runner), never inline. The
+    multiprocessing resource tracker is left to exit by itself (it unlinks leaked semaphores)."""
+    me = os.getpid()
+    try:
+        if os.getpgid(0) != me:
+            return []
+    except OSError:
+        return []
+    killed = []
+    for pid in procs.group_members(me):
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"resource_tracker" in f.read():
+                    continue
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except OSError:
+            continue
+    return killed
+
+
 def _os_reason(e: OSError) -> str:
     return f"{type(e).__name__}: {e}"
 
@@ -184,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m core.jobrunner JOB_DIR", file=sys.stderr)
         return 2
-    return execute(Path(argv[0]))
+    try:
+        return execute(Path(argv[0]))
+    finally:
+        reap_group()
 
 
 if __name__ == "__main__":

@@ -179,9 +179,9 @@ def new_job_id(kind: str) -> str:
     return f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
-def create_job(project: Project, kind: str, args: dict) -> Job:
+def create_job(project: Project, kind: str, args: dict, job_id: str | None = None) -> Job:
     jobkinds.resolve(kind)  # unknown kinds fail here, before any folder exists
-    job_id = new_job_id(kind)
+    job_id = job_id or new_job_id(kind)
     job_dir = project.runs_dir / job_id
     job_dir.mkdir(parents=True)
     job = Job(dir=job_dir, id=job_id, kind=kind, project=project.name, args=args, state="queued", created=now_iso())
@@ -260,7 +260,9 @@ def all_jobs(home: Path, unreadable: bool = True) -> list[Job]:
 
 
 def find_job(home: Path, job_id: str) -> Job:
-    """A job by id (or a unique prefix of one)."""
+    """A job by id (or a unique prefix of one). An empty id is an error, not a prefix of every job."""
+    if not job_id or not job_id.strip():
+        raise JobError("no job id given: name a job (see `facepair jobs` for the ids)")
     matches = [j for j in all_jobs(home) if j.id == job_id] or [
         j for j in all_jobs(home) if j.id.startswith(job_id)
     ]
@@ -296,12 +298,32 @@ def start_job(project: Project, kind: str, args: dict | None = None) -> Job:
     logout do not reach it. Returns at once with the job queued or running."""
     global _reaper
     args = dict(args or {})
-    if kind in jobkinds.MODEL_WRITERS and (h := locks.holder(project, "model")):
-        raise locks.LockHeld(
-            f"project {project.name!r} is busy: model lock held by job {h.get('job')} (pid {h.get('pid')}); "
-            f"wait for it or cancel it with `facepair job cancel {h.get('job')}`"
-        )
-    job = create_job(project, kind, args)
+    jobkinds.resolve(kind)  # an unknown kind fails before any lock or folder exists
+    writes_model = jobkinds.writes_model(kind, args)
+    job_id = new_job_id(kind)
+    if writes_model:
+        # The start itself is exclusive: this process takes the model lock for the new job (of
+        # two concurrent starts exactly one gets it; the other is refused here, before it says
+        # "started") and hands it to the runner once it exists.
+        locks.acquire(project, "model", job_id)
+    try:
+        job = create_job(project, kind, args, job_id=job_id)
+        proc = _spawn_runner(project, job)
+    except BaseException:
+        if writes_model:
+            locks.release(project, "model", job_id)
+        raise
+    if writes_model:
+        locks.hand_over(project, "model", job.id, proc.pid)
+    job.pid = proc.pid
+    _children.append(proc)
+    if _reaper is None:
+        _reaper = threading.Thread(target=_reap_forever, name="facepair-reaper", daemon=True)
+        _reaper.start()
+    return job
+
+
+def _spawn_runner(project: Project, job: Job) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     # The runner must import the same `core` as this process, installed or not.
@@ -316,12 +338,7 @@ def start_job(project: Project, kind: str, args: dict | None = None) -> Job:
     # The runner is the only writer of job.json once it runs; the launch record lets a reader
     # notice a runner that died before writing its first state.
     atomic_write_json(job.dir / LAUNCH_FILE, {"pid": proc.pid, "pid_start": procs.start_ticks(proc.pid)})
-    job.pid = proc.pid
-    _children.append(proc)
-    if _reaper is None:
-        _reaper = threading.Thread(target=_reap_forever, name="facepair-reaper", daemon=True)
-        _reaper.start()
-    return job
+    return proc
 
 
 def run_inline(project: Project, kind: str, args: dict | None = None,

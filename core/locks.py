@@ -1,7 +1,15 @@
-"""Per-project locks naming their holder; a lock whose holder died is stale and recovered."""
+"""Per-project locks naming their holder; a lock whose holder died is stale and recovered.
+
+A lock is a small JSON file (`runs/.NAME.lock`: pid, pid_start, job, acquired). Every change to
+it (take, hand over, release) happens under an flock on `runs/.NAME.lock.guard`, so deciding
+"free or stale" and writing the new holder is one step: of two processes racing for a free or
+stale lock exactly one wins. The flock itself dies with its process, so the guard never goes stale.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -34,41 +42,60 @@ def holder(project: Project, name: str) -> dict | None:
     return None
 
 
-def acquire(project: Project, name: str, job_id: str, pid: int | None = None) -> bool:
-    """Take lock `name` for `job_id`. Returns True when a stale lock was recovered.
+@contextlib.contextmanager
+def _guard(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path) + ".guard", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
-    Raises LockHeld naming the live holder.
+
+def _write(path: Path, record: dict) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(record))
+    os.replace(tmp, path)
+
+
+def busy_message(project: Project, name: str, info: dict) -> str:
+    return (f"project {project.name!r} is busy: {name} lock held by job {info.get('job')} "
+            f"(pid {info.get('pid')}); wait for it or cancel it with `facepair job cancel {info.get('job')}`")
+
+
+def acquire(project: Project, name: str, job_id: str, pid: int | None = None) -> bool:
+    """Take lock `name` for `job_id` (held by process `pid`, default this one). Returns True when
+    a stale lock was recovered.
+
+    A lock already held for the same `job_id` is taken over (a job's starter hands its lock to
+    the job's process). Raises LockHeld naming a live holder of another job.
     """
     path = lock_path(project, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
     pid = pid or os.getpid()
-    record = json.dumps({"pid": pid, "pid_start": procs.start_ticks(pid), "job": job_id, "acquired": now_iso()})
-    recovered = False
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            info = read_lock(path)
-            if info and procs.is_alive(info.get("pid"), info.get("pid_start")):
-                raise LockHeld(
-                    f"project {project.name!r} is busy: {name} lock held by job {info.get('job')} "
-                    f"(pid {info.get('pid')}); wait for it or cancel it with `facepair job cancel {info.get('job')}`"
-                ) from None
-            # Stale: its holder is gone. Remove and retry (another process may win the race).
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-            recovered = True
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(record)
-        return recovered
-    raise LockHeld(f"could not take the {name} lock of {project.name!r}: contended")
+    with _guard(path):
+        info = read_lock(path)
+        live = info is not None and procs.is_alive(info.get("pid"), info.get("pid_start"))
+        if live and info.get("job") != job_id:
+            raise LockHeld(busy_message(project, name, info))
+        _write(path, {"pid": pid, "pid_start": procs.start_ticks(pid), "job": job_id, "acquired": now_iso()})
+        return info is not None and not live and info.get("job") != job_id
+
+
+def hand_over(project: Project, name: str, job_id: str, pid: int) -> None:
+    """Give lock `name`, held for `job_id`, to process `pid` (the job's runner). No-op when the
+    lock no longer names `job_id` (the runner finished and released it already)."""
+    path = lock_path(project, name)
+    with _guard(path):
+        info = read_lock(path)
+        if info is not None and info.get("job") == job_id:
+            _write(path, {**info, "pid": pid, "pid_start": procs.start_ticks(pid)})
 
 
 def release(project: Project, name: str, job_id: str) -> None:
     path = lock_path(project, name)
-    info = read_lock(path)
-    if info is not None and info.get("job") == job_id:
-        path.unlink(missing_ok=True)
+    with _guard(path):
+        info = read_lock(path)
+        if info is not None and info.get("job") == job_id:
+            path.unlink(missing_ok=True)

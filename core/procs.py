@@ -47,3 +47,51 @@ def is_alive(pid: int | None, expected_start: int | None = None) -> bool:
         if now is not None and now != expected_start:
             return False
     return True
+
+
+# ---- dying with the parent -------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1
+_libc = None
+
+
+def set_parent_death_signal(sig: int = 9) -> bool:
+    """Ask Linux to send `sig` (default SIGKILL) to this process when its parent exits.
+
+    Linux only (prctl through ctypes; no-op elsewhere). The signal comes when the *thread* that
+    forked this process ends, so call it in processes forked by a single-threaded parent (the
+    multiprocessing fork server) or check `os.getppid()` afterwards. Returns True when set.
+    """
+    global _libc
+    try:
+        import ctypes
+
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        return _libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid` (Linux /proc)."""
+    out = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:  # pragma: no cover - not Linux
+        return out
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        rest = stat[stat.rfind(")") + 2:].split()
+        try:
+            if rest[0] not in ("Z", "X") and int(rest[2]) == pgid:
+                out.append(int(name))
+        except (IndexError, ValueError):
+            continue
+    return out

@@ -93,6 +93,33 @@ def clean_stale_partials(final: Path) -> list[Path]:
     return removed
 
 
+def clean_dead_partials_in(folder: Path) -> list[Path]:
+    """Remove every partial output in `folder` (files, and the partial folders of still
+    sequences) whose process is gone; partials of live processes stay."""
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = list(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return removed
+    for p in entries:
+        m = _PARTIAL.match(p.name)
+        if not m:
+            continue
+        pid = int(m.group("pid"))
+        if pid == os.getpid() or procs.is_alive(pid):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
 def check_writable(final: Path) -> None:
     """Fail before any work when `final` cannot be written: missing or read-only folder, a folder
     in the way, a full disk."""

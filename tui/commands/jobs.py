@@ -6,7 +6,9 @@ import argparse
 import sys
 import time
 
+from rich import box
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from core import jobs
@@ -76,12 +78,31 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not rows:
         console.print("no jobs")
         return 0
-    table = Table("job", "project", "kind", "state", "progress", "age", "reason")
-    for j in rows:
-        style = {"running": "bold cyan", "failed": "red", "cancelled": "yellow", "succeeded": "green",
-                 jobs.UNREADABLE: "bold red"}.get(j.state, "")
-        table.add_row(j.id, escape(j.project), j.kind, f"[{style}]{j.state}[/]", _progress(j), _age(j.age_s()),
-                      escape(j.reason or ""))
+    styles = {"running": "bold cyan", "failed": "red", "cancelled": "yellow", "succeeded": "green",
+              jobs.UNREADABLE: "bold red"}
+    cells = [(j.id, j.project, j.kind, j.state, _progress(j), _age(j.age_s()), j.reason or "") for j in rows]
+    # Job ids are input to other commands: never cut or wrap them. The id, kind, state, progress
+    # and age columns keep their width; project and reason wrap to make room. A terminal too
+    # narrow for that gets one block per job instead of a table.
+    heads = ("job", "project", "kind", "state", "progress", "age", "reason")
+    fixed = {0, 2, 3, 4, 5}
+    widths = [max(len(heads[i]), *(len(c[i]) for c in cells)) for i in range(len(heads))]
+    reason_room = min(widths[6], 24)  # below this a reason is unreadable in a column
+    minimum = sum(widths[i] for i in fixed) + min(widths[1], 8) + reason_room + len(heads) - 1
+    if console.width < minimum:
+        for c, j in zip(cells, rows, strict=True):
+            console.print(c[0], style="bold", no_wrap=True, overflow="ignore", crop=False)
+            line = f"{escape(c[1])}  {c[2]}  [{styles.get(j.state, '')}]{c[3]}[/]  {c[4]}  {c[5]}"
+            console.print(Padding(line + (f"  {escape(c[6])}" if c[6] else ""), (0, 0, 0, 2)))
+        return 0
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for i, name in enumerate(heads):
+        if i in fixed:
+            table.add_column(name, no_wrap=True, min_width=widths[i])
+        else:
+            table.add_column(name, overflow="fold", min_width=min(widths[i], 8) if i == 1 else reason_room)
+    for c, j in zip(cells, rows, strict=True):
+        table.add_row(c[0], escape(c[1]), c[2], f"[{styles.get(j.state, '')}]{c[3]}[/]", c[4], c[5], escape(c[6]))
     console.print(table)
     return 0
 
@@ -116,6 +137,9 @@ def cmd_job_log(args: argparse.Namespace) -> int:
     job = jobs.find_job(home(args), args.job_id)
     offset = 0
     while True:
+        # Whether the job has ended is decided before reading, so the last read comes after the
+        # job's last write: a final traceback is never missed.
+        ended = not args.follow or not jobs.load_job(job.dir).active
         try:
             with open(job.log_path, "rb") as f:
                 f.seek(offset)
@@ -126,7 +150,7 @@ def cmd_job_log(args: argparse.Namespace) -> int:
             offset += len(chunk)
             sys.stdout.write(chunk.decode("utf-8", "replace"))
             sys.stdout.flush()
-        if not args.follow or not jobs.load_job(job.dir).active:
+        if ended:
             if args.follow:
                 console.print(f"[dim]-- job {jobs.load_job(job.dir).state} --[/]")
             return 0
