@@ -306,10 +306,13 @@ def start_job(project: Project, kind: str, args: dict | None = None) -> Job:
         # two concurrent starts exactly one gets it; the other is refused here, before it says
         # "started") and hands it to the runner once it exists.
         locks.acquire(project, "model", job_id)
+    job = None
     try:
         job = create_job(project, kind, args, job_id=job_id)
         proc = _spawn_runner(project, job)
     except BaseException:
+        if job is not None:  # e.g. the disk filled before the runner was recorded: no half-made job
+            shutil.rmtree(job.dir, ignore_errors=True)
         if writes_model:
             locks.release(project, "model", job_id)
         raise
@@ -336,8 +339,14 @@ def _spawn_runner(project: Project, job: Job) -> subprocess.Popen:
             cwd=str(project.root), env=env, start_new_session=True, close_fds=True,
         )
     # The runner is the only writer of job.json once it runs; the launch record lets a reader
-    # notice a runner that died before writing its first state.
-    atomic_write_json(job.dir / LAUNCH_FILE, {"pid": proc.pid, "pid_start": procs.start_ticks(proc.pid)})
+    # notice a runner that died before writing its first state. Without it nobody could tell the
+    # runner's fate, so a runner whose record cannot be written is stopped.
+    try:
+        atomic_write_json(job.dir / LAUNCH_FILE, {"pid": proc.pid, "pid_start": procs.start_ticks(proc.pid)})
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     return proc
 
 

@@ -224,3 +224,38 @@ def test_the_tui_says_disk_full_when_a_job_cannot_start(full_disk):
         assert list(project.runs_dir.iterdir()) == []
 
     asyncio.run(flow())
+
+
+@pytest.mark.parametrize("fails", ["log", "launch"])
+def test_a_start_that_runs_out_of_space_leaves_no_job_and_no_process(project, monkeypatch, fails):
+    """The disk fills after job.json: opening the log, or recording the runner's pid in
+    launch.json once it runs. The start fails with disk full; no half-made job is left (one stuck
+    'queued' forever) and no runner runs on unrecorded."""
+    started = []
+    real_popen, real_write, real_open = subprocess.Popen, jobs.atomic_write_json, open
+
+    def popen(*a, **kw):
+        started.append(real_popen(*a, **kw))
+        return started[-1]
+
+    def write(path, data):
+        if Path(path).name == jobs.LAUNCH_FILE:
+            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
+        return real_write(path, data)
+
+    def opener(path, *a, **kw):
+        if fails == "log" and Path(path).name == "log.txt":
+            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", popen)
+    monkeypatch.setattr(jobs, "atomic_write_json", write)
+    monkeypatch.setattr("builtins.open", opener)
+    with pytest.raises(OSError) as err:
+        jobs.start_job(project, "selftest", {"seconds": 30})
+    assert err.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert not [d for d in project.runs_dir.iterdir() if d.is_dir()], "a half-made job folder is left"
+    assert (len(started) == 1) == (fails == "launch")
+    for proc in started:
+        assert proc.poll() is not None, "the runner runs on though nobody recorded it"
