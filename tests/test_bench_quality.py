@@ -85,7 +85,7 @@ def test_a_project_the_benchmark_did_not_make_is_left_alone(home, shared_data):
 
 # ---- end to end ----------------------------------------------------------------------------------
 
-def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data):
+def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data, capsys):
     home = tmp_path / "home"
     a, b = shared_data / "talking" / "d18.mp4", shared_data / "talking" / "d19.mp4"
     out = tmp_path / "run.json"
@@ -115,6 +115,14 @@ def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data):
     kinds = sorted(j.kind for j in jobs.project_jobs(project))
     assert kinds == ["bench-quality", "convert", "convert", "eval", "extract", "train"]
     assert all(j.state == "succeeded" for j in jobs.project_jobs(project))
+    # The table the command prints without --json.
+    from tui.commands.bench import _print_quality
+
+    capsys.readouterr()
+    _print_quality(doc)
+    printed = capsys.readouterr().out
+    for words in ("quality: tiny, 4 steps", "d18 → d19", "detail 64 px", "seam ΔE", "self-swap"):
+        assert words in printed, (words, printed)
     # The docs table from the saved run.
     t = _facepair(home, "bench", "quality", "--from", str(out), timeout=60)
     assert t.returncode == 0 and "| d18 → d19 |" in t.stdout, t.stdout + t.stderr
