@@ -126,3 +126,9 @@ def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data, capsys):
     # The docs table from the saved run.
     t = _facepair(home, "bench", "quality", "--from", str(out), timeout=60)
     assert t.returncode == 0 and "| d18 → d19 |" in t.stdout, t.stdout + t.stderr
+
+
+def test_cli_refuses_a_bad_train_option_before_anything_runs(tmp_path):
+    r = _facepair(tmp_path / "home", "bench", "quality", "--train-opt", "nope=1", timeout=120)
+    assert r.returncode == 2 and "train job has no option 'nope'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").iterdir())

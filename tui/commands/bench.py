@@ -16,6 +16,15 @@ from tui.commands.common import console, err_console, print_json
 WHICH = ("train", "extract", "convert", "all", "quality")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except where there is none to show (None, an empty list)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def register(sub, parents) -> None:
     p = sub.add_parser(
         "bench", parents=parents,
@@ -27,7 +36,7 @@ def register(sub, parents) -> None:
                     "extract and convert: see docs/extraction.md and docs/conversion.md. "
                     "quality (not part of all): the real pipeline on pairs of real clips at a fixed recipe, "
                     "one row of swap-quality figures per pair (docs/quality.md).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsFormatter)
     p.add_argument("which", nargs="?", choices=WHICH, default="all", help="what to benchmark")
     p.add_argument("--json", action="store_true", help="print the results as JSON (stdout) only")
     g = p.add_argument_group("train")
