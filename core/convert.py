@@ -38,7 +38,7 @@ from core import mediatypes
 from core.errors import FacepairError, JobCancelled
 from core.merge import MergeOptions
 
-DIRECTIONS = ("a-to-b", "b-to-a")
+DIRECTIONS = ("a-to-b", "b-to-a", "a-to-a", "b-to-b")  # the last two: self-swap controls (bench quality)
 FACE_MODES = ("all", "match")
 DEFAULT_BATCH = 32
 QUEUE_FRAMES = 8  # frames buffered between two stages (bounds memory for any video length)

@@ -20,7 +20,21 @@ Metrics (dlib's 128-d descriptor: 99.38 % on LFW at distance 0.6):
   the original's inter-ocular distance (eye centres). Pose and expression kept → small.
 - temporal: jitter = mean ‖p(t+1) − 2 p(t) + p(t−1)‖ over points 17–67 and frames where the face is
   in three consecutive frames (% inter-ocular distance): smooth head motion cancels, frame-to-frame
-  shake does not. Output vs input, and their ratio (1 = as steady as the original).
+  shake does not. Output vs input, and their ratio (1 = as steady as the original). Also the plain
+  frame-to-frame motion mean ‖p(t+1) − p(t)‖ (same points, same unit) and its ratio.
+- pose: yaw, pitch and roll of each face (`cv2.solvePnP` of the 68 landmarks onto a generic 3-D
+  face, core/quality.py), output vs original: the mean absolute error in degrees of each angle.
+- detail (at 64 and 128 px): both frames cut by one similarity (from the original's landmarks) to a
+  crop of that size at coverage 2.0 (the project's head crop), then the variance of the Laplacian
+  inside the inner-face hull (points 17–67): output ÷ original (ratio of the means over faces); next
+  to it the `ceiling`, what a perfect model of this model's resolution would score (the original's
+  face round-tripped through its crop and put back as the merge does).
+- seam: mean ΔE (CIE76, L*a*b*) between a thin band just inside and one just outside the edge of
+  the blend mask `facepair convert` builds (hull, the convert job's erosion and feather), sector by
+  sector around the face, in the output and in the original on the same bands; `excess` = output −
+  original (0 = no visible seam beyond what the original has there).
+- control (only with `control`, a self-swap conversion A→A of the same original): SSIM of the
+  inner face on the 128 px grid and the detail ratios of that video against the original.
 - reconstruction: SSIM and PSNR of each side's held-out faces (`model/holdout.json`, never trained
   on) through its own decoder (A→A, B→B), at the model's resolution, next to the same measures on
   up to `TRAIN_FACES` training faces (the gap shows over-fitting).
@@ -61,6 +75,8 @@ class Pair:
     swap: str = "a-to-b"
     faces: str = "match"
     job: str | None = None
+    erode: int | None = None  # the convert job's blend mask (None: convert's defaults)
+    blur: int | None = None
 
 
 def _same(a, b) -> bool:
@@ -110,7 +126,12 @@ def find_pair(project, input: str, original: str | None = None) -> Pair:
         fps = media.probe(orig).fps or 25.0
         first = int(round((parse_time(args["start"]) or 0.0) * fps))
     return Pair(converted=converted, original=orig, first=first, swap=str(args.get("swap", "a-to-b")),
-                faces=str(args.get("faces", "match")), job=job.id if job is not None else None)
+                faces=str(args.get("faces", "match")), job=job.id if job is not None else None,
+                erode=_int_or_none(args.get("erode")), blur=_int_or_none(args.get("blur")))
+
+
+def _int_or_none(v) -> int | None:
+    return None if v in (None, "") else int(v)
 
 
 # ---- pure measures -------------------------------------------------------------------------------
@@ -140,6 +161,12 @@ def jitter(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, iod: float) -> fl
     return float(np.linalg.norm(acc, axis=1).mean() / max(1e-6, iod) * 100)
 
 
+def motion(prev: np.ndarray, cur: np.ndarray, iod: float) -> float:
+    """Mean ‖p(t) − p(t−1)‖ over points 17–67, as % of `iod`."""
+    d = np.asarray(cur, np.float64)[POINTS] - np.asarray(prev, np.float64)[POINTS]
+    return float(np.linalg.norm(d, axis=1).mean() / max(1e-6, iod) * 100)
+
+
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two RGB images in [0, 1] (scikit-image, Gaussian window as Wang et al.)."""
     from skimage.metrics import structural_similarity
@@ -156,6 +183,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _stats(values: list[float]) -> dict:
     v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
     if not len(v):
         return {"mean": None, "median": None, "p90": None}
     return {"mean": float(v.mean()), "median": float(np.median(v)), "p90": float(np.percentile(v, 90))}
@@ -166,7 +194,13 @@ def _share(distances: list[float]) -> float | None:
 
 
 def _mean(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return float(np.mean(v)) if v else None
+
+
+def _ratio(num: list[float], den: list[float]) -> float | None:
+    n, d = _mean(num), _mean(den)
+    return n / d if n is not None and d else None
 
 
 # ---- the people ----------------------------------------------------------------------------------
@@ -225,9 +259,10 @@ class _Face:
 
 
 def evaluate(project, input: str, original: str | None = None, frames: int = DEFAULT_FRAMES,
-             identity_faces: int = DEFAULT_IDENTITY_FACES, ctx=None) -> dict:
-    """Every metric of the module notes for one converted video; returns the result dict."""
-    from core import detect, media, model_io
+             identity_faces: int = DEFAULT_IDENTITY_FACES, control: str | None = None, ctx=None) -> dict:
+    """Every metric of the module notes for one converted video; returns the result dict.
+    `control`: a self-swap conversion of the same original (same first frame), measured too."""
+    from core import detect, media, model_io, quality
     from core.convert import replaced_side
     from core.extract import FindOptions, find_faces
 
@@ -250,6 +285,18 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
     _say(ctx, f"evaluating {pair.converted.name} against {pair.original.name} ({pair.swap}, faces "
               f"{pair.faces}): up to {n} frames" + (f" from original frame {pair.first}" if pair.first else ""))
 
+    control_path = None
+    if control is not None:
+        control_path = Path(control).expanduser().resolve()
+        if not control_path.is_file():
+            raise EvalError(f"control video {control_path}: no such file")
+        info_k = media.probe(control_path)
+        if (info_k.width, info_k.height) != (info_o.width, info_o.height):
+            raise EvalError(f"control video {control_path.name} is {info_k.width}×{info_k.height}, the original "
+                            f"{info_o.width}×{info_o.height}")
+    status = model_io.read_status(project) or {}
+    resolution = int(status.get("resolution") or 64)
+
     ref = {s: references(project, s) for s in ("a", "b")}
     centroid = {s: ref[s].mean(axis=0) for s in ("a", "b")}
     sample = set(np.linspace(0, n - 1, min(int(identity_faces), n)).round().astype(int).tolist())
@@ -257,12 +304,20 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
     faces: dict[int, list[_Face | None]] = {}  # frame position → faces measured
     dist = {"out": {"a": [], "b": []}, "in": {"a": [], "b": []}}
     expression: list[float] = []
+    pose_err: dict[str, list[float]] = {"yaw": [], "pitch": [], "roll": []}
+    sizes = quality.DETAIL_SIZES
+    det = {k: {z: [] for z in sizes} for k in ("in", "out", "ceiling", "control")}
+    seam_out: list[float] = []
+    seam_in: list[float] = []
+    control_ssim: list[float] = []
     detected = considered = skipped_other = 0
     opts = FindOptions(video=True, descriptors=pair.faces == "match")
     orig_frames = media.iter_frames(pair.original, start=pair.first, stop=pair.first + n)
     conv_frames = media.iter_frames(pair.converted, stop=n)
+    ctrl_frames = iter(media.iter_frames(control_path, stop=n)) if control_path is not None else None
     count = 0
     for (fo, found), fc in zip(find_faces(orig_frames, opts), conv_frames, strict=False):
+        fk = next(ctrl_frames, None) if ctrl_frames is not None else None
         i = fo.index - pair.first
         count += 1
         if fc.image.shape != fo.image.shape:
@@ -282,6 +337,22 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
             row.append(face)
             considered += 1
             expression.append(expression_error(lm_o, lm_c))
+            p_o, p_c = quality.head_pose(lm_o, fo.image.shape), quality.head_pose(lm_c, fc.image.shape)
+            for name, a_o, a_c in zip(("yaw", "pitch", "roll"), p_o, p_c, strict=True):
+                pose_err[name].append(quality.angle_error(a_o, a_c))
+            perfect = quality.round_trip(fo.image, lm_o, resolution)
+            for z in sizes:
+                d_o, d_c = quality.detail_pair(fo.image, fc.image, lm_o, z)
+                det["in"][z].append(d_o)
+                det["out"][z].append(d_c)
+                det["ceiling"][z].append(quality.detail(perfect, lm_o, z))
+                if fk is not None:
+                    det["control"][z].append(quality.detail(fk.image, lm_o, z))
+            alpha = quality.blend_alpha(lm_o, fo.image.shape, resolution, pair.erode, pair.blur)
+            seam_out.append(quality.seam_delta_e(fc.image, alpha))
+            seam_in.append(quality.seam_delta_e(fo.image, alpha))
+            if fk is not None:
+                control_ssim.append(quality.face_ssim(fo.image, fk.image, lm_o, 128))
             region = detect.detect_in_region(fc.image, box)
             if any(detect.iou(r, box) > 0.3 for r in region):
                 detected += 1
@@ -301,16 +372,20 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
                         f"nothing to evaluate" + (f" ({skipped_other} faces of other people)" if skipped_other else ""))
 
     # Temporal: the same track in three consecutive frames.
-    j_out, j_in = [], []
+    j_out, j_in, m_out, m_in = [], [], [], []
     for i in sorted(faces):
         for f in faces[i]:
             prev = next((g for g in faces.get(i - 1, []) if g.track == f.track), None)
             nxt = next((g for g in faces.get(i + 1, []) if g.track == f.track), None)
+            if prev is not None:
+                m_in.append(motion(prev.original, f.original, f.iod))
+                m_out.append(motion(prev.output, f.output, f.iod))
             if prev is None or nxt is None:
                 continue
             j_in.append(jitter(prev.original, f.original, nxt.original, f.iod))
             j_out.append(jitter(prev.output, f.output, nxt.output, f.iod))
     jo, ji = _mean(j_out), _mean(j_in)
+    mo, mi = _mean(m_out), _mean(m_in)
 
     # Reconstruction on held-out faces.
     if ctx is not None:
@@ -341,7 +416,25 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
                        **_stats(expression)},
         "temporal": {"points": "17-67", "unit": "% inter-ocular distance", "triples": len(j_out),
                      "jitter_output": jo, "jitter_input": ji,
-                     "ratio": (jo / ji) if jo is not None and ji else None},
+                     "ratio": (jo / ji) if jo is not None and ji else None,
+                     "pairs": len(m_out), "motion_output": mo, "motion_input": mi,
+                     "motion_ratio": (mo / mi) if mo is not None and mi else None},
+        "pose": {"unit": "degrees", "faces": len(pose_err["yaw"]), "method": "solvePnP, generic 3-D face",
+                 **{f"{k}_error": _mean(v) for k, v in pose_err.items()},
+                 **{f"{k}_error_p90": _stats(v)["p90"] for k, v in pose_err.items()}},
+        "detail": {"measure": "variance of the Laplacian, inner face (17-67), head crop of coverage 2.0",
+                   "faces": len(det["in"][sizes[0]]), "model_resolution": resolution,
+                   **{str(z): {"ratio": _ratio(det["out"][z], det["in"][z]),
+                               "ceiling": _ratio(det["ceiling"][z], det["in"][z]),
+                               "output": _mean(det["out"][z]), "input": _mean(det["in"][z])} for z in sizes}},
+        "seam": {"unit": "ΔE (CIE76)", "faces": len(seam_out), "delta_e_output": _mean(seam_out),
+                 "delta_e_input": _mean(seam_in),
+                 "excess": (_mean(seam_out) - _mean(seam_in)) if _mean(seam_out) is not None
+                 and _mean(seam_in) is not None else None,
+                 "erode": pair.erode, "blur": pair.blur},
+        "control": None if control_path is None else {
+            "video": str(control_path), "faces": len(control_ssim), "ssim": _mean(control_ssim),
+            "detail": {str(z): _ratio(det["control"][z], det["in"][z]) for z in sizes}},
         "reconstruction": recon,
         "seconds": round(time.monotonic() - t_start, 2),
     }
@@ -349,9 +442,10 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
 
 
 def run_job(ctx, input: str, original: str | None = None, frames: int = DEFAULT_FRAMES,
-            identity_faces: int = DEFAULT_IDENTITY_FACES) -> dict:
+            identity_faces: int = DEFAULT_IDENTITY_FACES, control: str | None = None) -> dict:
     """The `eval` job kind: `evaluate`, its result also emitted as a `summary` event."""
-    result = evaluate(ctx.project, input, original=original, frames=frames, identity_faces=identity_faces, ctx=ctx)
+    result = evaluate(ctx.project, input, original=original, frames=frames, identity_faces=identity_faces,
+                      control=control, ctx=ctx)
     ctx.emit("summary", **result)
     ident = result["identity"]
     ctx.message(f"identity: {_pct(ident['b_share'])} of swapped faces read as {ctx.project.label('b')}, "
@@ -387,7 +481,25 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
          f"{_num(e['mean'])} / {_num(e['median'])} / {_num(e['p90'])}"),
         ("temporal", "jitter output / input, % IOD", f"{_num(t['jitter_output'])} / {_num(t['jitter_input'])}"),
         ("temporal", "jitter ratio (1 = as steady as the original)", _num(t["ratio"])),
+        ("temporal", "frame-to-frame motion ratio", _num(t.get("motion_ratio"))),
     ]
+    p, d, sm = result.get("pose"), result.get("detail"), result.get("seam")
+    if p:
+        rows.append(("pose", "yaw / pitch / roll error, degrees (mean)",
+                     f"{_num(p['yaw_error'], 1)} / {_num(p['pitch_error'], 1)} / {_num(p['roll_error'], 1)}"))
+    if d:
+        for z in ("64", "128"):
+            if z in d:
+                rows.append(("detail", f"at {z} px, output ÷ original (perfect {d['model_resolution']} px model)",
+                             f"{_pct(d[z]['ratio'])} ({_pct(d[z]['ceiling'])})"))
+    if sm:
+        rows.append(("seam", "ΔE across the blend edge, output / original",
+                     f"{_num(sm['delta_e_output'], 1)} / {_num(sm['delta_e_input'], 1)}"))
+    c = result.get("control")
+    if c:
+        rows.append(("control", f"self-swap A→A: face SSIM ({c['faces']} faces)", _num(c["ssim"], 3)))
+        rows.append(("control", "self-swap A→A: detail at 64 / 128 px",
+                     f"{_pct(c['detail'].get('64'))} / {_pct(c['detail'].get('128'))}"))
     for s in ("a", "b"):
         x = r[s]
         rows.append(("reconstruction", f"{s.upper()}→{s.upper()} held-out SSIM / PSNR ({x['faces']} faces)",

@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "train": "core.train:run_job",
     "demo": "core.demo:run_job",
     "eval": "core.evaluate:run_job",
+    "bench-quality": "core.bench_quality:run_job",
 }
 
 MODEL_WRITERS = frozenset({"train"})

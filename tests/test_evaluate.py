@@ -78,8 +78,21 @@ def test_eval_of_a_conversion_returns_every_metric_in_range(eval_job, converted,
         assert 0 < x["psnr_db"] < 100 and 0 < x["train_psnr_db"] < 100
     summary = [e for e in read_events(eval_job.events_path) if e["type"] == "summary"]
     assert summary and summary[-1]["identity"] == i
+    assert t["pairs"] == r["faces"] - 1 and t["motion_output"] > 0 and t["motion_input"] > 0
+    p, d, sm = r["pose"], r["detail"], r["seam"]
+    assert p["faces"] == r["faces"]
+    for k in ("yaw", "pitch", "roll"):
+        assert 0 <= p[f"{k}_error"] < 90, p
+    assert d["faces"] == r["faces"] and d["model_resolution"] == r["model"]["resolution"]
+    for z in ("64", "128"):
+        assert d[z]["ratio"] > 0 and d[z]["input"] > 0 and 0 < d[z]["ceiling"] < 1.5, d
+    assert d["128"]["ceiling"] < d["64"]["ceiling"]  # a small model has no 128 px detail
+    assert sm["faces"] == r["faces"] and sm["delta_e_output"] >= 0 and sm["delta_e_input"] >= 0
+    assert math.isclose(sm["excess"], sm["delta_e_output"] - sm["delta_e_input"])
+    assert r["control"] is None
     rows = evaluate.table_rows(r)
-    assert {s for s, _, _ in rows} == {"identity", "expression", "temporal", "reconstruction"}
+    assert {s for s, _, _ in rows} == {"identity", "expression", "temporal", "pose", "detail", "seam",
+                                       "reconstruction"}
     assert all(v and "–" not in v for _, _, v in rows)  # every metric has a value
 
 
@@ -91,7 +104,11 @@ def test_an_untouched_copy_scores_exactly_as_the_original(eval_project, clip_a, 
     assert i["a_share"] == i["input_a_share"] == 1.0 and i["b_share"] == i["input_b_share"] == 0.0
     assert i["detected_share"] == 1.0
     assert e["mean"] < 1e-6
-    assert t["jitter_output"] == t["jitter_input"] and t["ratio"] == 1.0
+    assert t["jitter_output"] == t["jitter_input"] and t["ratio"] == 1.0 and t["motion_ratio"] == 1.0
+    p, d, sm = r["pose"], r["detail"], r["seam"]
+    assert p["yaw_error"] == p["pitch_error"] == p["roll_error"] == 0.0
+    assert d["64"]["ratio"] == d["128"]["ratio"] == 1.0
+    assert sm["excess"] == 0.0 and sm["delta_e_output"] == sm["delta_e_input"]
     # The model's reconstruction does not depend on the video.
     assert r["reconstruction"] == eval_job.result["reconstruction"]
 
@@ -136,7 +153,32 @@ def test_cli_json_and_errors(eval_project, converted, eval_job, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
     assert set(out) == set(eval_job.result)
-    assert out["identity"]["faces"] == 2 and out["reconstruction"] == eval_job.result["reconstruction"]
+    assert out["identity"]["faces"] == 2
+    # Another process runs the same model: equal up to float noise (XLA's CPU threads may sum in
+    # another order), not bit for bit.
+    for side, x in eval_job.result["reconstruction"].items():
+        assert out["reconstruction"][side] == {k: pytest.approx(v, rel=1e-5) if isinstance(v, float) else v
+                                               for k, v in x.items()}, side
+    r = subprocess.run([*base, "--input", str(converted), "--identity-faces", "1"], cwd=ROOT,
+                       env=dict(env, COLUMNS="200"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for words in ("pose", "yaw / pitch / roll error", "detail", "at 64 px", "at 128 px", "seam", "ΔE"):
+        assert words in r.stdout, (words, r.stdout[-3000:])
     r = subprocess.run([*base, "--input", str(tmp_path / "nope.mp4")], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_self_swap_control_is_measured_on_the_same_frames(eval_project, converted, clip_a):
+    job = jobs.run_inline(eval_project, "convert", {"input": str(clip_a), "swap": "a-to-a"})
+    assert job.state == "succeeded", job.reason
+    control = Path(job.result["output"])
+    assert control != converted and "a-to-a" in control.name
+    r = evaluate.evaluate(eval_project, str(converted), identity_faces=2, control=str(control))
+    c = r["control"]
+    assert c["video"] == str(control) and c["faces"] == r["faces"]
+    assert 0 < c["ssim"] <= 1 and c["detail"]["64"] > 0 and c["detail"]["128"] > 0
+    # The original as its own control: SSIM 1, detail ratio 1.
+    same = evaluate.evaluate(eval_project, str(converted), identity_faces=2, control=str(clip_a))["control"]
+    assert same["ssim"] == 1.0 and same["detail"]["64"] == 1.0
+    assert {s for s, _, _ in evaluate.table_rows(r)} >= {"control"}

@@ -1,5 +1,5 @@
-"""`facepair eval NAME --input VIDEO`: measure a conversion (identity, expression, stability,
-reconstruction) with the `eval` job (core/evaluate.py); a table, or JSON with --json."""
+"""`facepair eval NAME --input VIDEO`: measure a conversion (identity, expression, pose, stability,
+detail, seam, reconstruction) with the `eval` job (core/evaluate.py); a table, or JSON with --json."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from tui.commands.common import add_detach, console, open_project, positive_int,
 def register(sub, parents) -> None:
     p = sub.add_parser(
         "eval", parents=parents,
-        help="measure a converted video: identity, expression kept, stability, reconstruction",
+        help="measure a converted video: identity, expression and pose kept, stability, detail, seam, "
+             "reconstruction",
         description="Measure a conversion with dlib's face descriptor and landmarks: the share of swapped faces "
                     "that read as B (and still as A) at distance 0.6, the landmark error of points 17-67 against "
-                    "the original (expression kept), frame-to-frame landmark jitter against the original's, and "
-                    "SSIM/PSNR of the held-out faces of each side through their own decoder.",
+                    "the original (expression kept), the yaw/pitch/roll error (solvePnP onto a generic 3-D face), "
+                    "frame-to-frame landmark jitter against the original's, detail (variance of the Laplacian of "
+                    "the inner face on a 64 and a 128 px head crop, output / original), the colour step (ΔE) "
+                    "across the blend mask's edge against the original's, and SSIM/PSNR of the held-out faces "
+                    "of each side through their own decoder (docs/quality.md).",
     )
     p.add_argument("name", help="project")
     p.add_argument("--input", "-i", required=True, metavar="VIDEO",

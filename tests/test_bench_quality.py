@@ -1,0 +1,134 @@
+"""`facepair bench quality`: recipes as data, and one real run end to end on the shared talking clips
+(tiny preset, a few steps, every 6th frame extracted, 8 frames converted) through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import bench_quality as bq
+from core import jobs
+from core.project import load_project
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ("identity_b", "identity_a", "expression", "pose_yaw", "pose_pitch", "pose_roll", "stability",
+           "motion_ratio", "detail_64", "detail_128", "detail_64_ceiling", "detail_128_ceiling", "seam",
+           "seam_original", "seam_excess", "control_ssim", "control_detail_64", "control_detail_128", "device")
+
+
+def _facepair(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "tui.cli", "--home", str(home), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# ---- recipes -------------------------------------------------------------------------------------
+
+def test_the_default_recipe_is_the_issues():
+    r = bq.Recipe().checked()
+    assert (r.preset, r.steps, r.minutes, r.batch, r.seed) == ("lite", 3000, None, 16, 0)
+    assert bq.Recipe.from_json(r.to_json()) == r
+
+
+def test_a_recipe_is_data_and_extra_train_options_pass_through():
+    r = bq.Recipe.from_json({"preset": "tiny", "minutes": 2, "train": {"lr": 3e-4}})
+    assert r.steps is None and r.minutes == 2 and r.train == {"lr": 3e-4}
+    assert "lr=0.0003" in r.describe() and "2 min" in r.describe()
+    assert bq.parse_option("lr=3e-4") == ("lr", 3e-4)
+    assert bq.parse_option("stream=true") == ("stream", True)
+    assert bq.parse_option("steps-per-call=4") == ("steps_per_call", 4)
+    assert bq.parse_option("detector=cnn") == ("detector", "cnn")
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"bogus": 1}, "unknown recipe keys bogus"),
+    ({"train": {"nope": 1}}, "train job has no option 'nope'"),
+    ({"train": {"batch": 8}}, "its own recipe field"),
+    ({"train": {"save_every": 8}}, "set by the benchmark"),
+    ({"convert": {"swap": "b-to-a"}}, "set by the benchmark"),
+    ({"steps": 10, "minutes": 1}, "steps or for minutes"),
+    ({"preset": "huge"}, "huge"),
+    ({"frames": 2}, "at least 3"),
+])
+def test_a_bad_recipe_says_what_is_wrong(data, words):
+    with pytest.raises(bq.BenchQualityError, match=words):
+        bq.Recipe.from_json(data)
+
+
+def test_the_table_is_made_from_the_json_document():
+    row = {"pair": "d18 → d19", "identity_b": 0.47, "identity_a": 0.1, "expression": 4.2, "pose_yaw": 1.0,
+           "pose_pitch": 2.0, "pose_roll": 0.5, "stability": 1.3, "detail_64": 0.09, "detail_128": 0.03,
+           "seam": 3.0, "seam_original": 2.5, "control_ssim": 0.81, "control_detail_64": 0.2,
+           "seconds": {"extract": 40, "train": 700, "convert": 10, "control": 9, "eval": 60}, "device": "the CPU"}
+    doc = {"command": "facepair bench quality", "recipe": bq.Recipe().to_json(), "started": "T", "seconds": 900,
+           "machine": {"cpu": "x", "cores": 2}, "rows": [row]}
+    md = bq.markdown(doc).splitlines()
+    assert md[0] == "`facepair bench quality`" and "lite, 3000 steps, batch 16, seed 0" in md[2]
+    assert md[4].startswith("| pair | as B | still A |") and len(md) == 7
+    assert md[6] == ("| d18 → d19 | 47 % | 10 % | 4.20 | 1.0/2.0/0.5 | 1.30 | 9 % | 3 % | 3.0 (2.5) | 0.810 / 20 % "
+                     "| 40 s / 11 min 40 s / 19 s / 60 s | the CPU |")
+
+
+def test_a_project_the_benchmark_did_not_make_is_left_alone(home, shared_data):
+    from core.project import create_project
+
+    a, b = shared_data / "talking" / "d18.mp4", shared_data / "talking" / "d19.mp4"
+    create_project(home, bq.project_name(a, b), "x", "y", "someone else's project")
+    with pytest.raises(bq.BenchQualityError, match="not made by the quality benchmark"):
+        bq.prepare(home, a, b, bq.Recipe())
+
+
+# ---- end to end ----------------------------------------------------------------------------------
+
+def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data, capsys):
+    home = tmp_path / "home"
+    a, b = shared_data / "talking" / "d18.mp4", shared_data / "talking" / "d19.mp4"
+    out = tmp_path / "run.json"
+    r = _facepair(home, "bench", "quality", "--pair", str(a), str(b), "--preset", "tiny", "--steps", "4", "--batch",
+                  "4", "--frames", "8", "--identity-faces", "2", "--extract-opt", "every=6", "--extract-opt",
+                  "size=64", "--train-opt", "lr=0.001", "--json", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-4000:]
+    doc = json.loads(r.stdout)
+    assert json.loads(out.read_text()) == doc
+    assert doc["benchmark"] == "quality" and "bench quality" in doc["command"]
+    assert doc["recipe"]["train"] == {"lr": 0.001} and doc["recipe"]["extract"] == {"every": 6, "size": 64}
+    (row,) = doc["rows"]
+    for key in FIGURES:
+        assert row[key] is not None, key
+    for key in ("identity_b", "identity_a"):
+        assert 0 <= row[key] <= 1
+    assert row["frames"] == row["faces"] == 8 and row["identity_faces"] == 2
+    assert row["model"] == {**row["model"], "preset": "tiny", "step": 4}
+    assert set(row["seconds"]) == {"extract", "train", "convert", "control", "eval", "total"}
+    assert all(v > 0 for v in row["seconds"].values())
+    # Progress of every stage reached the terminal (stderr with --json).
+    for stage in ("[1/5 extract]", "[2/5 train]", "[3/5 convert]", "[4/5 convert]", "[5/5 eval]"):
+        assert stage in r.stderr, stage
+    # The real stages ran as jobs of a project that says it is a benchmark.
+    project = load_project(home, row["project"])
+    assert "Benchmark only" in project.consent.statement
+    kinds = sorted(j.kind for j in jobs.project_jobs(project))
+    assert kinds == ["bench-quality", "convert", "convert", "eval", "extract", "train"]
+    assert all(j.state == "succeeded" for j in jobs.project_jobs(project))
+    # The table the command prints without --json.
+    from tui.commands.bench import _print_quality
+
+    capsys.readouterr()
+    _print_quality(doc)
+    printed = capsys.readouterr().out
+    for words in ("quality: tiny, 4 steps", "d18 → d19", "detail 64 px", "seam ΔE", "self-swap"):
+        assert words in printed, (words, printed)
+    # The docs table from the saved run.
+    t = _facepair(home, "bench", "quality", "--from", str(out), timeout=60)
+    assert t.returncode == 0 and "| d18 → d19 |" in t.stdout, t.stdout + t.stderr
+
+
+def test_cli_refuses_a_bad_train_option_before_anything_runs(tmp_path):
+    r = _facepair(tmp_path / "home", "bench", "quality", "--train-opt", "nope=1", timeout=120)
+    assert r.returncode == 2 and "train job has no option 'nope'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").iterdir())
