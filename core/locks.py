@@ -54,10 +54,18 @@ def _guard(path: Path):
 
 
 def _write(path: Path, record: dict) -> None:
+    """Replace the lock file whole; a failed write (a full disk) leaves no temp file and names
+    the lock it was writing."""
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(record))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(record))
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
 
 
 def busy_message(project: Project, name: str, info: dict) -> str:

@@ -14,18 +14,9 @@ import pytest
 from core import jobkinds, jobs, locks
 from core.errors import JobError, LockHeld
 from core.events import EventReader, EventWriter, read_events
+from tests.waiting import wait_for
 
 FACEPAIR = [sys.executable, "-m", "tui.cli"]
-
-
-def wait_for(predicate, timeout=20.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def running_job(job):

@@ -19,19 +19,10 @@ import pytest
 from core import jobs, procs, video_out
 from core.errors import LockHeld
 from core.events import read_events
+from tests.waiting import wait_for
 
 FACEPAIR = [sys.executable, "-m", "tui.cli"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def wait_for(predicate, timeout=30.0, every=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"{what}: not met within {timeout:g} s")
 
 
 def running_job(job, timeout=60.0):
