@@ -23,7 +23,7 @@ import pytest
 from core.jaxmodels.presets import get_preset
 from core.project import load_project
 from tests.fixtures.train import TRAIN_ARGS, micro_preset
-from tests.tolerance import assert_adam_weights_close, mean_rtol
+from tests.tolerance import assert_same_training, mean_rtol, training_gap
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8
@@ -139,8 +139,9 @@ def test_two_processes_on_localhost(extracted_project, tmp_path):
     a, b = checkpoint_params(p0, 6), checkpoint_params(ref, 6)
     # The two runs sum each gradient in another order (two half batches, then across processes),
     # and Adam divides by the gradient's own scale: an element whose gradient is ~0 can move by a
-    # fair part of the learning rate on that float noise alone (seen once in a full-suite run: 2
-    # of 2,304 elements 4e-5 apart). A real error moves most elements: see assert_adam_weights_close.
-    lr = get_preset("tiny").lr
-    for k in a:
-        assert_adam_weights_close(a[k], b[k], lr, 6, err_msg=k)
+    # fair part of the learning rate on that float noise alone (seen in full-suite runs: 2 of
+    # 2,304 elements 4e-5 apart; once 3 % of a residual block's kernel over 1e-5). So: every
+    # weight within Adam's bound, and the runs apart by a small share of how far the reference
+    # moved in its last 3 steps (a real error moves them apart about as far as they moved).
+    print(f"two processes vs one: {training_gap(a, b, checkpoint_params(ref, 3)):.2e} of the last 3 steps' movement")
+    assert_same_training(a, b, checkpoint_params(ref, 3), get_preset("tiny").lr, 6)
