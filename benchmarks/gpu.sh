@@ -3,7 +3,7 @@
 # (CUDA), flax, optax, orbax and numpy but maybe not dlib, Textual or rich (the device machine):
 #     bash benchmarks/gpu.sh            # writes $OUT/bench_gpu.json and $OUT/bench_gpu.txt
 # It times facepair's real training step for `original` and `hq128` (bf16 compute, fp32 weights,
-# batch 64 per side) with the machine header (GPU, versions), via core.bench, not the CLI.
+# batch 64 per side) with the machine header (GPU, versions), via core.bench.report, not the CLI.
 # A smoke test anywhere: PRESETS="tiny" BATCH=4 STEPS=2 REPEATS=1 bash benchmarks/gpu.sh
 set -euo pipefail
 OUT=${OUT:-/tmp/facepair-gpu}

@@ -34,7 +34,7 @@ def home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def project(home):
-    from core.project import create_project
+    from core.project.projects import create_project
 
     return create_project(home, "pair", "Alice", "Bob", "Alice and Bob agreed in writing to this test.")
 

@@ -1,4 +1,4 @@
-"""Alignment maths (core.align): Umeyama, frame↔crop matrices, masks; invariance on a real portrait."""
+"""Alignment maths (core.faces.align): Umeyama, frame↔crop matrices, masks; invariance on a real portrait."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import align
+from core.faces import align
 
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
 
@@ -145,7 +145,7 @@ def test_warp_round_trip_keeps_the_face(astronaut):
 # ---- invariance on a real face (dlib detection + landmarks) ------------------------------------
 
 def _aligned_largest_face(image: np.ndarray, size: int):
-    from core import detect
+    from core.faces import detect
 
     faces = [(d, detect.landmarks(image, d)) for d in detect.detect(image, min_face=50)]
     # The largest face that is really a face (a badge on the suit can fool the HOG detector when

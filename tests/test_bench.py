@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core import bench, bench_train
+from core.bench import report as bench
+from core.bench import train as bench_train
 from core.jaxmodels import xla_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ import sys
 for name in sys.argv[1].split(","):
     if name:
         sys.modules[name] = None  # `import name` now raises ImportError
-from tui.cli import main
+from tui.cli.main import main
 code = main(sys.argv[2:])
 loaded = sorted(m for m in sys.modules
                 if (m.split(".")[0] in ("dlib", "textual") or m.startswith("tui.app")) and sys.modules[m])

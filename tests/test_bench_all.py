@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tui.cli import main
+from tui.cli.main import main
 
 
 def _bench(capsys, *args: str) -> dict:
@@ -23,7 +23,7 @@ def _bench(capsys, *args: str) -> dict:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> str:
-    from core import synth
+    from core.media import synth
 
     d = tmp_path_factory.mktemp("bench_all")
     return str(synth.portrait_clip("astronaut", d / "clip.mp4", frames=16, seed=5, audio=True))
@@ -56,7 +56,7 @@ def test_bench_extract_and_convert_json_have_their_documented_keys(capsys, clip)
     assert c["frames_per_s"] > 0 and c["frames_per_s"] <= min(c["decode_fps"], c["encode_fps"]) * 1.05
 
     # `bench all` joins the sections under one machine header: the plain report names each one.
-    from core import bench
+    from core.bench import report as bench
 
     report = bench.text_report({"machine": ext["machine"], "extract": e, "convert": c})
     assert "\nextract\n" in report and "\nconvert\n" in report and "frames_per_s" in report

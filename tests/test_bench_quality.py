@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core import bench_quality as bq
-from core import jobs
-from core.project import load_project
+from core.bench import quality as bq
+from core.jobs import control as jobs
+from core.project.projects import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("identity_b", "identity_a", "expression", "pose_yaw", "pose_pitch", "pose_roll", "stability",
@@ -23,7 +23,7 @@ FIGURES = ("identity_b", "identity_a", "expression", "pose_yaw", "pose_pitch", "
 
 def _facepair(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, JAX_PLATFORMS="cpu", COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "tui.cli", "--home", str(home), *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "tui.cli.main", "--home", str(home), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -75,7 +75,7 @@ def test_the_table_is_made_from_the_json_document():
 
 
 def test_a_project_the_benchmark_did_not_make_is_left_alone(home, shared_data):
-    from core.project import create_project
+    from core.project.projects import create_project
 
     a, b = shared_data / "talking" / "d18.mp4", shared_data / "talking" / "d19.mp4"
     create_project(home, bq.project_name(a, b), "x", "y", "someone else's project")
@@ -116,7 +116,7 @@ def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data, capsys):
     assert kinds == ["bench-quality", "convert", "convert", "eval", "extract", "train"]
     assert all(j.state == "succeeded" for j in jobs.project_jobs(project))
     # The table the command prints without --json.
-    from tui.commands.bench import _print_quality
+    from tui.cli.commands.bench import _print_quality
 
     capsys.readouterr()
     _print_quality(doc)

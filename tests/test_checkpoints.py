@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, model_io
-from core.events import read_events
-from core.project import load_project
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.project.projects import load_project
+from core.train import model_io
 from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS
 
 
@@ -120,7 +121,7 @@ def test_a_reader_leaves_a_damaged_step_in_place_while_training_holds_the_model(
     import subprocess
     import sys
 
-    from core import procs
+    from core.system import procs
 
     p = copy_project(trained_project, tmp_path)
     damage(p, TRAINED_STEPS, "metadata")

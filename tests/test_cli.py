@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from tui.cli import main
+from tui.cli.main import main
 
 
 def run(capsys, *argv):
@@ -18,7 +18,7 @@ def run(capsys, *argv):
 
 def test_help_lists_the_commands():
     exe = shutil.which("facepair") or None
-    cmd = [exe] if exe else [sys.executable, "-m", "tui.cli"]
+    cmd = [exe] if exe else [sys.executable, "-m", "tui.cli.main"]
     out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("new", "add-source", "list", "show", "delete", "jobs", "job", "selftest"):
         assert f"    {command}" in out, command

@@ -16,10 +16,15 @@ import cv2
 import numpy as np
 import pytest
 
-from core import align, convert, jobs, label, media, video_out
-from core import alignments as store
-from core.events import read_events
-from core.project import load_project
+from core.convert import pipeline as convert
+from core.faces import align
+from core.faces import alignments as store
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.media import label
+from core.media import read as media
+from core.media import write as video_out
+from core.project.projects import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +132,7 @@ def test_pixels_outside_every_face_mask_are_unchanged(store_conversion, conv_pro
 def test_visible_label_is_on_by_default_and_frames_without_faces_match_the_input(conv_project, tmp_path):
     """A clip whose middle frames hold no face: those frames equal the input (codec noise aside,
     away from the label), every frame carries the visible label; faces found on the fly."""
-    from core import synth
+    from core.media import synth
 
     frames = synth.head_motion_frames(synth.astronaut(), frames=24, size=(320, 240), center=(220.0, 135.0),
                                       zoom=1.6, seed=5)
@@ -319,7 +324,7 @@ def test_unwritable_output_fails_before_any_work(conv_project, clip_a, tmp_path)
     blocker.write_text("x")
     before = {j.id for j in jobs.project_jobs(conv_project)}
     env = dict(os.environ, FACEPAIR_HOME=str(conv_project.home))
-    res = subprocess.run([sys.executable, "-m", "tui.cli", "convert", conv_project.name, "--input", str(clip_a),
+    res = subprocess.run([sys.executable, "-m", "tui.cli.main", "convert", conv_project.name, "--input", str(clip_a),
                           "--output", str(blocker / "out.mp4")], capture_output=True, text=True, cwd=ROOT, env=env)
     assert res.returncode == 2 and "not a folder" in " ".join(res.stderr.split())
     assert {j.id for j in jobs.project_jobs(conv_project)} == before  # no job started
@@ -349,7 +354,7 @@ def test_bad_options_are_refused_by_the_cli(conv_project, clip_a):
     env = dict(os.environ, FACEPAIR_HOME=str(conv_project.home))
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "tui.cli.main", *args], capture_output=True, text=True, cwd=ROOT,
                               env=env)
 
     for args, words in (
@@ -445,8 +450,8 @@ def test_a_replaced_source_is_detected_on_the_fly_not_pasted_at_old_positions(tr
     one untouched) but finds the faces on the fly, and says so."""
     import subprocess
 
-    from core import synth
-    from core.project import add_sources
+    from core.media import synth
+    from core.project.projects import add_sources
 
     home = tmp_path / "home"
     shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)

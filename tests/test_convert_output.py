@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core import convert, jobs
-from core import project as P
-from core.convert import ConvertError
+from core.convert import pipeline as convert
+from core.convert.pipeline import ConvertError
+from core.jobs import control as jobs
+from core.project import projects as P
 from tests.fixtures.tui import make_app, notifications, screen_text, wait_for
-from tui.cli import main
+from tui.cli.main import main
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def with_source(project, media):
 def started(monkeypatch):
     """Job starts captured instead of run: [(kind, args)]."""
     calls = []
-    monkeypatch.setattr("tui.commands.convert.run_job",
+    monkeypatch.setattr("tui.cli.commands.convert.run_job",
                         lambda args, project, kind, job_args, **kw: calls.append((kind, job_args)) or 0)
     return calls
 

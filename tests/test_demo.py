@@ -12,9 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import demo, jobs, label, media, video_out
-from core.events import read_events
-from core.project import create_project, load_project
+from core.demo import job as demo
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.media import label
+from core.media import read as media
+from core.media import write as video_out
+from core.project.projects import create_project, load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMES, TARGET_FRAMES, STEPS = 16, 12, 4
@@ -24,7 +28,7 @@ DEMO_ARGS = ["--preset", "tiny", "--steps", str(STEPS), "--frames", str(FRAMES),
 
 def _facepair(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, JAX_PLATFORMS="cpu", COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "tui.cli", "--home", str(home), *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "tui.cli.main", "--home", str(home), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from core import jobkinds, jobs
-from core.project import add_sources, create_project, load_project
-from tui.cli import main
+from core.jobs import control as jobs
+from core.jobs import kinds as jobkinds
+from core.project.projects import add_sources, create_project, load_project
+from tui.cli.main import main
 
 NO_SPACE = "No space left on device"
 
@@ -136,7 +137,7 @@ def fill_disk_job(ctx, how: str = "write", path: str | None = None):
     if how == "orbax":  # a training checkpoint that does not fit (the real orbax/tensorstore save)
         import numpy as np
 
-        from core import model_io
+        from core.train import model_io
 
         manager = model_io.checkpoint_manager(ctx.project.model_dir / "checkpoints")
         weights = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)  # 4 MiB, incompressible

@@ -19,9 +19,11 @@ import cv2
 import numpy as np
 import pytest
 
-from core import evaluate, jobs, media
-from core.events import read_events
-from core.project import load_project
+from core.evaluate import job as evaluate
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.media import read as media
+from core.project.projects import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,7 +149,7 @@ def test_which_videos_are_compared(eval_project, converted, clip_a, tmp_path):
 
 def test_cli_json_and_errors(eval_project, converted, eval_job, tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    base = [sys.executable, "-m", "tui.cli", "--home", str(eval_project.home), "eval", eval_project.name]
+    base = [sys.executable, "-m", "tui.cli.main", "--home", str(eval_project.home), "eval", eval_project.name]
     r = subprocess.run([*base, "--input", str(converted), "--identity-faces", "2", "--json"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

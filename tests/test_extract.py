@@ -1,4 +1,4 @@
-"""The extraction pipeline and job (core.extract) on synthetic clips, stills and bad input."""
+"""The extraction pipeline and job (core.extract.pipeline) on synthetic clips, stills and bad input."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import align, extract, faceset, jobs, media
-from core import alignments as al
-from core.events import read_events
-from core.project import add_sources
+from core.extract import pipeline as extract
+from core.faces import align, faceset
+from core.faces import alignments as al
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.media import read as media
+from core.project.projects import add_sources
 
 
 def _events(project, kind="extract"):
@@ -68,7 +71,7 @@ def test_find_faces_on_any_frame_iterator(synth_clips):
 def test_worker_processes_give_the_same_faces_as_one_process(tmp_path):
     """Segments run in a process pool and come back in order, with tracks linked across segment
     borders: the result is exactly what one process finds."""
-    from core import synth
+    from core.media import synth
 
     clip = synth.portrait_clip("hopper", tmp_path / "h.mp4", frames=80, seed=7)
     opts = extract.FindOptions(descriptors=True, crop_size=64)
@@ -171,7 +174,7 @@ def test_every_nth_frame_and_a_settings_change_re_extracts(extracted_project_cop
 
 
 def test_cancelled_extraction_resumes_without_duplicates(project, tmp_path):
-    from core import synth
+    from core.media import synth
 
     clip = synth.portrait_clip("astronaut", tmp_path / "long.mp4", frames=150, seed=5)
     add_sources(project, "a", [clip])
@@ -250,7 +253,7 @@ def test_corrupt_image_is_skipped_counted_and_named(project, tmp_path, astronaut
 def test_source_without_faces_reports_the_side_empty(project, tmp_path):
     from skimage import data
 
-    from core import synth
+    from core.media import synth
 
     clip = synth.synthesize_clip(data.coffee(), tmp_path / "coffee.mp4", frames=12)
     add_sources(project, "a", [clip])
@@ -273,7 +276,7 @@ def test_image_larger_than_8k_is_extracted(project, tmp_path, astronaut):
 
 
 def test_bad_options_are_refused_before_anything_runs(project, tmp_path, capsys, astronaut):
-    from tui.cli import main
+    from tui.cli.main import main
 
     def err() -> str:  # the console may wrap long lines
         return " ".join(capsys.readouterr().err.split())
@@ -292,7 +295,7 @@ def test_bad_options_are_refused_before_anything_runs(project, tmp_path, capsys,
 
 
 def test_cli_runs_the_job_in_the_foreground(project, synth_clips, capsys):
-    from tui.cli import main
+    from tui.cli.main import main
 
     add_sources(project, "b", [synth_clips["hopper"]])
     assert main(["extract", "pair", "--side", "b", "--size", "64"]) == 0
@@ -312,7 +315,7 @@ def test_cnn_detector_runs_the_pipeline(project, synth_clips):
 
 @pytest.mark.slow
 def test_benchmark_reports_what_the_issue_names(synth_clips):
-    from core import bench_extract
+    from core.bench import extract as bench_extract
 
     r = bench_extract.run(synth_clips["astronaut"])["extract"]
     for key in ("frames_per_s", "naive_frames_per_s", "ratio", "faces", "naive_faces", "landmark_px"):
@@ -324,7 +327,7 @@ def test_benchmark_reports_what_the_issue_names(synth_clips):
 
 
 def test_two_extractions_of_one_side_never_run_at_once(extracted_project_copy):
-    from core import locks
+    from core.jobs import locks
 
     p = extracted_project_copy
     locks.acquire(p, "extract-a", "extract-other", os.getpid())  # a live job holds side a
@@ -374,7 +377,7 @@ def _mirror(src, dst):
 
 
 def _show(capsys, name, *flags):
-    from tui.cli import main
+    from tui.cli.main import main
 
     code = main(["show", name, *flags])
     out, _ = capsys.readouterr()
@@ -388,8 +391,8 @@ def test_a_replaced_source_is_re_extracted_and_shown_changed(project, tmp_path, 
     face; a third run reports the stored totals, not "0 faces kept of 0 found"."""
     import json
 
-    from core import synth
-    from core.project import load_project
+    from core.media import synth
+    from core.project.projects import load_project
 
     clip = synth.portrait_clip("astronaut", tmp_path / "clip.mp4", frames=16, seed=3)
     width = media.probe(clip).width
@@ -438,9 +441,9 @@ def test_an_old_store_without_fingerprint_still_counts_as_extracted(project, tmp
     recorded from then on; a new size is a change."""
     import dataclasses
 
-    from core import fingerprint
-    from core.atomic import atomic_write_json, read_json
-    from core.project import load_project
+    from core.media import fingerprint
+    from core.project.projects import load_project
+    from core.system.atomic import atomic_write_json, read_json
 
     img = _write(tmp_path / "face.png", astronaut)
     add_sources(project, "a", [img])
@@ -471,7 +474,7 @@ def test_a_truncated_video_is_marked_partial_and_tried_again(project, tmp_path, 
     and the next run tries again instead of calling it complete."""
     import json
 
-    from core import fingerprint, synth
+    from core.media import fingerprint, synth
 
     full = synth.portrait_clip("astronaut", tmp_path / "full.mp4", frames=32, seed=4)
     data = full.read_bytes()

@@ -1,4 +1,4 @@
-"""dlib detection, landmarks, descriptors (core.detect) on real portraits."""
+"""dlib detection, landmarks, descriptors (core.faces.detect) on real portraits."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from core import align, detect
+from core.faces import align, detect
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 def test_light_modules_do_not_import_dlib_or_cv2_eagerly():
-    code = ("import sys, core.detect, core.align, core.alignments, core.faceset, core.media; "
+    code = ("import sys, core.faces.detect, core.faces.align, core.faces.alignments, core.faces.faceset, core.media.read; "
             "bad = [m for m in ('dlib', 'cv2', 'jax', 'textual') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

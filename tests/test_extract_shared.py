@@ -13,10 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from core import alignments as al
-from core import faceset, jobs
-from core.events import read_events
-from core.project import add_sources, create_project
+from core.faces import alignments as al
+from core.faces import faceset
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.project.projects import add_sources, create_project
 
 pytestmark = pytest.mark.shared_data
 

@@ -1,4 +1,4 @@
-"""The alignments store (core.alignments) and load_faceset (core.faceset)."""
+"""The alignments store (core.faces.alignments) and load_faceset (core.faces.faceset)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import align, detect, faceset
-from core import alignments as al
+from core.faces import align, detect, faceset
+from core.faces import alignments as al
 
 
 def fake_face(rng, frame: int, size: int = 64, with_desc: bool = False) -> al.Face:
@@ -148,7 +148,7 @@ def test_100k_frames_save_and_load_fast(tmp_path):
 # ---- load_faceset ------------------------------------------------------------------------------
 
 def _extract_by_hand(project, side: str, source_id: str, images: list[np.ndarray], size: int = 96) -> None:
-    """Crops + store written with core.detect/core.align only (the pipeline is tested elsewhere)."""
+    """Crops + store written with core.faces.detect/core.faces.align only (the pipeline is tested elsewhere)."""
     w = al.Writer(al.store_path(project, source_id), {"source": {"id": source_id}, "settings": {"size": size}})
     for frame, img in enumerate(images):
         faces = []

@@ -1,11 +1,11 @@
-"""core.fingerprint: the one comparison that says whether a source file changed (pure) and the
+"""core.media.fingerprint: the one comparison that says whether a source file changed (pure) and the
 cheap fingerprint it compares."""
 
 from __future__ import annotations
 
 import os
 
-from core import fingerprint as fp
+from core.media import fingerprint as fp
 
 
 def test_compare_decides_on_content_when_both_sides_have_a_hash():

@@ -1,4 +1,4 @@
-"""The pair finder (core.fit, core.fit_job, `facepair fit`) on real faces found by real dlib.
+"""The pair finder (core.fit.measures, core.fit.job, `facepair fit`) on real faces found by real dlib.
 
 Without ../shared/data the astronaut and Grace Hopper portraits and synthetic clips are used;
 with it, the three people's photos and the Hamilton clip.
@@ -17,9 +17,12 @@ import cv2
 import numpy as np
 import pytest
 
-from core import fit, fit_job, jobs, media
-from core.events import read_events
-from core.project import add_sources, create_project
+from core.fit import job as fit_job
+from core.fit import measures as fit
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.media import read as media
+from core.project.projects import add_sources, create_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +67,7 @@ def astro_faces(astronaut) -> fit_job.Faces:
 # ---- pure maths ---------------------------------------------------------------------------------
 
 def test_core_fit_imports_no_heavy_library():
-    code = ("import sys, core.fit, core.fit_job, tui.commands.fit; "
+    code = ("import sys, core.fit.measures, core.fit.job, tui.cli.commands.fit; "
             "bad = [m for m in ('dlib', 'cv2', 'jax', 'textual') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
@@ -265,12 +268,12 @@ def test_cli_ranks_b_own_footage_first_with_full_pose_coverage(extracted_project
                                                                monkeypatch):
     from rich.console import Console
 
-    from tui.commands import fit as fit_cmd
+    from tui.cli.commands import fit as fit_cmd
 
     p = extracted_project_copy
     blank = _write(tmp_path / "blank.png", np.full((120, 160, 3), 60, np.uint8))
     env = {**os.environ, "FACEPAIR_HOME": str(p.home)}
-    cmd = [sys.executable, "-m", "tui.cli", "fit", p.name, "--frames", "12", "--json", "--candidates",
+    cmd = [sys.executable, "-m", "tui.cli.main", "fit", p.name, "--frames", "12", "--json", "--candidates",
            str(synth_clips["astronaut"]), str(synth_clips["hopper"]), str(blank)]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=240)
     assert out.returncode == 0, out.stderr

@@ -35,7 +35,7 @@ def test_importing_every_core_module_never_imports_textual_or_tui():
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert "core.jobs" in report["modules"] and "core.project" in report["modules"]
+    assert "core.jobs.control" in report["modules"] and "core.project.projects" in report["modules"]
     assert report["failed"] == {}, report["failed"]
     assert report["ui"] == [], f"core imported UI modules: {report['ui']}"
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core import jobs, media
-from core.project import describe_source, load_project
-from tui.cli import main
+from core.jobs import control as jobs
+from core.media import read as media
+from core.project.projects import describe_source, load_project
+from tui.cli.main import main
 
 SIDE = 20000
 PIL_DEFAULT_LIMIT = Image.MAX_IMAGE_PIXELS  # what PIL ships with; facepair must leave it alone

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from core import jobs
-from core.events import EventReader, last_event, read_events
-from core.project import create_project
-from tui.cli import main
+from core.jobs import control as jobs
+from core.jobs.events import EventReader, last_event, read_events
+from core.project.projects import create_project
+from tui.cli.main import main
 
 
 def run(capsys, *argv):

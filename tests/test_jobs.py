@@ -11,12 +11,14 @@ import time
 
 import pytest
 
-from core import jobkinds, jobs, locks
 from core.errors import JobError, LockHeld
-from core.events import EventReader, EventWriter, read_events
+from core.jobs import control as jobs
+from core.jobs import kinds as jobkinds
+from core.jobs import locks
+from core.jobs.events import EventReader, EventWriter, read_events
 from tests.waiting import wait_for
 
-FACEPAIR = [sys.executable, "-m", "tui.cli"]
+FACEPAIR = [sys.executable, "-m", "tui.cli.main"]
 
 
 def running_job(job):
@@ -95,7 +97,7 @@ def test_unknown_kind_refused_before_anything_is_written(project):
 
 
 def test_model_lock_live_holder_refused_and_stale_recovered(project, monkeypatch):
-    monkeypatch.setitem(jobkinds.KINDS, "writer", "core.selftest:run")
+    monkeypatch.setitem(jobkinds.KINDS, "writer", "core.jobs.selftest:run")
     monkeypatch.setattr(jobkinds, "MODEL_WRITERS", jobkinds.MODEL_WRITERS | {"writer"})
     # A live holder (this test process) is named in the refusal.
     locks.acquire(project, "model", "train-live", os.getpid())

@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import jobs, procs, video_out
 from core.errors import LockHeld
-from core.events import read_events
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.media import write as video_out
+from core.system import procs
 from tests.waiting import wait_for
 
-FACEPAIR = [sys.executable, "-m", "tui.cli"]
+FACEPAIR = [sys.executable, "-m", "tui.cli.main"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -57,8 +59,8 @@ def workers_of(job_pid: int) -> list[int]:
 # ---- SIGKILL / OOM: nothing of the job survives it -------------------------------------------------
 
 def test_sigkilled_extract_leaves_no_worker_behind(project, tmp_path):
-    from core import synth
-    from core.project import add_sources
+    from core.media import synth
+    from core.project.projects import add_sources
 
     clip = synth.portrait_clip("astronaut", tmp_path / "long.mp4", frames=160, seed=3)
     add_sources(project, "a", [clip])
@@ -83,8 +85,8 @@ def test_sigkilled_extract_leaves_no_worker_behind(project, tmp_path):
 def test_cancel_of_an_extract_with_workers_is_a_clean_cancel(project, tmp_path):
     """`job cancel` signals the whole group: the workers must not die of that SIGTERM under the
     job (a broken pool made the cancel a 'failed: BrokenProcessPool'); they go when it ends."""
-    from core import synth
-    from core.project import add_sources
+    from core.media import synth
+    from core.project.projects import add_sources
 
     clip = synth.portrait_clip("astronaut", tmp_path / "long.mp4", frames=200, seed=4)
     add_sources(project, "a", [clip])
@@ -110,8 +112,8 @@ def test_sigkilled_convert_leaves_no_worker_nor_ffmpeg_and_the_next_job_removes_
         trained_project, tmp_path):
     import shutil
 
-    from core import synth
-    from core.project import load_project
+    from core.media import synth
+    from core.project.projects import load_project
 
     home = tmp_path / "conv_home"
     shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)
@@ -153,7 +155,7 @@ def test_forkserver_pool_dies_with_a_sigkilled_owner(tmp_path):
     """The same guarantee for any process that owns a FacePool (not only a job runner)."""
     code = (
         "import sys, time\n"
-        "from core.extract import FacePool\n"
+        "from core.extract.pipeline import FacePool\n"
         "pool = FacePool(2)\n"
         "print('ready', flush=True)\n"
         "time.sleep(300)\n"
@@ -295,7 +297,7 @@ def _log_args(job_id: str) -> argparse.Namespace:
 
 
 def test_job_log_follow_prints_the_final_traceback(project, home, monkeypatch, capsys):
-    from tui.commands import jobs as job_commands
+    from tui.cli.commands import jobs as job_commands
 
     # End to end: `facepair job log -f` started while the job runs prints its traceback.
     job = running_job(jobs.start_job(project, "selftest", {"seconds": 2, "steps": 4, "fail": True}))
@@ -361,7 +363,7 @@ def test_two_concurrent_model_writer_starts_from_two_processes(project, tmp_path
         "from pathlib import Path\n"
         "from core import jobs\n"
         "from core.errors import LockHeld\n"
-        "from core.project import load_project\n"
+        "from core.project.projects import load_project\n"
         "p = load_project(Path(sys.argv[1]), 'pair')\n"
         "while not os.path.exists(sys.argv[2]): time.sleep(0.005)\n"
         "try:\n"

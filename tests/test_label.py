@@ -1,4 +1,4 @@
-"""core.label: the visible mark, the metadata, and C2PA manifests signed with the local identity."""
+"""core.media.label: the visible mark, the metadata, and C2PA manifests signed with the local identity."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from core import label, video_out
+from core.media import label
+from core.media import write as video_out
 
 
 def test_visible_label_touches_only_its_corner_box(astronaut):

@@ -1,4 +1,4 @@
-"""Frames in (core.media): probing, reading, the decoder thread, bad input, the video writer."""
+"""Frames in (core.media.read): probing, reading, the decoder thread, bad input, the video writer."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import media
 from core.errors import FacepairError
+from core.media import read as media
 
 
 def write_png(path, rgb):

@@ -1,4 +1,4 @@
-"""core.merge: colour transfer, masks, blending and warping back, on real pixels (no model needed)."""
+"""core.convert.merge: colour transfer, masks, blending and warping back, on real pixels (no model needed)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import align, merge
+from core.convert import merge
+from core.faces import align
 
 
 def synthetic_landmarks(cx: float, cy: float, size: float) -> np.ndarray:

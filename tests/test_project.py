@@ -7,9 +7,9 @@ import tomllib
 
 import pytest
 
-from core import project as P
-from core.atomic import atomic_write_text
 from core.errors import ProjectError
+from core.project import projects as P
+from core.system.atomic import atomic_write_text
 
 
 def test_create_writes_layout_and_consent(home):

@@ -1,6 +1,6 @@
 """Projects in the states users get them into: a corrupt project.toml, a job whose job.json cannot
 be read, a folder renamed by hand, a hand-edited side, names that differ only in Unicode
-normalisation. Each as the user meets it: through `facepair` commands and `core.project`."""
+normalisation. Each as the user meets it: through `facepair` commands and `core.project.projects`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import unicodedata
 
 import pytest
 
-from core import procs
-from core import project as P
 from core.errors import ProjectError
-from tui.cli import main
+from core.project import projects as P
+from core.system import procs
+from tui.cli.main import main
 
 CONSENT = "Ann and Ben agreed in writing to this test."
 

@@ -1,4 +1,4 @@
-"""core.quality on synthetic inputs whose answer is known: a wrong formula fails here."""
+"""core.evaluate.quality on synthetic inputs whose answer is known: a wrong formula fails here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core import quality
+from core.evaluate import quality
 
 SIZE = 500
 

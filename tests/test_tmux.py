@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, procs
-from core import project as projects
+from core.jobs import control as jobs
+from core.project import projects
+from core.system import procs
 
 ROOT = Path(__file__).resolve().parent.parent
 BRAILLE = re.compile("[\u2801-\u28ff]")
@@ -71,7 +72,7 @@ def test_facepair_in_a_real_terminal(tmux, home, no_stray_jobs):
     projects.create_project(home, "pair", "Alice", "Bob", "Alice and Bob agreed in writing")
     env = {"FACEPAIR_HOME": str(home), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "TERM": "xterm-256color",
            "FACEPAIR_PICTURE": "halfcell"}
-    app = f"{sys.executable} -m tui.cli"
+    app = f"{sys.executable} -m tui.cli.main"
 
     tmux.start("one", app, env)
     text = tmux.wait("one", lambda s: "Alice" in s and "faces A" in s, what="the projects table")

@@ -16,10 +16,11 @@ import time
 import numpy as np
 import pytest
 
-from core import jobs, model_io
 from core.errors import FacepairError, LockHeld
-from core.events import read_events
-from core.project import load_project
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.project.projects import load_project
+from core.train import model_io
 from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_preset
 from tests.tolerance import assert_same_training, mean_rtol
 
@@ -86,7 +87,7 @@ def test_trained_project_has_model_files_and_events(trained_project):
 
 
 def test_load_swapper_swaps_faces(trained_project):
-    from core.faceset import load_faceset
+    from core.faces.faceset import load_faceset
 
     sw = model_io.load_swapper(trained_project)
     assert (sw.preset, sw.resolution, sw.step, sw.has_mask) == ("tiny", 32, TRAINED_STEPS, True)
@@ -108,7 +109,7 @@ def test_load_swapper_without_model_names_train(project):
 
 
 def test_holdout_is_fixed_as_faces_come_and_go():
-    from core.train import choose_holdout
+    from core.train.job import choose_holdout
 
     names = [f"clip-abc123_{i:06d}_00.png" for i in range(60)]
     first = choose_holdout(names)
@@ -283,7 +284,7 @@ def test_nan_guard_skips_a_non_finite_batch():
     import jax
 
     from core.jaxmodels.step import Batch
-    from core.train import get_trainer
+    from core.train.job import get_trainer
 
     tr = get_trainer(micro_preset(), TRAIN_ARGS["batch"], False, None)
     state = tr.init_state(0)
@@ -336,7 +337,7 @@ def test_repeated_non_finite_steps_restore_lower_lr_then_give_up(extracted_proje
     """lr 1e30 blows the weights up on the first step, so every later step is non-finite: the job
     restores and halves the learning rate MAX_RECOVERIES times, then fails with advice; what it
     saved is finite."""
-    from core.train import MAX_RECOVERIES
+    from core.train.job import MAX_RECOVERIES
 
     p = copy_project(extracted_project, tmp_path)
     job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "lr": 1e30, "steps": 500})
@@ -358,7 +359,7 @@ def test_fused_steps_equal_single_steps(extracted_project):
     import jax
 
     from core.jaxmodels.step import FaceData
-    from core.train import get_trainer, load_side
+    from core.train.job import get_trainer, load_side
 
     micro = micro_preset()
     sides = {s: load_side(extracted_project, s, micro.resolution, []) for s in ("a", "b")}
@@ -399,7 +400,7 @@ def test_streaming_from_host_with_fused_steps(extracted_project, tmp_path):
 # ---- the command line ---------------------------------------------------------------------------
 
 def test_cli_refuses_bad_options_before_starting(extracted_project, tmp_path, capsys):
-    from tui.cli import main
+    from tui.cli.main import main
 
     p = copy_project(extracted_project, tmp_path)
     home = str(p.home)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from core.jaxmodels.presets import get_preset
-from core.project import load_project
+from core.project.projects import load_project
 from tests.fixtures.train import TRAIN_ARGS, micro_preset
 from tests.tolerance import assert_same_training, mean_rtol, training_gap
 
@@ -34,7 +34,7 @@ def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
     import jax
 
     from core.jaxmodels.step import FaceData
-    from core.train import get_trainer
+    from core.train.job import get_trainer
 
     d = np.load(faces_npz)
     tr = get_trainer(micro_preset(), TRAIN_ARGS["batch"], False, None)
@@ -53,7 +53,7 @@ def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
 
 @pytest.fixture(scope="module")
 def faces_npz(extracted_project, tmp_path_factory) -> str:
-    from core.train import load_side
+    from core.train.job import load_side
 
     sides = {s: load_side(extracted_project, s, micro_preset().resolution, []) for s in ("a", "b")}
     path = tmp_path_factory.mktemp("multidevice") / "faces.npz"
@@ -107,7 +107,7 @@ def test_two_processes_on_localhost(extracted_project, tmp_path):
     args = ["train", extracted_project.name, "--preset", "tiny", "--batch", str(TRAIN_ARGS["batch"]),
             "--steps", "6", "--save-every", "3", "--preview-every", "3",
             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    procs = [subprocess.Popen([sys.executable, "-m", "tui.cli", "--home", str(h), *args, "--process-id", str(i)],
+    procs = [subprocess.Popen([sys.executable, "-m", "tui.cli.main", "--home", str(h), *args, "--process-id", str(i)],
                               cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i, h in enumerate(homes)]
     try:
@@ -132,7 +132,7 @@ def test_two_processes_on_localhost(extracted_project, tmp_path):
     assert checkpoint_steps(p1) == [] and not (p1.model_dir / "status.json").exists()
 
     ref = copy_project(extracted_project, tmp_path, "single")
-    from core import jobs
+    from core.jobs import control as jobs
 
     job = jobs.run_inline(ref, "train", {**TRAIN_ARGS, "steps": 6})
     assert job.state == "succeeded", job.reason

@@ -9,8 +9,10 @@ import time
 import pytest
 from PIL import Image
 
-from core import jobkinds, jobs, procs
-from core import project as projects
+from core.jobs import control as jobs
+from core.jobs import kinds as jobkinds
+from core.project import projects
+from core.system import procs
 from tests.fixtures.tui import make_app, metrics_events, notifications, screen_text, wait_for, write_job
 
 
@@ -21,8 +23,8 @@ def run(coro):
 # ---- projects and the new-project form ----------------------------------------------------------
 
 def test_create_project_enforces_consent(home):
-    from tui.screens.new_project import NewProjectScreen
-    from tui.screens.project import ProjectScreen
+    from tui.app.screens.new_project import NewProjectScreen
+    from tui.app.screens.project import ProjectScreen
 
     async def flow():
         app = make_app(home)
@@ -164,9 +166,9 @@ def test_a_changed_or_partial_source_is_marked_on_the_project_screen(project, ho
     'partial'. An extracted, unchanged source shows its kind only."""
     import os
 
-    from core import alignments as store
-    from core import fingerprint, synth
-    from core.atomic import atomic_write_json
+    from core.faces import alignments as store
+    from core.media import fingerprint, synth
+    from core.system.atomic import atomic_write_json
 
     clip = synth.portrait_clip("astronaut", tmp_path / "talk.mp4", frames=6, seed=1)
     other = synth.portrait_clip("astronaut", tmp_path / "other.mp4", frames=6, seed=2)
@@ -202,7 +204,7 @@ def test_a_changed_or_partial_source_is_marked_on_the_project_screen(project, ho
 
 
 def test_extraction_summary_names_partial_and_changed_sources():
-    from tui.screens.project import summary_lines
+    from tui.app.screens.project import summary_lines
 
     (line,) = summary_lines({"sides": {"a": {
         "frames": 75, "faces_found": 70, "faces_kept": 70, "dropped": {}, "changed": ["/m/clip.mp4"],
@@ -226,7 +228,7 @@ def test_extraction_from_the_project_screen(project, home, astronaut, hopper, no
     """e opens the extraction options; the job runs detached (real dlib); the screen shows its
     summary, the face counts and the thumbnails."""
     if "extract" not in jobkinds.KINDS:
-        pytest.skip("core.extract is not part of this build")
+        pytest.skip("core.extract.pipeline is not part of this build")
     _add_portraits(project, home, astronaut, hopper)
 
     async def flow():
@@ -253,7 +255,7 @@ def test_extraction_from_the_project_screen(project, home, astronaut, hopper, no
 
 def test_extraction_checks_like_the_cli(project, home):
     if "extract" not in jobkinds.KINDS:
-        pytest.skip("core.extract is not part of this build")
+        pytest.skip("core.extract.pipeline is not part of this build")
 
     async def flow():
         app = make_app(home)
@@ -271,7 +273,7 @@ def test_fit_ranking_of_side_a_from_the_project_screen(project, home, astronaut,
     """f ranks side A's footage against B (the `fit` job, real dlib); the fit column and the
     line under A's table show the score and what differs."""
     if "fit" not in jobkinds.KINDS:
-        pytest.skip("core.fit_job is not part of this build")
+        pytest.skip("core.fit.job is not part of this build")
     _add_portraits(project, home, astronaut, hopper)
 
     async def flow():
@@ -315,7 +317,7 @@ def test_a_missing_stage_says_it_is_not_available(project, home, monkeypatch):
 # ---- jobs: start, watch, cancel, reattach ------------------------------------------------------
 
 def test_selftest_job_feeds_the_training_chart_and_can_be_stopped(project, home, no_stray_jobs):
-    from tui.screens.training import TrainingScreen
+    from tui.app.screens.training import TrainingScreen
 
     async def flow():
         app = make_app(home)
@@ -343,11 +345,11 @@ def test_selftest_job_feeds_the_training_chart_and_can_be_stopped(project, home,
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("train" not in jobkinds.KINDS, reason="core.train is not part of this build")
+@pytest.mark.skipif("train" not in jobkinds.KINDS, reason="core.train.job is not part of this build")
 def test_training_start_stop_resume(extracted_project_copy):
     """s starts a real `tiny` training job with the dialog's options; the chart and the preview
     follow it; x stops it gracefully (it saves); r resumes with the same settings."""
-    from tui.screens.stage_options import job_arg_names
+    from tui.app.screens.stage_options import job_arg_names
 
     p = extracted_project_copy
     home = p.home
@@ -395,7 +397,7 @@ def test_training_start_stop_resume(extracted_project_copy):
                 jobs.cancel_job(j, grace=30)
 
 
-@pytest.mark.skipif("convert" not in jobkinds.KINDS, reason="core.convert is not registered in this build")
+@pytest.mark.skipif("convert" not in jobkinds.KINDS, reason="core.convert.pipeline is not registered in this build")
 def test_convert_without_a_model_shows_the_reason(project, home, astronaut, no_stray_jobs):
     """The convert screen starts the job with the input and options; core's refusal (no trained
     model) comes back on the screen in the CLI's words."""
@@ -442,7 +444,7 @@ def test_cancel_from_the_jobs_screen_asks_first(project, home, no_stray_jobs):
 
 
 def test_quit_never_stops_a_job_and_a_new_app_finds_it_live(project, home, no_stray_jobs):
-    from tui.screens.job import JobScreen
+    from tui.app.screens.job import JobScreen
 
     async def first():
         app = make_app(home)
@@ -494,7 +496,7 @@ def test_two_apps_at_once_both_stay_correct(project, home, no_stray_jobs):
 def test_a_flood_of_events_does_not_lag_the_ui(project, home):
     """A job writing ~1000 events/s: redraws stay at the tick rate, memory stays bounded and a
     key press is handled at once."""
-    from tui.screens.training import TrainingScreen
+    from tui.app.screens.training import TrainingScreen
 
     d = write_job(project, "train-flood", "train", metrics_events(10), state="running")
     stop = threading.Event()
@@ -572,8 +574,8 @@ def test_preview_events_show_as_a_picture(project, home, astronaut, tmp_path):
 # ---- keyboard: help, palette, themes -------------------------------------------------------------
 
 def test_help_palette_and_theme(project, home):
-    from tui.screens.help import HelpScreen
-    from tui.screens.new_project import NewProjectScreen
+    from tui.app.screens.help import HelpScreen
+    from tui.app.screens.new_project import NewProjectScreen
 
     async def flow():
         app = make_app(home)
@@ -598,13 +600,13 @@ def test_help_palette_and_theme(project, home):
 def test_every_screen_binding_has_an_id_and_fits_80x24(project, home):
     """Keyboard first: every action of every screen is bound with an id; each screen renders
     at 80×24 with a footer."""
-    from tui.screens.convert import ConvertScreen
-    from tui.screens.job import JobScreen
-    from tui.screens.jobs import JobsScreen
-    from tui.screens.new_project import NewProjectScreen
-    from tui.screens.project import ProjectScreen
-    from tui.screens.projects import ProjectsScreen
-    from tui.screens.training import TrainingScreen
+    from tui.app.screens.convert import ConvertScreen
+    from tui.app.screens.job import JobScreen
+    from tui.app.screens.jobs import JobsScreen
+    from tui.app.screens.new_project import NewProjectScreen
+    from tui.app.screens.project import ProjectScreen
+    from tui.app.screens.projects import ProjectsScreen
+    from tui.app.screens.training import TrainingScreen
 
     d = write_job(project, "selftest-done", "selftest", metrics_events(5))
 

@@ -12,7 +12,7 @@ import time
 import pytest
 from textual.widgets import Input
 
-from core import jobkinds
+from core.jobs import kinds as jobkinds
 from tests.fixtures.tui import SNAP_T0, build_snapshot_home, make_app, wait_for
 
 SIZE = (80, 24)
@@ -23,8 +23,8 @@ def studio(astronaut, hopper, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     # The build's stages vary while they land; the pictures must not: pin the registered kinds.
-    monkeypatch.setattr(jobkinds, "KINDS", {"selftest": "core.selftest:run"})
-    from tui.screens.stage_options import job_arg_names
+    monkeypatch.setattr(jobkinds, "KINDS", {"selftest": "core.jobs.selftest:run"})
+    from tui.app.screens.stage_options import job_arg_names
 
     job_arg_names.cache_clear()
     home = build_snapshot_home(astronaut, hopper)

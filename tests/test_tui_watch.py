@@ -10,11 +10,11 @@ import tracemalloc
 
 from PIL import Image
 
-from core.events import EventWriter
+from core.jobs.events import EventWriter
 from tests.fixtures.tui import metrics_events, write_job
-from tui.watch import JobDigest, JobWatch, LogTail, LossHistory, Series, decimate, fmt_duration
-from tui.widgets.path_input import complete_path
-from tui.widgets.thumbs import montage, sample_faces
+from tui.app.watch import JobDigest, JobWatch, LogTail, LossHistory, Series, decimate, fmt_duration
+from tui.app.widgets.path_input import complete_path
+from tui.app.widgets.thumbs import montage, sample_faces
 
 
 def test_series_stays_bounded_and_keeps_first_and_newest_points():
@@ -104,7 +104,7 @@ def test_digest_memory_does_not_grow_with_the_length_of_the_run(tmp_path):
         lines += [json.dumps({"t": 1.0, "type": "message", "level": "info", "text": f"message {i}"})
                   for i in range(n // 4)]
         path.write_text("\n".join(lines) + "\n")
-        from core.events import EventReader
+        from core.jobs.events import EventReader
 
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]

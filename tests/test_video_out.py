@@ -1,4 +1,4 @@
-"""core.video_out: H.264 out with the input's rate, exact frame count, copied audio, metadata,
+"""core.media.write: H.264 out with the input's rate, exact frame count, copied audio, metadata,
 and no partial file left behind by a failure (including a full disk)."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import label, video_out
+from core.media import label
+from core.media import write as video_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,7 +166,7 @@ def _write_noise_until_full(out: Path) -> str:
     return textwrap.dedent(f"""
         import numpy as np, os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from core import video_out
+        from core.media import write as video_out
         rng = np.random.default_rng(0)
         try:
             with video_out.VideoWriter({str(out)!r}, 25, (320, 240), crf=0) as w:

@@ -1,0 +1,513 @@
+"""Swap quality: a converted video measured against its original and the project's two people.
+
+    facepair eval NAME --input VIDEO [--original VIDEO] [--frames N] [--identity-faces K] [--json]
+
+`--input` is a converted video (or the original a convert job of the project converted: its newest
+output is taken); the original, the frame offset (`--start`) and the direction come from the convert
+job that wrote it, or `--original`. The faces measured are those of the replaced person in the
+original (their track's dlib descriptor within 0.6 of that side's faces; every face when the
+conversion used `--faces all`), found as extraction finds them. In both videos the 68-point
+predictor runs in the *same* box (the original face's), so both sets of landmarks are measured the
+same way and a face the conversion spoiled still gets landmarks.
+
+Metrics (dlib's 128-d descriptor: 99.38 % on LFW at distance 0.6):
+- identity: the share of swapped faces within 0.6 of B's centroid (the mean descriptor of B's
+  extracted faces) and the share still within 0.6 of A's, on `identity_faces` frames spread over
+  the clip; the original's shares for comparison; `detected_share`: how many swapped faces dlib's
+  HOG detector still finds.
+- expression: landmark error over points 17–67 (brows, nose, eyes, mouth: not the jaw, whose shape
+  is the new person's) after a similarity fit of the output's points onto the original's, as % of
+  the original's inter-ocular distance (eye centres). Pose and expression kept → small.
+- temporal: jitter = mean ‖p(t+1) − 2 p(t) + p(t−1)‖ over points 17–67 and frames where the face is
+  in three consecutive frames (% inter-ocular distance): smooth head motion cancels, frame-to-frame
+  shake does not. Output vs input, and their ratio (1 = as steady as the original). Also the plain
+  frame-to-frame motion mean ‖p(t+1) − p(t)‖ (same points, same unit) and its ratio.
+- pose: yaw, pitch and roll of each face (`cv2.solvePnP` of the 68 landmarks onto a generic 3-D
+  face, core/evaluate/quality.py), output vs original: the mean absolute error in degrees of each angle.
+- detail (at 64 and 128 px): both frames cut by one similarity (from the original's landmarks) to a
+  crop of that size at coverage 2.0 (the project's head crop), then the variance of the Laplacian
+  inside the inner-face hull (points 17–67): output ÷ original (ratio of the means over faces); next
+  to it the `ceiling`, what a perfect model of this model's resolution would score (the original's
+  face round-tripped through its crop and put back as the merge does).
+- seam: mean ΔE (CIE76, L*a*b*) between a thin band just inside and one just outside the edge of
+  the blend mask `facepair convert` builds (hull, the convert job's erosion and feather), sector by
+  sector around the face, in the output and in the original on the same bands; `excess` = output −
+  original (0 = no visible seam beyond what the original has there).
+- control (only with `control`, a self-swap conversion A→A of the same original): SSIM of the
+  inner face on the 128 px grid and the detail ratios of that video against the original.
+- reconstruction: SSIM and PSNR of each side's held-out faces (`model/holdout.json`, never trained
+  on) through its own decoder (A→A, B→B), at the model's resolution, next to the same measures on
+  up to `TRAIN_FACES` training faces (the gap shows over-fitting).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import FacepairError
+
+THRESHOLD = 0.6
+POINTS = slice(17, 68)  # brows, nose, eyes, mouth
+DEFAULT_FRAMES = 300
+DEFAULT_IDENTITY_FACES = 24
+CENTROID_FACES = 24
+TRAIN_FACES = 32
+
+
+class EvalError(FacepairError):
+    """An evaluation cannot run (no such video, no original, nothing to measure)."""
+
+
+# ---- which videos --------------------------------------------------------------------------------
+
+@dataclass
+class Pair:
+    """A converted video, the original it was made from, and how (from the convert job)."""
+
+    converted: Path
+    original: Path
+    first: int = 0  # the original's frame that is the converted video's frame 0
+    swap: str = "a-to-b"
+    faces: str = "match"
+    job: str | None = None
+    erode: int | None = None  # the convert job's blend mask (None: convert's defaults)
+    blur: int | None = None
+
+
+def _same(a, b) -> bool:
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except (TypeError, OSError):
+        return False
+
+
+def find_pair(project, input: str, original: str | None = None) -> Pair:
+    """The converted video and its original: by the convert job that wrote `input` (or, when `input`
+    is a video the project converted, that job's newest output); `original` overrides."""
+    from core.convert.pipeline import parse_time
+    from core.jobs import control as jobs
+    from core.media import read as media
+
+    path = Path(input).expanduser().resolve()
+    if not path.is_file():
+        raise EvalError(f"--input {path}: no such file")
+    converts = [j for j in jobs.project_jobs(project)
+                if j.kind == "convert" and j.state == "succeeded" and isinstance(j.result, dict)]
+    job = next((j for j in converts if _same(j.result.get("output"), path)), None)
+    converted = path
+    if job is None and original is None:
+        job = next((j for j in converts if _same(j.args.get("input"), path) and j.result.get("output")
+                    and Path(j.result["output"]).is_file()), None)
+        if job is not None:  # `input` is an original: evaluate its newest conversion
+            converted = Path(job.result["output"])
+    if original is not None:
+        orig = Path(original).expanduser().resolve()
+        if not orig.is_file():
+            raise EvalError(f"--original {orig}: no such file")
+    elif job is not None:
+        orig = Path(job.args.get("input", ""))
+        if not orig.is_file():
+            raise EvalError(f"{converted.name} was converted from {orig}, which is gone; pass --original VIDEO")
+    else:
+        raise EvalError(f"cannot tell which video {path} was converted from: no convert job of project "
+                        f"{project.name!r} wrote it or converted it; pass --original VIDEO")
+    if _same(orig, converted):
+        raise EvalError(f"{converted} is its own original: pass the converted video as --input")
+    for p in (orig, converted):
+        if media.probe(p).kind != "video":  # MediaError for anything unreadable
+            raise EvalError(f"{p} is not a video: facepair eval measures a converted video")
+    first = 0
+    args = job.args if job is not None else {}
+    if args.get("start") not in (None, ""):
+        fps = media.probe(orig).fps or 25.0
+        first = int(round((parse_time(args["start"]) or 0.0) * fps))
+    return Pair(converted=converted, original=orig, first=first, swap=str(args.get("swap", "a-to-b")),
+                faces=str(args.get("faces", "match")), job=job.id if job is not None else None,
+                erode=_int_or_none(args.get("erode")), blur=_int_or_none(args.get("blur")))
+
+
+def _int_or_none(v) -> int | None:
+    return None if v in (None, "") else int(v)
+
+
+# ---- pure measures -------------------------------------------------------------------------------
+
+def inter_ocular(lm: np.ndarray) -> float:
+    """Distance between the eye centres (points 36–41 and 42–47)."""
+    lm = np.asarray(lm, np.float64)
+    return float(np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))
+
+
+def expression_error(original: np.ndarray, output: np.ndarray) -> float:
+    """Mean distance of points 17–67 after the best similarity of the output's onto the original's,
+    as % of the original's inter-ocular distance."""
+    from core.faces.align import umeyama
+
+    src = np.asarray(output, np.float64)[POINTS]
+    dst = np.asarray(original, np.float64)[POINTS]
+    t = umeyama(src, dst)
+    fitted = src @ t[:2, :2].T + t[:2, 2]
+    return float(np.linalg.norm(fitted - dst, axis=1).mean() / max(1e-6, inter_ocular(original)) * 100)
+
+
+def jitter(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, iod: float) -> float:
+    """Mean ‖p(t+1) − 2 p(t) + p(t−1)‖ over points 17–67, as % of `iod`."""
+    acc = np.asarray(nxt, np.float64)[POINTS] - 2 * np.asarray(cur, np.float64)[POINTS] \
+        + np.asarray(prev, np.float64)[POINTS]
+    return float(np.linalg.norm(acc, axis=1).mean() / max(1e-6, iod) * 100)
+
+
+def motion(prev: np.ndarray, cur: np.ndarray, iod: float) -> float:
+    """Mean ‖p(t) − p(t−1)‖ over points 17–67, as % of `iod`."""
+    d = np.asarray(cur, np.float64)[POINTS] - np.asarray(prev, np.float64)[POINTS]
+    return float(np.linalg.norm(d, axis=1).mean() / max(1e-6, iod) * 100)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two RGB images in [0, 1] (scikit-image, Gaussian window as Wang et al.)."""
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two images in [0, 1] (capped at 100 dB for identical images)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return 100.0 if mse <= 1e-10 else float(10 * math.log10(1.0 / mse))
+
+
+def _stats(values: list[float]) -> dict:
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return {"mean": None, "median": None, "p90": None}
+    return {"mean": float(v.mean()), "median": float(np.median(v)), "p90": float(np.percentile(v, 90))}
+
+
+def _share(distances: list[float]) -> float | None:
+    return float(np.mean(np.asarray(distances) < THRESHOLD)) if distances else None
+
+
+def _mean(values: list[float]) -> float | None:
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return float(np.mean(v)) if v else None
+
+
+def _ratio(num: list[float], den: list[float]) -> float | None:
+    n, d = _mean(num), _mean(den)
+    return n / d if n is not None and d else None
+
+
+# ---- the people ----------------------------------------------------------------------------------
+
+def references(project, side: str, limit: int = CENTROID_FACES) -> np.ndarray:
+    """(K, 128) dlib descriptors of a side's person (the ones extraction stored, or computed on crops)."""
+    from core.convert.pipeline import ConvertError, reference_descriptors
+
+    try:
+        return reference_descriptors(project, side, limit=limit)
+    except ConvertError as e:
+        raise EvalError(f"evaluation needs side {side}'s faces ({project.label(side)}) to know who that is: {e}") from e
+
+
+# ---- reconstruction ------------------------------------------------------------------------------
+
+def reconstruction(project, swapper, side: str, holdout: list[str], train_faces: int = TRAIN_FACES) -> dict:
+    """SSIM and PSNR of a side's held-out faces (and of a sample of its training faces) through the
+    side's own decoder."""
+    from core.faces.faceset import load_faceset
+
+    fs = load_faceset(project, side, size=swapper.resolution)
+    held = set(holdout)
+    h_idx = [i for i, n in enumerate(fs.names) if n in held]
+    t_all = [i for i, n in enumerate(fs.names) if n not in held]
+    t_idx = [t_all[int(round(k))] for k in np.linspace(0, len(t_all) - 1, min(train_faces, len(t_all)))] \
+        if t_all else []
+
+    def measure(idx: list[int]) -> tuple[float | None, float | None]:
+        if not idx:
+            return None, None
+        faces = fs.images[idx]
+        rgb, _ = swapper.swap(faces, f"{side}-to-{side}")
+        ref = faces.astype(np.float32) / 255.0
+        return (float(np.mean([ssim(r, o) for r, o in zip(ref, rgb, strict=True)])),
+                float(np.mean([psnr(r, o) for r, o in zip(ref, rgb, strict=True)])))
+
+    s, p = measure(h_idx)
+    ts, tp = measure(t_idx)
+    out = {"faces": len(h_idx), "ssim": s, "psnr_db": p, "train_faces": len(t_idx), "train_ssim": ts,
+           "train_psnr_db": tp}
+    if not h_idx:
+        out["note"] = (f"no held-out faces of side {side} (none recorded in model/holdout.json, or they were "
+                       f"deleted; a side with fewer than 8 faces at training keeps none back)")
+    return out
+
+
+# ---- the evaluation ------------------------------------------------------------------------------
+
+@dataclass
+class _Face:
+    track: int
+    original: np.ndarray  # (68, 2)
+    output: np.ndarray
+    iod: float
+
+
+def evaluate(project, input: str, original: str | None = None, frames: int = DEFAULT_FRAMES,
+             identity_faces: int = DEFAULT_IDENTITY_FACES, control: str | None = None, ctx=None) -> dict:
+    """Every metric of the module notes for one converted video; returns the result dict.
+    `control`: a self-swap conversion of the same original (same first frame), measured too."""
+    from core.convert.pipeline import replaced_side
+    from core.evaluate import quality
+    from core.extract.pipeline import FindOptions, find_faces
+    from core.faces import detect
+    from core.media import read as media
+    from core.train import model_io
+
+    t_start = time.monotonic()
+    if int(frames) < 3:
+        raise EvalError(f"--frames must be at least 3 (jitter needs three consecutive frames), not {frames}")
+    if int(identity_faces) < 1:
+        raise EvalError(f"--identity-faces must be at least 1, not {identity_faces}")
+    pair = find_pair(project, input, original)
+    old = replaced_side(pair.swap)
+    new = "b" if old == "a" else "a"
+    info_o, info_c = media.probe(pair.original), media.probe(pair.converted)
+    if (info_o.width, info_o.height) != (info_c.width, info_c.height):
+        raise EvalError(f"{pair.converted.name} is {info_c.width}×{info_c.height} and {pair.original.name} "
+                        f"{info_o.width}×{info_o.height}: not a conversion of it; pass the right --original")
+    n_o = (info_o.frames or 0) - pair.first
+    n = min(int(frames), info_c.frames or 0, n_o) if info_c.frames and info_o.frames else int(frames)
+    if n < 1:
+        raise EvalError(f"{pair.converted.name} has no frames to compare with {pair.original.name}")
+    _say(ctx, f"evaluating {pair.converted.name} against {pair.original.name} ({pair.swap}, faces "
+              f"{pair.faces}): up to {n} frames" + (f" from original frame {pair.first}" if pair.first else ""))
+
+    control_path = None
+    if control is not None:
+        control_path = Path(control).expanduser().resolve()
+        if not control_path.is_file():
+            raise EvalError(f"control video {control_path}: no such file")
+        info_k = media.probe(control_path)
+        if (info_k.width, info_k.height) != (info_o.width, info_o.height):
+            raise EvalError(f"control video {control_path.name} is {info_k.width}×{info_k.height}, the original "
+                            f"{info_o.width}×{info_o.height}")
+    status = model_io.read_status(project) or {}
+    resolution = int(status.get("resolution") or 64)
+
+    ref = {s: references(project, s) for s in ("a", "b")}
+    centroid = {s: ref[s].mean(axis=0) for s in ("a", "b")}
+    sample = set(np.linspace(0, n - 1, min(int(identity_faces), n)).round().astype(int).tolist())
+
+    faces: dict[int, list[_Face | None]] = {}  # frame position → faces measured
+    dist = {"out": {"a": [], "b": []}, "in": {"a": [], "b": []}}
+    expression: list[float] = []
+    pose_err: dict[str, list[float]] = {"yaw": [], "pitch": [], "roll": []}
+    sizes = quality.DETAIL_SIZES
+    det = {k: {z: [] for z in sizes} for k in ("in", "out", "ceiling", "control")}
+    seam_out: list[float] = []
+    seam_in: list[float] = []
+    control_ssim: list[float] = []
+    detected = considered = skipped_other = 0
+    opts = FindOptions(video=True, descriptors=pair.faces == "match")
+    orig_frames = media.iter_frames(pair.original, start=pair.first, stop=pair.first + n)
+    conv_frames = media.iter_frames(pair.converted, stop=n)
+    ctrl_frames = iter(media.iter_frames(control_path, stop=n)) if control_path is not None else None
+    count = 0
+    for (fo, found), fc in zip(find_faces(orig_frames, opts), conv_frames, strict=False):
+        fk = next(ctrl_frames, None) if ctrl_frames is not None else None
+        i = fo.index - pair.first
+        count += 1
+        if fc.image.shape != fo.image.shape:
+            raise EvalError(f"frame {fc.index} of {pair.converted.name} is {fc.image.shape[1]}×{fc.image.shape[0]}, "
+                            f"the original's {fo.image.shape[1]}×{fo.image.shape[0]}")
+        row: list[_Face] = []
+        for f in found:
+            if pair.faces == "match":
+                d = f.track_descriptor
+                if d is None or float(np.linalg.norm(ref[old] - d, axis=1).min()) >= THRESHOLD:
+                    skipped_other += 1
+                    continue
+            box = detect.Detection(*(float(v) for v in f.box), score=0.0)
+            lm_o = detect.landmarks(fo.image, box)
+            lm_c = detect.landmarks(fc.image, box)
+            face = _Face(int(f.track), lm_o, lm_c, inter_ocular(lm_o))
+            row.append(face)
+            considered += 1
+            expression.append(expression_error(lm_o, lm_c))
+            p_o, p_c = quality.head_pose(lm_o, fo.image.shape), quality.head_pose(lm_c, fc.image.shape)
+            for name, a_o, a_c in zip(("yaw", "pitch", "roll"), p_o, p_c, strict=True):
+                pose_err[name].append(quality.angle_error(a_o, a_c))
+            perfect = quality.round_trip(fo.image, lm_o, resolution)
+            for z in sizes:
+                d_o, d_c = quality.detail_pair(fo.image, fc.image, lm_o, z)
+                det["in"][z].append(d_o)
+                det["out"][z].append(d_c)
+                det["ceiling"][z].append(quality.detail(perfect, lm_o, z))
+                if fk is not None:
+                    det["control"][z].append(quality.detail(fk.image, lm_o, z))
+            alpha = quality.blend_alpha(lm_o, fo.image.shape, resolution, pair.erode, pair.blur)
+            seam_out.append(quality.seam_delta_e(fc.image, alpha))
+            seam_in.append(quality.seam_delta_e(fo.image, alpha))
+            if fk is not None:
+                control_ssim.append(quality.face_ssim(fo.image, fk.image, lm_o, 128))
+            region = detect.detect_in_region(fc.image, box)
+            if any(detect.iou(r, box) > 0.3 for r in region):
+                detected += 1
+            if i in sample:
+                dc = detect.descriptor(fc.image, lm_c)
+                do = detect.descriptor(fo.image, lm_o)
+                for s in ("a", "b"):
+                    dist["out"][s].append(float(np.linalg.norm(dc - centroid[s])))
+                    dist["in"][s].append(float(np.linalg.norm(do - centroid[s])))
+        faces[i] = row
+        if ctx is not None:
+            ctx.progress(count, n, stage="evaluate: faces", unit="frames", info=f"{considered} faces")
+            ctx.check_cancelled()
+    if considered == 0:
+        who = f"{project.label(old)} (side {old})" if pair.faces == "match" else "anyone"
+        raise EvalError(f"no face of {who} found in the {count} frames of {pair.original.name} compared: "
+                        f"nothing to evaluate" + (f" ({skipped_other} faces of other people)" if skipped_other else ""))
+
+    # Temporal: the same track in three consecutive frames.
+    j_out, j_in, m_out, m_in = [], [], [], []
+    for i in sorted(faces):
+        for f in faces[i]:
+            prev = next((g for g in faces.get(i - 1, []) if g.track == f.track), None)
+            nxt = next((g for g in faces.get(i + 1, []) if g.track == f.track), None)
+            if prev is not None:
+                m_in.append(motion(prev.original, f.original, f.iod))
+                m_out.append(motion(prev.output, f.output, f.iod))
+            if prev is None or nxt is None:
+                continue
+            j_in.append(jitter(prev.original, f.original, nxt.original, f.iod))
+            j_out.append(jitter(prev.output, f.output, nxt.output, f.iod))
+    jo, ji = _mean(j_out), _mean(j_in)
+    mo, mi = _mean(m_out), _mean(m_in)
+
+    # Reconstruction on held-out faces.
+    if ctx is not None:
+        ctx.progress(0, 2, stage="evaluate: reconstruction", unit="sides", force=True)
+    from core.convert.pipeline import load_swapper
+
+    swapper = load_swapper(project, warn=None if ctx is None else ctx.warning)
+    holdout = model_io.read_holdout(project)
+    recon = {}
+    for k, s in enumerate(("a", "b")):
+        recon[s] = reconstruction(project, swapper, s, holdout.get(s, []))
+        if ctx is not None:
+            ctx.progress(k + 1, 2, stage="evaluate: reconstruction", unit="sides")
+
+    result = {
+        "input": str(pair.converted), "original": str(pair.original), "first_frame": pair.first,
+        "swap": pair.swap, "faces_mode": pair.faces, "convert_job": pair.job, "project": project.name,
+        "model": {"preset": swapper.preset, "step": swapper.step, "resolution": swapper.resolution},
+        "frames": count, "faces": considered,
+        "identity": {
+            "threshold": THRESHOLD, "faces": len(dist["out"]["b"]),
+            "b_share": _share(dist["out"]["b"]), "a_share": _share(dist["out"]["a"]),
+            "b_distance": _mean(dist["out"]["b"]), "a_distance": _mean(dist["out"]["a"]),
+            "input_b_share": _share(dist["in"]["b"]), "input_a_share": _share(dist["in"]["a"]),
+            "detected_share": detected / considered, "new_side": new,
+        },
+        "expression": {"points": "17-67", "unit": "% inter-ocular distance", "faces": len(expression),
+                       **_stats(expression)},
+        "temporal": {"points": "17-67", "unit": "% inter-ocular distance", "triples": len(j_out),
+                     "jitter_output": jo, "jitter_input": ji,
+                     "ratio": (jo / ji) if jo is not None and ji else None,
+                     "pairs": len(m_out), "motion_output": mo, "motion_input": mi,
+                     "motion_ratio": (mo / mi) if mo is not None and mi else None},
+        "pose": {"unit": "degrees", "faces": len(pose_err["yaw"]), "method": "solvePnP, generic 3-D face",
+                 **{f"{k}_error": _mean(v) for k, v in pose_err.items()},
+                 **{f"{k}_error_p90": _stats(v)["p90"] for k, v in pose_err.items()}},
+        "detail": {"measure": "variance of the Laplacian, inner face (17-67), head crop of coverage 2.0",
+                   "faces": len(det["in"][sizes[0]]), "model_resolution": resolution,
+                   **{str(z): {"ratio": _ratio(det["out"][z], det["in"][z]),
+                               "ceiling": _ratio(det["ceiling"][z], det["in"][z]),
+                               "output": _mean(det["out"][z]), "input": _mean(det["in"][z])} for z in sizes}},
+        "seam": {"unit": "ΔE (CIE76)", "faces": len(seam_out), "delta_e_output": _mean(seam_out),
+                 "delta_e_input": _mean(seam_in),
+                 "excess": (_mean(seam_out) - _mean(seam_in)) if _mean(seam_out) is not None
+                 and _mean(seam_in) is not None else None,
+                 "erode": pair.erode, "blur": pair.blur},
+        "control": None if control_path is None else {
+            "video": str(control_path), "faces": len(control_ssim), "ssim": _mean(control_ssim),
+            "detail": {str(z): _ratio(det["control"][z], det["in"][z]) for z in sizes}},
+        "reconstruction": recon,
+        "seconds": round(time.monotonic() - t_start, 2),
+    }
+    return result
+
+
+def run_job(ctx, input: str, original: str | None = None, frames: int = DEFAULT_FRAMES,
+            identity_faces: int = DEFAULT_IDENTITY_FACES, control: str | None = None) -> dict:
+    """The `eval` job kind: `evaluate`, its result also emitted as a `summary` event."""
+    result = evaluate(ctx.project, input, original=original, frames=frames, identity_faces=identity_faces,
+                      control=control, ctx=ctx)
+    ctx.emit("summary", **result)
+    ident = result["identity"]
+    ctx.message(f"identity: {_pct(ident['b_share'])} of swapped faces read as {ctx.project.label('b')}, "
+                f"{_pct(ident['a_share'])} still as {ctx.project.label('a')}; expression error "
+                f"{_num(result['expression']['mean'])} % IOD; jitter ×{_num(result['temporal']['ratio'])} "
+                f"the original's")
+    return result
+
+
+def _say(ctx, text: str) -> None:
+    if ctx is not None:
+        ctx.message(text)
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.0f} %"
+
+
+def _num(x, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def table_rows(result: dict) -> list[tuple[str, str, str]]:
+    """(section, metric, value) rows for a printed table (the CLI and the TUI share the wording)."""
+    i, e, t, r = result["identity"], result["expression"], result["temporal"], result["reconstruction"]
+    rows = [
+        ("identity", f"swapped faces within {i['threshold']} of B's centroid", _pct(i["b_share"])),
+        ("identity", f"swapped faces still within {i['threshold']} of A's centroid", _pct(i["a_share"])),
+        ("identity", "mean distance to B / A", f"{_num(i['b_distance'], 3)} / {_num(i['a_distance'], 3)}"),
+        ("identity", "original faces within 0.6 of A / B", f"{_pct(i['input_a_share'])} / {_pct(i['input_b_share'])}"),
+        ("identity", "swapped faces HOG still detects", _pct(i["detected_share"])),
+        ("expression", "landmark error 17–67, % IOD (mean / median / p90)",
+         f"{_num(e['mean'])} / {_num(e['median'])} / {_num(e['p90'])}"),
+        ("temporal", "jitter output / input, % IOD", f"{_num(t['jitter_output'])} / {_num(t['jitter_input'])}"),
+        ("temporal", "jitter ratio (1 = as steady as the original)", _num(t["ratio"])),
+        ("temporal", "frame-to-frame motion ratio", _num(t.get("motion_ratio"))),
+    ]
+    p, d, sm = result.get("pose"), result.get("detail"), result.get("seam")
+    if p:
+        rows.append(("pose", "yaw / pitch / roll error, degrees (mean)",
+                     f"{_num(p['yaw_error'], 1)} / {_num(p['pitch_error'], 1)} / {_num(p['roll_error'], 1)}"))
+    if d:
+        for z in ("64", "128"):
+            if z in d:
+                rows.append(("detail", f"at {z} px, output ÷ original (perfect {d['model_resolution']} px model)",
+                             f"{_pct(d[z]['ratio'])} ({_pct(d[z]['ceiling'])})"))
+    if sm:
+        rows.append(("seam", "ΔE across the blend edge, output / original",
+                     f"{_num(sm['delta_e_output'], 1)} / {_num(sm['delta_e_input'], 1)}"))
+    c = result.get("control")
+    if c:
+        rows.append(("control", f"self-swap A→A: face SSIM ({c['faces']} faces)", _num(c["ssim"], 3)))
+        rows.append(("control", "self-swap A→A: detail at 64 / 128 px",
+                     f"{_pct(c['detail'].get('64'))} / {_pct(c['detail'].get('128'))}"))
+    for s in ("a", "b"):
+        x = r[s]
+        rows.append(("reconstruction", f"{s.upper()}→{s.upper()} held-out SSIM / PSNR ({x['faces']} faces)",
+                     f"{_num(x['ssim'], 3)} / {_num(x['psnr_db'], 1)} dB"))
+        rows.append(("reconstruction", f"{s.upper()}→{s.upper()} training SSIM / PSNR ({x['train_faces']} faces)",
+                     f"{_num(x['train_ssim'], 3)} / {_num(x['train_psnr_db'], 1)} dB"))
+    return rows

@@ -1,0 +1,384 @@
+"""The per-source alignments store: every processed frame and every face found in it.
+
+Conversion puts faces back with it, training reads crop landmarks from it, a resumed extraction
+skips the frames it holds.
+
+Format (version 1) — a folder `PROJECT/alignments/SOURCEID.fpa/`:
+- `meta.json`: `{"format": "facepair-alignments", "version": 1, "source": {id, path, kind, side,
+  fingerprint: {size, mtime, hash, frames} (core.media.fingerprint: the file content the store describes;
+  absent in stores written before it)},
+  "settings": {size, coverage, center, detector, min_face, every, smooth, …}, "created": ISO time}`.
+- `part-NNNNNN.npz`: one flush of processed frames (numpy .npz, read with allow_pickle=False;
+  nothing in the store is ever pickled). Each part is written atomically (temp file + rename), so
+  a killed extraction leaves whole parts only. Parts have increasing numbers; when two parts
+  hold the same frame, the newer one wins. `compact()` merges all parts into one.
+Arrays of a part (F processed frames, N faces, M descriptors):
+  frames (F,) int64 — every processed frame index, with or without faces
+  face_frame (N,) int64, face_index (N,) int16 — which frame, which face in it (0 = leftmost)
+  box (N, 4) float32 — detector box (left, top, right, bottom) in frame pixels
+  score (N,) float32 — detector score (NaN for a face carried by tracking without a detection)
+  confidence (N,) float32 — the face's upright re-score (`core.faces.detect.face_score`, ≥ 0 for a face)
+  tracked (N,) bool — landmarks came from tracking, not from a detection in this frame
+  track (N,) int32 — a per-source track id (faces of one person in consecutive frames)
+  landmarks (N, 68, 2) float32 — the landmarks used for alignment (smoothed in time for videos)
+  landmarks_raw (N, 68, 2) float32 — dlib's landmarks before smoothing
+  matrix (N, 2, 3) float64 — frame → crop matrix (core.faces.align conventions)
+  size (N,) int32, coverage (N,) float32 — crop size and coverage of that matrix
+  blur (N,) float32 — variance of the Laplacian of the crop's face region (higher = sharper)
+  status (N,) int8 — 0 kept (its crop is in faces/SIDE), else the filter that dropped it (STATUS)
+  descriptor_face (M,) int64, descriptor (M, 128) float32 — dlib descriptors, for the faces
+      (row numbers into N) where one was computed
+Crops are named `SOURCEID_FRAME_FACE.png` (`crop_name`), FRAME ≥ 6 digits, FACE 2 digits.
+
+API: `store_path(project, source_id)`, `store_exists(...)`, `load(path)`, `load_for_source(project,
+source_id) -> Alignments`, `Writer(path, meta)` (`add`, `flush`, `compact`), `crop_name`,
+`parse_crop_name`, `STATUS`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import FacepairError
+from core.system.atomic import atomic_write_bytes, atomic_write_json, read_json
+
+FORMAT = "facepair-alignments"
+VERSION = 1
+SUFFIX = ".fpa"
+META = "meta.json"
+PART_RE = re.compile(r"^part-(\d{6,})\.npz$")
+STATUS = {0: "kept", 1: "small", 2: "blurry", 3: "identity"}
+STATUS_CODE = {v: k for k, v in STATUS.items()}
+CROP_RE = re.compile(r"^(?P<source>[A-Za-z0-9-]+)_(?P<frame>\d{6,})_(?P<face>\d{2,})\.png$")
+
+_FACE_FIELDS = {
+    "face_frame": ((), np.int64), "face_index": ((), np.int16), "box": ((4,), np.float32),
+    "score": ((), np.float32), "confidence": ((), np.float32), "tracked": ((), np.bool_), "track": ((), np.int32),
+    "landmarks": ((68, 2), np.float32), "landmarks_raw": ((68, 2), np.float32),
+    "matrix": ((2, 3), np.float64), "size": ((), np.int32), "coverage": ((), np.float32),
+    "blur": ((), np.float32), "status": ((), np.int8),
+}
+
+
+class AlignmentsError(FacepairError):
+    """An alignments store is missing, of an unknown version, or damaged."""
+
+
+def crop_name(source_id: str, frame: int, face: int) -> str:
+    return f"{source_id}_{int(frame):06d}_{int(face):02d}.png"
+
+
+def parse_crop_name(name: str) -> tuple[str, int, int] | None:
+    """(source id, frame, face) of a crop file name, or None when it is not one."""
+    m = CROP_RE.match(Path(name).name)
+    if not m:
+        return None
+    return m["source"], int(m["frame"]), int(m["face"])
+
+
+def store_path(project, source_id: str) -> Path:
+    return Path(project.alignments_dir) / f"{source_id}{SUFFIX}"
+
+
+def store_exists(project, source_id: str) -> bool:
+    return (store_path(project, source_id) / META).is_file()
+
+
+@dataclass
+class Face:
+    """One face of one frame, as the extraction writes it (see the module notes for each field)."""
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+    landmarks_raw: np.ndarray
+    matrix: np.ndarray
+    size: int
+    coverage: float
+    blur: float = float("nan")
+    status: int = 0
+    tracked: bool = False
+    track: int = -1
+    descriptor: np.ndarray | None = None
+    confidence: float = float("nan")
+
+
+@dataclass
+class Alignments:
+    """A loaded store: column arrays over faces, sorted by (frame, face index)."""
+
+    path: Path
+    meta: dict
+    frames: np.ndarray
+    faces: dict[str, np.ndarray]
+    descriptor_face: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    descriptors: np.ndarray = field(default_factory=lambda: np.zeros((0, 128), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.faces["face_frame"])
+
+    def __getattr__(self, name: str):
+        faces = self.__dict__.get("faces")
+        if faces is not None and name in faces:
+            return faces[name]
+        raise AttributeError(name)
+
+    @property
+    def source_id(self) -> str:
+        return str(self.meta.get("source", {}).get("id") or self.path.name.removesuffix(SUFFIX))
+
+    @property
+    def settings(self) -> dict:
+        return dict(self.meta.get("settings", {}))
+
+    def processed(self, frame: int) -> bool:
+        i = np.searchsorted(self.frames, frame)
+        return bool(i < len(self.frames) and self.frames[i] == frame)
+
+    def faces_in(self, frame: int) -> np.ndarray:
+        """Row numbers of the faces of one frame (empty when none or not processed)."""
+        ff = self.faces["face_frame"]
+        lo, hi = np.searchsorted(ff, frame, "left"), np.searchsorted(ff, frame, "right")
+        return np.arange(lo, hi)
+
+    def row(self, frame: int, face: int) -> int | None:
+        for r in self.faces_in(frame):
+            if int(self.faces["face_index"][r]) == face:
+                return int(r)
+        return None
+
+    def name(self, row: int) -> str:
+        return crop_name(self.source_id, int(self.faces["face_frame"][row]), int(self.faces["face_index"][row]))
+
+    def descriptor(self, row: int) -> np.ndarray | None:
+        i = np.searchsorted(self.descriptor_face, row)
+        if i < len(self.descriptor_face) and self.descriptor_face[i] == row:
+            return self.descriptors[i]
+        return None
+
+    def counts(self) -> dict[str, int]:
+        st = self.faces["status"]
+        return {STATUS[k]: int((st == k).sum()) for k in STATUS}
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def _parts(path: Path) -> list[tuple[int, Path]]:
+    out = []
+    for p in path.iterdir() if path.is_dir() else ():
+        m = PART_RE.match(p.name)
+        if m:
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def _empty_faces(n: int = 0) -> dict[str, np.ndarray]:
+    return {k: np.zeros((n, *shape), dtype) for k, (shape, dtype) in _FACE_FIELDS.items()}
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        meta = read_json(path / META)
+    except FileNotFoundError:
+        raise AlignmentsError(f"{path}: no alignments store here (run `facepair extract`)") from None
+    except ValueError as e:
+        raise AlignmentsError(f"{path / META} is damaged: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise AlignmentsError(f"{path / META} is not a facepair alignments store")
+    if int(meta.get("version", 0)) > VERSION:
+        raise AlignmentsError(f"{path} is alignments format {meta.get('version')}, newer than this facepair "
+                              f"({VERSION}); upgrade facepair")
+    return meta
+
+
+def _read_part(p: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise AlignmentsError(f"{p}: damaged alignments part ({e}); delete it to re-extract those frames") from None
+
+
+def load(path: str | os.PathLike) -> Alignments:
+    """Load a store folder. Later parts override earlier ones frame by frame."""
+    path = Path(path)
+    meta = read_meta(path)
+    parts = [_read_part(p) for _, p in _parts(path)]
+    if not parts:
+        return Alignments(path, meta, np.zeros(0, np.int64), _empty_faces())
+    # Which part owns each frame: the newest one that lists it (only matters when parts overlap).
+    all_frames = np.concatenate([d["frames"].astype(np.int64) for d in parts])
+    uniq = np.unique(all_frames)
+    frame_owner = None
+    if len(uniq) < len(all_frames):
+        owner = np.concatenate([np.full(len(d["frames"]), i) for i, d in enumerate(parts)])
+        frame_owner = np.full(len(uniq), -1)
+        np.maximum.at(frame_owner, np.searchsorted(uniq, all_frames), owner)
+
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in _FACE_FIELDS}
+    dface, desc = [], []
+    offset = 0
+    for i, d in enumerate(parts):
+        n = len(d["face_frame"])
+        keep = None  # all rows, no copy
+        if frame_owner is not None and n:
+            keep = frame_owner[np.searchsorted(uniq, d["face_frame"].astype(np.int64))] == i
+        kept = n if keep is None else int(keep.sum())
+        for k, (shape, dtype) in _FACE_FIELDS.items():
+            if k in d:
+                col = d[k] if keep is None else d[k][keep]
+                cols[k].append(col.astype(dtype, copy=False))
+            else:  # a field added after this part was written: NaN where it can be, else 0
+                fill = np.nan if np.issubdtype(dtype, np.floating) else 0
+                cols[k].append(np.full((kept, *shape), fill, dtype))
+        if "descriptor_face" in d and len(d["descriptor_face"]):
+            df = d["descriptor_face"].astype(np.int64)
+            if keep is None:
+                dface.append(df + offset)
+                desc.append(d["descriptor"])
+            else:
+                new_index = np.cumsum(keep) - 1 + offset
+                sel = keep[df]
+                dface.append(new_index[df[sel]])
+                desc.append(d["descriptor"][sel])
+        offset += kept
+    faces = {k: (v[0] if len(v) == 1 else np.concatenate(v)) for k, v in cols.items()}
+    ff, fi = faces["face_frame"], faces["face_index"]
+    in_order = len(ff) < 2 or bool(np.all((ff[1:] > ff[:-1]) | ((ff[1:] == ff[:-1]) & (fi[1:] > fi[:-1]))))
+    if not in_order:
+        order = np.lexsort((fi, ff))
+        faces = {k: v[order] for k, v in faces.items()}
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        dface = [inverse[x] for x in dface]
+    descriptor_face = np.concatenate(dface) if dface else np.zeros(0, np.int64)
+    descriptors = np.concatenate(desc) if desc else np.zeros((0, 128), np.float32)
+    o = np.argsort(descriptor_face, kind="stable")
+    return Alignments(path, meta, uniq.astype(np.int64), faces, descriptor_face[o].astype(np.int64),
+                      descriptors[o].astype(np.float32))
+
+
+def load_for_source(project, source_id: str) -> Alignments:
+    """The store of one source of a project; AlignmentsError naming `facepair extract` if absent."""
+    path = store_path(project, source_id)
+    if not (path / META).is_file():
+        raise AlignmentsError(f"source {source_id} of project {project.name!r} has no alignments yet: "
+                              f"run `facepair extract {project.name}`")
+    return load(path)
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+class Writer:
+    """Appends processed frames to a store, one atomic part per `flush()`.
+
+    `Writer(path, meta)` creates the store (meta.json) if it does not exist; an existing store
+    keeps its meta. Frames added and not yet flushed are lost if the process dies: the extraction
+    redoes them.
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: dict | None = None):
+        self.path = Path(path)
+        if not (self.path / META).is_file():
+            if meta is None:
+                raise AlignmentsError(f"{self.path}: no store here and no meta to create one")
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path / META, {**meta, "format": FORMAT, "version": VERSION})
+        self.meta = read_meta(self.path)
+        parts = _parts(self.path)
+        self._next = (parts[-1][0] + 1) if parts else 0
+        self._frames: list[int] = []
+        self._faces: list[tuple[int, int, Face]] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._frames)
+
+    def add(self, frame: int, faces: Sequence[Face]) -> None:
+        """Record one processed frame and its faces (face index = position in `faces`)."""
+        self._frames.append(int(frame))
+        for i, f in enumerate(faces):
+            self._faces.append((int(frame), i, f))
+
+    def flush(self) -> Path | None:
+        """Write the pending frames as one part; returns its path (None when nothing was pending)."""
+        if not self._frames:
+            return None
+        arrays = _pack(self._frames, self._faces)
+        path = self._write_part(arrays)
+        self._frames, self._faces = [], []
+        return path
+
+    def _write_part(self, arrays: dict[str, np.ndarray]) -> Path:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        path = self.path / f"part-{self._next:06d}.npz"
+        atomic_write_bytes(path, buf.getvalue())
+        self._next += 1
+        return path
+
+    def compact(self) -> None:
+        """Merge every part into one (flushes first). A crash midway leaves a loadable store."""
+        self.flush()
+        parts = _parts(self.path)
+        if len(parts) <= 1:
+            return
+        a = load(self.path)
+        arrays = {"frames": a.frames, **a.faces, "descriptor_face": a.descriptor_face, "descriptor": a.descriptors}
+        self._write_part(arrays)
+        for _, p in parts:
+            p.unlink(missing_ok=True)
+
+
+def _pack(frames: list[int], faces: list[tuple[int, int, Face]]) -> dict[str, np.ndarray]:
+    n = len(faces)
+    out = _empty_faces(n)
+    dface, desc = [], []
+    for row, (frame, idx, f) in enumerate(faces):
+        out["face_frame"][row] = frame
+        out["face_index"][row] = idx
+        out["box"][row] = f.box
+        out["score"][row] = f.score
+        out["confidence"][row] = f.confidence
+        out["tracked"][row] = f.tracked
+        out["track"][row] = f.track
+        out["landmarks"][row] = f.landmarks
+        out["landmarks_raw"][row] = f.landmarks_raw
+        out["matrix"][row] = f.matrix
+        out["size"][row] = f.size
+        out["coverage"][row] = f.coverage
+        out["blur"][row] = f.blur
+        out["status"][row] = f.status
+        if f.descriptor is not None:
+            dface.append(row)
+            desc.append(np.asarray(f.descriptor, np.float32))
+    out["frames"] = np.asarray(sorted(set(frames)), np.int64)
+    out["descriptor_face"] = np.asarray(dface, np.int64)
+    out["descriptor"] = np.asarray(desc, np.float32).reshape(-1, 128)
+    return out
+
+
+def remove(project, source_id: str) -> None:
+    """Delete a source's store (for a fresh extraction)."""
+    import shutil
+
+    shutil.rmtree(store_path(project, source_id), ignore_errors=True)
+
+
+def meta_for(source, settings: dict, fingerprint: dict | None = None) -> dict:
+    """A new store's meta; `fingerprint` (core.media.fingerprint) records which file content it describes."""
+    from core.project.projects import now_iso
+
+    src = {"id": source.id, "path": source.path, "kind": source.kind, "side": source.side}
+    if fingerprint is not None:
+        src["fingerprint"] = fingerprint
+    return {"source": src, "settings": settings, "created": now_iso()}
+

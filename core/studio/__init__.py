@@ -1,0 +1,4 @@
+"""Whole-project views and operations that read its jobs too: the overview behind `facepair list/show`.
+
+Above `core.jobs`; used by `tui`.
+"""

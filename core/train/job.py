@@ -1,0 +1,674 @@
+"""The `train` job: faces on the device, the jitted step in a loop, checkpoints, events, previews.
+
+Flow: check the faces (before anything compiles) → pick the held-out faces → put both sides on the
+device as uint8 → resume from the newest checkpoint (refusing one of another preset) → loop:
+dispatch up to `steps_per_call` steps, then read the *previous* dispatch's metrics (so the host
+never waits on the device) → events, previews, checkpoints at their step multiples → on the step
+target, a cancel (SIGTERM/SIGINT) or an error the user can fix: save and stop.
+
+Non-finite steps are skipped by the step itself; after `NONFINITE_LIMIT` in a row the job restores
+the last checkpoint, halves the learning rate and says so (at most `MAX_RECOVERIES` times).
+
+Several hosts: every process runs this job with the same arguments (`--coordinator`, …); process 0
+writes the checkpoints, status, previews and metrics; the others follow its decisions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import FacepairError, JobCancelled
+from core.project.projects import now_iso
+from core.system.atomic import atomic_write_bytes, atomic_write_json
+from core.train import model_io
+
+MIN_FACES = 4             # per side, after the held-out share is set aside
+HOLDOUT_SHARE = 0.1       # of each side's faces, never trained on (for evaluation)
+HOLDOUT_MIN_FACES = 2 * MIN_FACES  # a side with fewer faces keeps none back
+NONFINITE_LIMIT = 8       # consecutive non-finite steps before restoring the last checkpoint
+MAX_RECOVERIES = 5
+LR_FACTOR = 0.5
+DEFAULT_SAVE_EVERY = 500
+DEFAULT_PREVIEW_EVERY = 250
+METRICS_INTERVAL_S = 1.0
+PREVIEW_FACES = 4
+MAX_DEVICE_FRACTION = 0.5  # use at most this share of a device's memory for the face set
+
+
+class TrainError(FacepairError):
+    """Training cannot start or continue for a reason the user can fix."""
+
+
+# ---- faces → arrays ---------------------------------------------------------------------------
+
+def _hash01(name: str) -> float:
+    return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 2 ** 32
+
+
+def choose_holdout(names: list[str], held: list[str] | None = None, trained: list[str] | None = None) -> list[str]:
+    """The held-out faces of a side. A face seen before keeps its set (held out, or trained on);
+    a new face is held out by a fixed hash of its name (share HOLDOUT_SHARE), never more than twice
+    the share by chance of the hash, and a side of HOLDOUT_MIN_FACES or more holds at least one."""
+    held_set = set(held or []) & set(names)
+    seen = held_set | (set(trained or []) & set(names))
+    if len(names) < HOLDOUT_MIN_FACES:
+        return sorted(held_set)
+    new = sorted((n for n in names if n not in seen and _hash01(n) < HOLDOUT_SHARE), key=_hash01)
+    room = max(0, int(2 * HOLDOUT_SHARE * len(names)) - len(held_set))
+    out = held_set | set(new[:room])
+    if not out:
+        unseen = [n for n in names if n not in seen]
+        if unseen:
+            out = {min(unseen, key=_hash01)}
+    return sorted(out)
+
+
+def region_maps(landmarks: np.ndarray, masks: np.ndarray, size: int) -> np.ndarray:
+    """(N, S, S, 3) uint8: landmark-hull mask, eyes, mouth — the loss weights that follow the target."""
+    import cv2
+
+    n = len(landmarks)
+    out = np.zeros((n, size, size, 3), np.uint8)
+    out[..., 0] = masks
+    grow = max(1, size // 24)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    for i, lm in enumerate(landmarks):
+        eyes = np.zeros((size, size), np.uint8)
+        for idx in (slice(36, 42), slice(42, 48)):  # each eye's six points
+            cv2.fillConvexPoly(eyes, cv2.convexHull(np.round(lm[idx]).astype(np.int32)), 255)
+        mouth = np.zeros((size, size), np.uint8)
+        cv2.fillConvexPoly(mouth, cv2.convexHull(np.round(lm[48:60]).astype(np.int32)), 255)
+        out[i, ..., 1] = cv2.dilate(eyes, kernel)
+        out[i, ..., 2] = cv2.dilate(mouth, kernel)
+    return out
+
+
+@dataclass
+class SideData:
+    faces: np.ndarray      # (n, R, R, 3) uint8, training faces only
+    maps: np.ndarray       # (n, R, R, 3) uint8
+    names: list[str]       # training faces
+    holdout: list[str]
+    source_size: int
+
+
+def load_side(project, side: str, resolution: int, previous_holdout: list[str] | None,
+              previous_trained: list[str] | None = None) -> SideData:
+    """A side's training faces at the model's resolution; clear errors for missing or mixed faces."""
+    import cv2
+
+    from core.faces.faceset import load_faceset
+
+    fs = load_faceset(project, side)  # FaceSetError (a FacepairError) when the side has none
+    mixed = {n: int(why.split(" px")[0].split()[-1]) for n, why in fs.skipped.items() if " px, the others " in why}
+    if mixed:
+        counts = Counter(mixed.values())
+        counts[fs.size] += len(fs.names)
+        (main, _), *rest = counts.most_common()
+        odd = next(n for n in [*mixed, *fs.names] if (mixed.get(n) or fs.size) != main)
+        sizes = ", ".join(f"{c} of {s} px" for s, c in counts.most_common())
+        raise TrainError(
+            f"side {side} of {project.name!r} has faces of mixed sizes ({sizes}; e.g. {odd} is not {main} px): "
+            f"re-extract the side at one size (`facepair extract {project.name} --side {side} --size N`) "
+            f"or delete the odd crops")
+    holdout = choose_holdout(fs.names, previous_holdout, previous_trained)
+    keep = [i for i, n in enumerate(fs.names) if n not in set(holdout)]
+    if len(keep) < MIN_FACES:
+        raise TrainError(
+            f"side {side} of {project.name!r} has {len(keep)} usable face{'s' if len(keep) != 1 else ''} to train on"
+            f"{f' ({len(holdout)} more held out)' if holdout else ''}; training needs at least {MIN_FACES} per side: "
+            f"add sources (`facepair add-source {project.name} {side} …`) and run `facepair extract`")
+    images, masks, lms = fs.images[keep], fs.masks[keep], fs.landmarks[keep]
+    if fs.size != resolution:
+        k = resolution / fs.size
+        interp = cv2.INTER_AREA if resolution < fs.size else cv2.INTER_CUBIC
+        images = np.stack([cv2.resize(im, (resolution, resolution), interpolation=interp) for im in images])
+        masks = np.stack([cv2.resize(m, (resolution, resolution), interpolation=cv2.INTER_AREA) for m in masks])
+        lms = ((lms + 0.5) * k - 0.5).astype(np.float32)
+    maps = region_maps(lms, masks, resolution)
+    return SideData(faces=np.ascontiguousarray(images), maps=maps, names=[fs.names[i] for i in keep],
+                    holdout=holdout, source_size=fs.size)
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+
+def _meta(preset, step: int, batch: int, state_lr: float) -> dict:
+    from core import __version__
+
+    return {"preset": preset.name, "preset_config": preset.to_json(), "resolution": preset.resolution,
+            "step": int(step), "batch": int(batch), "lr": float(state_lr), "saved": now_iso(),
+            "facepair": __version__}
+
+
+def _to_host(tree):
+    """Numpy copies of (replicated, possibly multi-process) arrays: this process's replica."""
+    import jax
+
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)) if hasattr(x, "addressable_data")
+                        else np.asarray(x), tree)
+
+
+def checkpoint_preset(project, warn=None, verified: dict | None = None) -> tuple[int, dict] | None:
+    """(step, meta) of the newest intact checkpoint, or None. Every tensor is read back to check it:
+    a damaged newer step is moved to `model/checkpoints-damaged/` and `warn(text)` names it
+    (core.train.model_io.read_newest_intact; DamagedModel when none is intact). The state read is left in
+    `verified[step]` when a dict is given, so a resume need not read it again."""
+    found = model_io.read_newest_intact(project, warn=warn)
+    if found is None:
+        return None
+    step, meta, flat = found
+    if verified is not None:
+        verified.clear()
+        verified[step] = flat
+    return step, meta
+
+
+# ---- previews -----------------------------------------------------------------------------------
+
+def preview_grid(rows: list[list[np.ndarray]], header: list[str] | None = None, scale: int = 1) -> np.ndarray:
+    """Tile rows of equal-size float [0, 1] or uint8 images into one uint8 RGB image."""
+    cells = [[_u8(c) for c in row] for row in rows]
+    r = cells[0][0].shape[0]
+    gap = max(2, r // 16)
+    cols = len(cells[0])
+    h = len(cells) * (r + gap) + gap
+    w = cols * (r + gap) + gap
+    img = np.full((h, w, 3), 24, np.uint8)
+    for i, row in enumerate(cells):
+        for j, c in enumerate(row):
+            y, x = gap + i * (r + gap), gap + j * (r + gap)
+            img[y:y + r, x:x + r] = c
+    if scale > 1:
+        img = img.repeat(scale, 0).repeat(scale, 1)
+    if header:
+        from PIL import Image, ImageDraw
+
+        bar = 14
+        canvas = Image.new("RGB", (img.shape[1], img.shape[0] + bar), (24, 24, 24))
+        canvas.paste(Image.fromarray(img), (0, bar))
+        draw = ImageDraw.Draw(canvas)
+        cw = img.shape[1] / len(header)
+        for j, text in enumerate(header):
+            draw.text((int(j * cw) + 3, 1), text, fill=(230, 230, 230))
+        img = np.asarray(canvas)
+    return img
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    if x.dtype == np.uint8:
+        return x
+    return np.clip(np.nan_to_num(np.asarray(x, np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_png(path: Path, img: np.ndarray) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG", compress_level=1)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# ---- the job ------------------------------------------------------------------------------------
+
+def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int | None = None,
+            lr: float | None = None, save_every: int | None = None, preview_every: int | None = None,
+            seed: int = 0, keep: int = 3, stream: bool | None = None, steps_per_call: int | None = None,
+            coordinator: str | None = None, num_processes: int | None = None,
+            process_id: int | None = None) -> dict:
+    """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
+    from core.train import devices
+
+    distributed = devices.init_distributed(coordinator, num_processes, process_id)
+    devices.enable_compile_cache()
+    run = TrainingRun(ctx, preset=preset, batch=batch, steps=steps, lr=lr, save_every=save_every,
+                      preview_every=preview_every, seed=seed, keep=keep, stream=stream,
+                      steps_per_call=steps_per_call, distributed=distributed)
+    return run.run()
+
+
+_TRAINERS: dict = {}
+
+
+def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
+    """A Trainer per configuration and process, so jobs run in one process (tests) compile once."""
+    import jax
+
+    from core.jaxmodels.step import Trainer
+
+    key = (preset, batch, streamed, steps_per_call, tuple(d.id for d in jax.devices()), jax.process_count())
+    if key not in _TRAINERS:
+        _TRAINERS[key] = Trainer(preset, batch, mesh=None, streamed=streamed, steps_per_call=steps_per_call)
+    return _TRAINERS[key]
+
+
+class TrainingRun:
+    def __init__(self, ctx, *, preset, batch, steps, lr, save_every, preview_every, seed, keep, stream,
+                 steps_per_call, distributed):
+        import jax
+
+        self.ctx = ctx
+        self.project = ctx.project
+        self.primary = jax.process_index() == 0
+        self.distributed = distributed
+        self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr)
+        self.save_every = int(save_every or DEFAULT_SAVE_EVERY)
+        self.preview_every = int(preview_every or DEFAULT_PREVIEW_EVERY)
+        if self.save_every < 1 or self.preview_every < 1:
+            raise TrainError("--save-every and --preview-every must be at least 1")
+        if steps is not None and int(steps) < 1:
+            raise TrainError(f"--steps must be at least 1, not {steps}")
+        if lr is not None and not (float(lr) > 0 and math.isfinite(float(lr))):
+            raise TrainError(f"--lr must be a positive number, not {lr}")
+        if batch is not None and int(batch) < 1:
+            raise TrainError(f"--batch must be at least 1, not {batch}")
+        self.target = None if steps is None else int(steps)
+        self.seed, self.keep, self.stream = int(seed), int(keep), stream
+        self.steps_per_call = steps_per_call
+        self.model_dir = self.project.model_dir
+        self._verified: dict[int, dict] = {}
+
+    # -- setup -------------------------------------------------------------------------------
+    def _resolve_preset(self):
+        """The preset to train: the checkpoint's when there is one (refusing another), else the request."""
+        import jax
+
+        from core.jaxmodels.presets import get_preset, preset_from_json
+
+        found = checkpoint_preset(self.project, self.ctx.warning, self._verified) if self.primary else None
+        name = self.requested["preset"]
+        if found is not None:
+            step, meta = found
+            if name is not None and name != meta["preset"]:
+                raise TrainError(
+                    f"the model of {self.project.name!r} is a {meta['preset']!r} model at step {step}; it cannot "
+                    f"continue as {name!r}. Resume it with --preset {meta['preset']} (or leave --preset out), or "
+                    f"move {self.model_dir} away to start a new {name!r} model")
+            return preset_from_json(meta["preset_config"]), found
+        if name is None:
+            name = "lite" if jax.devices()[0].platform == "cpu" else "original"
+            self.ctx.message(f"no model yet and no --preset: starting a {name!r} model")
+        return get_preset(name), None
+
+    def _load_data(self, preset):
+        from core.jaxmodels.step import FaceData
+
+        previous = {}
+        if (self.model_dir / model_io.HOLDOUT).is_file():
+            from core.system.atomic import read_json
+
+            try:
+                previous = read_json(self.model_dir / model_io.HOLDOUT)
+            except ValueError:
+                previous = {}
+        trained = self.previous_trained = previous.get("trained") or {}
+        sides = {s: load_side(self.project, s, preset.resolution, previous.get(s), trained.get(s)) for s in ("a", "b")}
+        if sides["a"].source_size != sides["b"].source_size:
+            raise TrainError(
+                f"the faces of side a are {sides['a'].source_size} px and those of side b "
+                f"{sides['b'].source_size} px: extract both sides at one size "
+                f"(`facepair extract {self.project.name} --size N`)")
+        data = FaceData(sides["a"].faces, sides["a"].maps, sides["b"].faces, sides["b"].maps)
+        return sides, data
+
+    def _check_consistent(self, sides) -> None:
+        """Every process must hold the same faces (the data is replicated, the batch sharded)."""
+        if not self.distributed:
+            return
+        from jax.experimental import multihost_utils
+
+        digest = hashlib.sha1("|".join(sides["a"].names + ["#"] + sides["b"].names).encode()).digest()[:4]
+        mine = np.array([len(sides["a"].names), len(sides["b"].names), int.from_bytes(digest, "little") & 0x7FFFFFFF],
+                        np.int64)
+        every = np.asarray(multihost_utils.process_allgather(mine))
+        if not (every == every[0]).all():
+            raise TrainError("the processes of this multi-host run hold different faces "
+                             f"(counts and names per process: {every.tolist()}); copy the same faces/ to every host")
+
+    def _check_same(self, value, what: str) -> None:
+        """Every process must agree on `value` (JSON-able); a clear error on all of them otherwise."""
+        import json
+
+        from jax.experimental import multihost_utils
+
+        h = int.from_bytes(hashlib.sha1(json.dumps(value, sort_keys=True).encode()).digest()[:4], "little") & 0x7FFFFFFF
+        every = np.asarray(multihost_utils.process_allgather(np.array([h], np.int64))).ravel()
+        if not (every == every[0]).all():
+            raise TrainError(f"the processes of this multi-host run disagree on the {what}")
+
+    def _broadcast(self, values: np.ndarray) -> np.ndarray:
+        if not self.distributed:
+            return values
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.broadcast_one_to_all(values))
+
+    # -- main ----------------------------------------------------------------------------------
+    def run(self) -> dict:
+        from core.train import devices
+
+        ctx = self.ctx
+        info = devices.device_info()
+        self.device_text = info.describe()
+        ctx.message(self.device_text)
+        preset, found = self._resolve_preset()
+        if self.distributed:
+            self._check_same(preset.to_json(), "model preset (pass the same --preset to every process)")
+        batch = int(self.requested["batch"] or preset.batch)
+        n_dev = info.total
+        if batch % n_dev:
+            raise TrainError(f"--batch {batch} does not split over {n_dev} devices: use a multiple of {n_dev} "
+                             f"(e.g. {max(n_dev, batch // n_dev * n_dev)})")
+        sides, host_data = self._load_data(preset)
+        self._check_consistent(sides)
+        nbytes = sum(x.nbytes for x in host_data)
+        limit = devices.device_memory_bytes()
+        streamed = bool(self.stream) if self.stream is not None else (limit is not None and nbytes > MAX_DEVICE_FRACTION * limit)
+        if self.primary:
+            atomic_write_json(self.model_dir / model_io.HOLDOUT, {
+                "a": sides["a"].holdout, "b": sides["b"].holdout, "share": HOLDOUT_SHARE,
+                "trained": {s: sorted(set(sides[s].names) | set(self.previous_trained.get(s, [])))
+                            for s in ("a", "b")},
+            })
+        ctx.message(f"{preset.name}: {preset.resolution}px, batch {batch} per side; faces A {len(sides['a'].names)} "
+                    f"(+{len(sides['a'].holdout)} held out), B {len(sides['b'].names)} (+{len(sides['b'].holdout)} held out); "
+                    f"{nbytes / 2**20:.1f} MiB of faces {'streamed from the host' if streamed else 'on the device'}")
+
+        trainer = get_trainer(preset, batch, streamed, self.steps_per_call)
+        self.trainer, self.preset, self.batch, self.streamed = trainer, preset, batch, streamed
+        self.host_data = host_data
+        self.data = None if streamed else trainer.put_data(host_data)
+        self.preview_faces = self._pick_preview_faces(sides)
+
+        # Resume (primary decides, others follow), else a fresh state.
+        code = np.array([0 if found is None else 1, 0 if found is None else found[0]], np.int64)
+        code = self._broadcast(code)
+        if code[0] == 1:
+            state = self._restore_state(int(code[1]))
+            ctx.message(f"resumed from the checkpoint at step {int(code[1])}")
+        else:
+            state = trainer.init_state(self.seed)
+        if self.requested["lr"] is not None:
+            state = state._replace(lr=_replicated_scalar(trainer, np.float32(self.requested["lr"])))
+        self.manager = model_io.checkpoint_manager(model_io.checkpoint_dir(self.project), keep=self.keep) \
+            if self.primary else None
+        if self.primary and not (self.model_dir / model_io.CONFIG).is_file():
+            atomic_write_json(self.model_dir / model_io.CONFIG, preset.to_json())
+        try:
+            return self._loop(state)
+        finally:
+            if self.manager is not None:
+                self.manager.close()
+
+    def _restore_state(self, step: int):
+        trainer = self.trainer
+        abstract = trainer.abstract_state()
+        if self.primary:
+            flat = self._verified.pop(step, None)  # read and checked by checkpoint_preset
+            if flat is None:
+                manager = model_io.checkpoint_manager(model_io.checkpoint_dir(self.project), read_only=True)
+                try:
+                    flat = model_io.read_state(manager, step)
+                finally:
+                    manager.close()
+            host = model_io.unflatten(abstract, model_io.upgrade_flat_state(flat, abstract))
+        else:
+            import jax
+
+            host = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), abstract)
+        if self.distributed:
+            from jax.experimental import multihost_utils
+
+            host = multihost_utils.broadcast_one_to_all(host)
+        return trainer.put_state(host)
+
+    def _pick_preview_faces(self, sides) -> dict[str, np.ndarray]:
+        out = {}
+        for s in ("a", "b"):
+            faces = sides[s].faces
+            idx = np.linspace(0, len(faces) - 1, min(PREVIEW_FACES, len(faces))).round().astype(int)
+            out[s] = faces[idx]
+        return out
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _loop(self, state) -> dict:
+        import jax
+
+        ctx, trainer = self.ctx, self.trainer
+        k = trainer.steps_per_call
+        step = int(np.asarray(state.step.addressable_data(0)))
+        self.start_step = step
+        acc = _Acc(lr=float(np.asarray(state.lr.addressable_data(0))), read_step=step)
+        if self.target is not None and step >= self.target:
+            ctx.message(f"the model is already at step {step} (target {self.target}); nothing to train")
+            return self._result(step, None, None, 0.0)
+        ctx.progress(step, self.target, stage="compiling the training step", unit="steps", force=True)
+        acc.t_start = time.monotonic()
+        pending = None        # (metrics, first step, n) of the dispatch not read yet
+        dispatched = step     # the step the device reaches once everything dispatched has run
+        while True:
+            # How many steps to fuse: up to k, landing exactly on saves, previews and the target.
+            bounds = [dispatched + k, _next_multiple(dispatched, self.save_every),
+                      _next_multiple(dispatched, self.preview_every)]
+            if self.target is not None:
+                bounds.append(self.target)
+            n = min(bounds) - dispatched
+            data = self.data if not self.streamed else self._host_chunk(dispatched)
+            state, metrics = trainer.train_steps(state, data, n)
+            this = (metrics, dispatched, n)
+            dispatched += n
+            if pending is not None:
+                self._consume(pending, acc)  # the previous dispatch: read one step late
+                if acc.bad_streak >= NONFINITE_LIMIT:
+                    acc.recoveries += 1
+                    if acc.recoveries > MAX_RECOVERIES:
+                        raise TrainError(
+                            f"training keeps producing non-finite losses or gradients ({MAX_RECOVERIES} restores "
+                            f"with a lower learning rate did not help; last lr {acc.lr:.3g}): start again with a "
+                            f"lower --lr, or check the faces")
+                    jax.block_until_ready(state)
+                    state, acc.lr, dispatched = self._recover(state, acc.lr)
+                    acc.bad_streak, acc.losses, pending = 0, [], None
+                    acc.read_step = dispatched
+                    continue
+            pending = this
+            if acc.losses and time.monotonic() - acc.last_emit >= METRICS_INTERVAL_S:
+                self._emit_metrics(acc)
+            stop = self._should_stop(dispatched)
+            if dispatched % self.preview_every == 0 and self.primary:
+                self._preview(state, dispatched)
+            if dispatched % self.save_every == 0 or stop:
+                self._consume(pending, acc)
+                pending = None
+                self._save(state, dispatched, acc.last, acc.lr)
+            if stop:
+                break
+        if acc.losses:
+            self._emit_metrics(acc)
+        elapsed = time.monotonic() - acc.t0 if acc.t0 else 0.0
+        if stop == "cancelled":
+            ctx.message(f"stopped at step {dispatched} on request; the checkpoint is saved")
+            raise JobCancelled()
+        ctx.progress(dispatched, self.target, stage="training", unit="steps", force=True)
+        return self._result(dispatched, *acc.last, elapsed)
+
+    def _consume(self, pending, acc: _Acc) -> None:
+        """Read a dispatch's metrics into the accumulator (blocks only if it has not finished)."""
+        read = self._read(pending)
+        now = time.monotonic()
+        if acc.t0 is None:  # the first dispatch included the compile: time from its end
+            acc.t0 = acc.window_t = now
+            self.ctx.message(f"compiled the training step and ran it in {now - acc.t_start:.1f} s")
+        else:
+            acc.window_steps += read["n"]
+        acc.bad_streak = 0 if read["nonfinite_tail"] < read["n"] else acc.bad_streak
+        acc.bad_streak += read["nonfinite_tail"]
+        acc.skipped += read["skipped"]
+        if read["losses"]:
+            acc.losses.extend(read["losses"])
+            acc.last = read["losses"][-1]
+        if read["lr"] is not None:
+            acc.lr = read["lr"]
+        acc.read_step = pending[1] + pending[2]
+
+    def _should_stop(self, done_step: int) -> str | None:
+        want = None
+        if self.target is not None and done_step >= self.target:
+            want = "target"
+        elif self.ctx.cancelled:
+            want = "cancelled"
+        if self.distributed:
+            # Every process must stop at the same step: agree at every dispatch (a tiny all-gather).
+            from jax.experimental import multihost_utils
+
+            flags = np.asarray(multihost_utils.process_allgather(np.array([self.ctx.cancelled], np.int32)))
+            if want is None and flags.any():
+                want = "cancelled"
+        return want
+
+    def _read(self, pending) -> dict:
+        metrics, _first, n = pending
+        m = {k: np.asarray(v.addressable_data(0))[:n] for k, v in metrics.items()}
+        finite = m["finite"].astype(bool)
+        tail = n - (int(np.flatnonzero(finite)[-1]) + 1) if finite.any() else n
+        losses = [(float(a), float(b)) for a, b, f in zip(m["loss_a"], m["loss_b"], finite, strict=True) if f]
+        return {"n": n, "losses": losses, "lr": float(m["lr"][-1]) if n else None,
+                "nonfinite_tail": tail, "skipped": int((~finite).sum())}
+
+    def _emit_metrics(self, acc: _Acc) -> None:
+        la = float(np.mean([x[0] for x in acc.losses]))
+        lb = float(np.mean([x[1] for x in acc.losses]))
+        acc.losses = []
+        now = time.monotonic()
+        acc.last_emit = now
+        step = acc.read_step
+        fields = dict(step=step, loss_a=la, loss_b=lb, lr=acc.lr, elapsed_s=round(now - (acc.t0 or now), 2),
+                      device=self.device_text, skipped=acc.skipped)
+        if acc.window_t is not None and acc.window_steps > 0:
+            sps = acc.window_steps / max(1e-9, now - acc.window_t)
+            fields.update(steps_per_s=round(sps, 3), images_per_s=round(sps * self.batch * 2, 2))
+            if self.target is not None:
+                fields["eta_s"] = round(max(0, self.target - step) / sps, 1)
+            acc.window_t, acc.window_steps = now, 0
+        self.ctx.metrics(**fields)
+        extra = {"eta_s": fields["eta_s"]} if "eta_s" in fields else {}
+        self.ctx.progress(step, self.target, stage="training", unit="steps", info=f"loss A {la:.4f}  B {lb:.4f}",
+                          **extra)
+
+    def _host_chunk(self, step: int):
+        """Streaming mode: the exact faces of the next steps_per_call steps, picked on the host."""
+        from core.jaxmodels.step import FaceData
+
+        rng = np.random.default_rng([self.seed, step])
+        k, b = self.trainer.steps_per_call, self.batch
+        ia = rng.integers(0, len(self.host_data.faces_a), k * b)
+        ib = rng.integers(0, len(self.host_data.faces_b), k * b)
+        d = self.host_data
+        return self.trainer.put_data(FaceData(d.faces_a[ia], d.maps_a[ia], d.faces_b[ib], d.maps_b[ib]))
+
+    def _recover(self, state, lr_now: float):
+        """Too many non-finite steps in a row: back to the last checkpoint with half the learning rate."""
+        new_lr = lr_now * LR_FACTOR
+        found = checkpoint_preset(self.project, self.ctx.warning, self._verified) if self.primary else None
+        if self.manager is not None:
+            self.manager.reload()  # a damaged step may have been moved aside
+        code = self._broadcast(np.array([0 if found is None else found[0], 0 if found is None else 1], np.int64))
+        if code[1]:
+            state = self._restore_state(int(code[0]))
+            where = f"the checkpoint at step {int(code[0])}"
+        else:
+            state = self.trainer.init_state(self.seed)
+            where = "the initial weights (no checkpoint yet)"
+        state = state._replace(lr=_replicated_scalar(self.trainer, np.float32(new_lr)),
+                               bad_streak=_replicated_scalar(self.trainer, np.int32(0)))
+        step = int(np.asarray(state.step.addressable_data(0)))
+        self.ctx.warning(f"{NONFINITE_LIMIT} non-finite steps in a row: restored {where} and lowered the "
+                         f"learning rate from {lr_now:.3g} to {new_lr:.3g}")
+        return state, new_lr, step
+
+    def _preview(self, state, step: int) -> None:
+        import jax
+
+        tr = self.trainer
+        params = jax.tree.map(lambda x: x.addressable_data(0), state.params)
+        fa, fb = self.preview_faces["a"], self.preview_faces["b"]
+        out = {}
+        for name, faces, side in (("aa", fa, "a"), ("ab", fa, "b"), ("bb", fb, "b"), ("ba", fb, "a")):
+            rgb, _ = tr.predict(params, faces, side)
+            out[name] = np.asarray(rgb)
+        rows = []
+        for i in range(max(len(fa), len(fb))):
+            row = []
+            for faces, same, other in ((fa, out["aa"], out["ab"]), (fb, out["bb"], out["ba"])):
+                if i < len(faces):
+                    row += [faces[i], same[i], other[i]]
+                else:
+                    row += [np.zeros_like(faces[0])] * 3
+            rows.append(row)
+        r = self.preset.resolution
+        grid = preview_grid(rows, header=["A", "A>A", "A>B", "B", "B>B", "B>A"], scale=max(1, 128 // r))
+        numbered = self.ctx.dir / "previews" / f"{step:08d}.png"
+        write_png(numbered, grid)
+        newest = self.ctx.dir / "preview.png"
+        write_png(newest, grid)
+        self.ctx.emit("preview", step=step, path=str(newest), numbered=str(numbered))
+
+    def _save(self, state, step: int, last, lr: float) -> None:
+        if not self.primary:
+            return
+        host = _to_host(state)
+        flat = model_io.flatten(host)
+        model_io.save_checkpoint(self.manager, step, flat, _meta(self.preset, step, self.batch, lr))
+        self._write_status(step, *last, lr)
+
+    def _write_status(self, step: int, loss_a, loss_b, lr: float) -> None:
+        if not self.primary:
+            return
+        atomic_write_json(self.model_dir / model_io.STATUS, {
+            "preset": self.preset.name, "resolution": self.preset.resolution, "step": int(step),
+            "loss_a": loss_a, "loss_b": loss_b, "updated": now_iso(), "batch": self.batch, "lr": lr,
+            "device": self.device_text, "job": self.ctx.job_id,
+        })
+
+    def _result(self, step: int, loss_a, loss_b, elapsed: float) -> dict:
+        trained = step - self.start_step
+        return {"preset": self.preset.name, "step": int(step), "steps_trained": int(trained),
+                "loss_a": loss_a, "loss_b": loss_b, "seconds": round(elapsed, 2),
+                "images_per_s": round(trained * self.batch * 2 / elapsed, 2) if elapsed > 0 and trained else None,
+                "checkpoint": str(model_io.checkpoint_dir(self.project))}
+
+
+@dataclass
+class _Acc:
+    """What the loop has read back so far."""
+
+    lr: float
+    read_step: int
+    t_start: float = 0.0
+    t0: float | None = None
+    window_t: float | None = None
+    window_steps: int = 0
+    last_emit: float = 0.0
+    losses: list = field(default_factory=list)
+    last: tuple = (None, None)
+    bad_streak: int = 0
+    skipped: int = 0
+    recoveries: int = 0
+
+
+def _next_multiple(x: int, every: int) -> int:
+    return (x // every + 1) * every
+
+
+def _replicated_scalar(trainer, value):
+    from core.jaxmodels.step import put_replicated
+
+    return put_replicated(np.asarray(value), trainer.replicated)
