@@ -1,6 +1,6 @@
 """The frame of `facepair bench [train|extract|convert|all]`: the machine header and each stage's section.
 
-Each stage has a module `core/bench_<stage>.py` with `run(**opts) -> dict` returning its JSON
+Each stage has a module `core/bench/<stage>.py` with `run(**opts) -> dict` returning its JSON
 section (`{"train": [...]}`, `{"extract": {...}}`, `{"convert": {...}}`). They are imported only
 when asked for, so `facepair bench train` needs neither dlib nor Textual; a stage whose module is
 not part of this build is reported as missing, not as a traceback.
@@ -89,7 +89,7 @@ def machine(with_devices: bool = True) -> dict:
 
 def stage_module(stage: str):
     """The stage's benchmark module, or None when it is not part of this build."""
-    name = f"core.bench_{stage}"
+    name = f"core.bench.{stage}"
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
@@ -252,7 +252,7 @@ def text_report(result: dict) -> str:
         if stage in result:
             lines += ["", stage] + [f"  {k}: {_fmt(v)}" for k, v in result[stage].items()]
     for stage in result.get("missing", []):
-        lines += ["", f"{stage}: not part of this build (core/bench_{stage}.py is missing)"]
+        lines += ["", f"{stage}: not part of this build (core/bench/{stage}.py is missing)"]
     return "\n".join(lines)
 
 
