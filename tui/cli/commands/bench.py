@@ -158,7 +158,7 @@ def _print(result: dict) -> None:
                 t.add_row(k, bench._fmt(v))
             out.print(t, width=width)
     for stage in result.get("missing", []):
-        out.print(f"{stage}: not part of this build (core/bench_{stage}.py is missing)", markup=False)
+        out.print(f"{stage}: not part of this build (core/bench/{stage}.py is missing)", markup=False)
     m = result["machine"]
     if m.get("load_average") and m["load_average"][0] > (m.get("cores") or 1) * 0.5:
         out.print(f"note: the machine was busy (load average {bench._fmt(m['load_average'])} on "
