@@ -16,6 +16,7 @@ from rich.progress import (
 )
 
 from core.jobs import control as jobs
+from core.jobs import follow
 
 LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 
@@ -47,7 +48,7 @@ def follow_job(job: jobs.Job, console: Console | None = None) -> int:
     try:
         with progress:
             try:
-                for ev in jobs.follow(job):
+                for ev in follow.events(job):
                     _render(ev, progress, task, console, previews)
             except KeyboardInterrupt:
                 cancelled_here = True

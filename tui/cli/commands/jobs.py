@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.errors import JobError
 from core.jobs import control as jobs
+from core.jobs import follow
 from core.jobs.events import read_events, split_corrupt
 from tui.cli.commands.common import add_detach, console, home, open_project, print_json, run_job
 
@@ -135,26 +136,12 @@ def _clock(t) -> str:
 
 def cmd_job_log(args: argparse.Namespace) -> int:
     job = jobs.find_job(home(args), args.job_id)
-    offset = 0
-    while True:
-        # Whether the job has ended is decided before reading, so the last read comes after the
-        # job's last write: a final traceback is never missed.
-        ended = not args.follow or not jobs.load_job(job.dir).active
-        try:
-            with open(job.log_path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        if chunk:
-            offset += len(chunk)
-            sys.stdout.write(chunk.decode("utf-8", "replace"))
-            sys.stdout.flush()
-        if ended:
-            if args.follow:
-                console.print(f"[dim]-- job {jobs.load_job(job.dir).state} --[/]")
-            return 0
-        time.sleep(0.3)
+    for text in follow.log(job, follow=args.follow):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if args.follow:
+        console.print(f"[dim]-- job {jobs.load_job(job.dir).state} --[/]")
+    return 0
 
 
 def cmd_job_cancel(args: argparse.Namespace) -> int:
