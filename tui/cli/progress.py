@@ -17,8 +17,7 @@ from rich.progress import (
 
 from core.jobs import control as jobs
 from core.jobs import follow
-
-LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
+from tui.styles import LEVEL_STYLE, job_state_style
 
 
 def describe_metrics(ev: dict) -> str:
@@ -57,8 +56,7 @@ def follow_job(job: jobs.Job, console: Console | None = None) -> int:
     except KeyboardInterrupt:
         jobs.cancel_job(job, grace=2)
     final = jobs.load_job(job.dir)
-    style = {"succeeded": "green", "failed": "bold red", "cancelled": "yellow"}.get(final.state, "")
-    line = f"[{style}]{final.kind} {final.state}[/]"
+    line = f"[{job_state_style(final.state)}]{final.kind} {final.state}[/]"
     if final.reason:
         line += f": {escape(final.reason)}"
     console.print(line)
