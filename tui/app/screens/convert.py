@@ -108,8 +108,8 @@ class ConvertScreen(FacepairScreen):
         missing = [k for k in ("convert", "preview") if not self.app.kind_available(k)]
         note.display = bool(missing)
         if missing:
-            note.update(f"{' and '.join(missing)} not available in this build: core.convert.pipeline (issue 5) is not "
-                        "installed (job kinds not registered).")
+            note.update(f"{' and '.join(missing)} not available in this build: job kinds not registered in "
+                        "core.jobs.kinds.")
         self.query_one("#convert-input", PathInput).focus()
 
     def reload(self) -> None:
