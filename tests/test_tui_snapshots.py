@@ -1,5 +1,6 @@
 """Snapshots of every screen at 80×24 on a fixed studio (tests/fixtures/tui.py): fixed paths, times,
-numbers and a pinned clock, so the pictures change only when the rendering does.
+numbers and a pinned clock, so the pictures change only when the rendering does. The job kinds
+are the build's real ones (`core.jobs.kinds`): every stage shows as it does for a user.
 
 Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update` and
 look at the SVGs in tests/__snapshots__/ before committing them.
@@ -12,7 +13,6 @@ import time
 import pytest
 from textual.widgets import Input
 
-from core.jobs import kinds as jobkinds
 from tests.fixtures.tui import SNAP_T0, build_snapshot_home, make_app, wait_for
 
 SIZE = (80, 24)
@@ -22,11 +22,6 @@ SIZE = (80, 24)
 def studio(astronaut, hopper, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    # The build's stages vary while they land; the pictures must not: pin the registered kinds.
-    monkeypatch.setattr(jobkinds, "KINDS", {"selftest": "core.jobs.selftest:run"})
-    from tui.app.screens.stage_options import job_arg_names
-
-    job_arg_names.cache_clear()
     home = build_snapshot_home(astronaut, hopper)
     yield home
     monkeypatch.undo()

@@ -244,6 +244,7 @@ class Stage:
         self.ctx, self.number, self.total, self.kind, self.poll = ctx, number, total, kind, poll
         self.job = None
         self.stopped_by_budget = False
+        self._t0, self._budget_s, self._stop_sent = 0.0, None, None  # this run's clock (see _tick)
 
     @property
     def tag(self) -> str:
@@ -251,37 +252,35 @@ class Stage:
 
     def run(self, args: dict, budget_s: float | None = None) -> tuple[object, float]:
         from core.jobs import control as jobs
-        from core.jobs.events import EventReader
+        from core.jobs import follow
+
+        t0 = self._t0 = time.monotonic()
+        self._budget_s, self._stop_sent = budget_s, None
+        self.job = job = jobs.start_job(self.ctx.project, self.kind, args)
+        self.ctx.message(f"[{self.tag}] started job {job.id}")
+        for ev in follow.events(job, self.poll, tick=self._tick):
+            self._forward(ev)
+        return jobs.load_job(job.dir), time.monotonic() - t0
+
+    def _tick(self, current) -> None:
+        """Between polls: a cancel of the demo cancels the stage; a spent budget stops training
+        (SIGTERM, so it saves), and a stage still running STOP_GRACE_S later is cancelled."""
+        from core.jobs import control as jobs
 
         ctx = self.ctx
-        t0 = time.monotonic()
-        self.job = job = jobs.start_job(ctx.project, self.kind, args)
-        ctx.message(f"[{self.tag}] started job {job.id}")
-        reader = EventReader(job.events_path)
-        stop_sent = None
-        while True:
-            for ev in reader.read_new():
-                self._forward(ev)
-            current = jobs.load_job(job.dir)
-            if not current.active:
-                for ev in reader.read_new():
-                    self._forward(ev)
-                break
-            if ctx.cancelled:
-                ctx.message(f"[{self.tag}] cancelling job {job.id}", level="warning")
-                jobs.cancel_job(current, grace=STOP_GRACE_S if self.kind == "train" else 10.0)
-                raise JobCancelled()
-            now = time.monotonic()
-            if budget_s is not None and stop_sent is None and now - t0 >= budget_s:
-                ctx.message(f"[{self.tag}] the training budget ({budget_s / 60:g} min) is spent: stopping "
-                            f"training (the job saves its checkpoint)")
-                self.stopped_by_budget = True
-                _terminate(current)
-                stop_sent = now
-            if stop_sent is not None and now - stop_sent > STOP_GRACE_S:
-                jobs.cancel_job(current, grace=5.0)
-            time.sleep(self.poll)
-        return jobs.load_job(job.dir), time.monotonic() - t0
+        if ctx.cancelled:
+            ctx.message(f"[{self.tag}] cancelling job {current.id}", level="warning")
+            jobs.cancel_job(current, grace=STOP_GRACE_S if self.kind == "train" else 10.0)
+            raise JobCancelled()
+        now, budget_s = time.monotonic(), self._budget_s
+        if budget_s is not None and self._stop_sent is None and now - self._t0 >= budget_s:
+            ctx.message(f"[{self.tag}] the training budget ({budget_s / 60:g} min) is spent: stopping "
+                        f"training (the job saves its checkpoint)")
+            self.stopped_by_budget = True
+            _terminate(current)
+            self._stop_sent = now
+        if self._stop_sent is not None and now - self._stop_sent > STOP_GRACE_S:
+            jobs.cancel_job(current, grace=5.0)
 
     def _forward(self, ev: dict) -> None:
         ctx, kind = self.ctx, ev.get("type")

@@ -23,14 +23,6 @@ from core.project.projects import Project, home_dir
 
 THEMES = ("textual-dark", "textual-light")
 
-KIND_MODULES = {
-    "extract": "core.extract.pipeline (issue 3)",
-    "train": "core.train.job (issue 4)",
-    "convert": "core.convert.pipeline (issue 5)",
-    "preview": "core.convert.pipeline (issue 5)",
-    "fit": "core.fit.job (issue 8)",
-}
-
 
 class ScreenActions(Provider):
     """Command palette: the actions of the current screen (its footer's bindings and more)."""
@@ -123,8 +115,7 @@ class FacepairApp(App):
         return kind in jobkinds.KINDS
 
     def unavailable(self, kind: str) -> str:
-        where = KIND_MODULES.get(kind, f"the {kind!r} job kind")
-        return f"{kind} is not available in this build: {where} is not installed (job kind {kind!r} is not registered)"
+        return f"{kind} is not available in this build: job kind {kind!r} is not registered in core.jobs.kinds"
 
     def start_job(self, project: Project, kind: str, args: dict | None = None) -> jobs.Job | None:
         """Start a detached job; notify and return None when it cannot start."""

@@ -1,6 +1,6 @@
 """The `facepair` command line. With no command it opens the Textual app.
 
-Each group of commands lives in a module of `tui/commands/` with a `register(subparsers, parents)`
+Each group of commands lives in a module of `tui/cli/commands/` with a `register(subparsers, parents)`
 function; heavy libraries (jax, dlib, textual) are imported inside the handlers, so `--help` and
 light commands start fast and `facepair bench train` runs where dlib or Textual are missing.
 """

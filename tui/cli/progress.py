@@ -16,8 +16,8 @@ from rich.progress import (
 )
 
 from core.jobs import control as jobs
-
-LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
+from core.jobs import follow
+from tui.styles import LEVEL_STYLE, job_state_style
 
 
 def describe_metrics(ev: dict) -> str:
@@ -47,7 +47,7 @@ def follow_job(job: jobs.Job, console: Console | None = None) -> int:
     try:
         with progress:
             try:
-                for ev in jobs.follow(job):
+                for ev in follow.events(job):
                     _render(ev, progress, task, console, previews)
             except KeyboardInterrupt:
                 cancelled_here = True
@@ -56,8 +56,7 @@ def follow_job(job: jobs.Job, console: Console | None = None) -> int:
     except KeyboardInterrupt:
         jobs.cancel_job(job, grace=2)
     final = jobs.load_job(job.dir)
-    style = {"succeeded": "green", "failed": "bold red", "cancelled": "yellow"}.get(final.state, "")
-    line = f"[{style}]{final.kind} {final.state}[/]"
+    line = f"[{job_state_style(final.state)}]{final.kind} {final.state}[/]"
     if final.reason:
         line += f": {escape(final.reason)}"
     console.print(line)

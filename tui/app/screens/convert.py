@@ -19,6 +19,7 @@ from tui.app.watch import JobWatch, fmt_duration, fmt_progress, newest_job
 from tui.app.widgets.options_form import Field, OptionError, OptionsForm
 from tui.app.widgets.path_input import PathInput
 from tui.app.widgets.picture import Picture
+from tui.styles import job_state_style
 
 CONVERT_FIELDS = [  # `facepair convert` ↔ core.convert.pipeline.run_job (preview takes the same, less output/range)
     Field("output", "Output (empty: output/)", "path"),
@@ -47,7 +48,7 @@ def convert_status(watch: JobWatch | None, what: str) -> Text:
         return t
     d = watch.digest
     state = watch.state
-    t.append(state, style={"running": "cyan", "failed": "red", "succeeded": "green"}.get(state, ""))
+    t.append(state, style=job_state_style(state))
     t.append(f" ({watch.id})", style="dim")
     p = d.progress
     if p:
@@ -107,8 +108,8 @@ class ConvertScreen(FacepairScreen):
         missing = [k for k in ("convert", "preview") if not self.app.kind_available(k)]
         note.display = bool(missing)
         if missing:
-            note.update(f"{' and '.join(missing)} not available in this build: core.convert.pipeline (issue 5) is not "
-                        "installed (job kinds not registered).")
+            note.update(f"{' and '.join(missing)} not available in this build: job kinds not registered in "
+                        "core.jobs.kinds.")
         self.query_one("#convert-input", PathInput).focus()
 
     def reload(self) -> None:

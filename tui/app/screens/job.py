@@ -16,6 +16,7 @@ from tui.app.screens.base import FacepairScreen
 from tui.app.watch import JobWatch, LogTail, fmt_duration, fmt_loss, fmt_progress
 from tui.app.widgets.event_tail import EventTail
 from tui.app.widgets.loss_chart import LossChart
+from tui.styles import job_state_style
 
 
 def job_header(watch: JobWatch) -> Text:
@@ -24,10 +25,9 @@ def job_header(watch: JobWatch) -> Text:
     if job is None:
         t.append(watch.error or f"{watch.dir} cannot be read", style="red")
         return t
-    style = {"running": "bold cyan", "failed": "bold red", "succeeded": "green", "cancelled": "yellow"}.get(job.state, "")
     t.append(f"{job.kind} ", style="bold")
     t.append(f"in {job.project}  ")
-    t.append(job.state, style=style)
+    t.append(job.state, style=job_state_style(job.state))
     if job.reason:
         t.append(f" — {job.reason}", style="red" if job.state == "failed" else "")
     d = watch.digest

@@ -12,10 +12,9 @@ from core.jobs import control as jobs
 from core.jobs.events import last_event
 from tui.app.screens.base import FacepairScreen
 from tui.app.watch import TRAINING_KINDS, fmt_duration, fmt_progress
+from tui.styles import job_state_style
 
 COLUMNS = ("job", "project", "kind", "state", "progress", "age", "reason")
-STATE_STYLE = {"running": "bold cyan", "queued": "cyan", "failed": "red", "cancelled": "yellow",
-               "succeeded": "green", jobs.UNREADABLE: "bold red"}
 RECENT_S = 86400
 
 
@@ -72,7 +71,7 @@ class JobsScreen(FacepairScreen):
         if not self.show_all:
             found = [j for j in found if j.active or not j.readable or now - _created_ts(j, now) < RECENT_S]
         rows = [
-            (j.id, j.project, j.kind, Text(j.state, style=STATE_STYLE.get(j.state, "")), self._progress(j),
+            (j.id, j.project, j.kind, Text(j.state, style=job_state_style(j.state)), self._progress(j),
              fmt_duration(now - _created_ts(j, now)), j.reason or "")
             for j in found
         ]

@@ -16,6 +16,7 @@ from core.project import projects
 from tui.app.screens.base import FacepairScreen
 from tui.app.watch import JobWatch, fmt_duration, fmt_progress, newest_job
 from tui.app.widgets.thumbs import ThumbGrid
+from tui.styles import job_state_style
 
 SIDES = ("a", "b")
 
@@ -28,7 +29,7 @@ def extraction_text(watch: JobWatch | None) -> Text:
         return t
     d = watch.digest
     state = watch.state
-    t.append(state, style={"running": "cyan", "failed": "red", "succeeded": "green"}.get(state, ""))
+    t.append(state, style=job_state_style(state))
     if d.progress:
         p = d.progress
         t.append(f"  {p.get('stage') or ''} {fmt_progress(p)} {p.get('unit') or ''}".rstrip())

@@ -14,6 +14,7 @@ from core.project import projects
 from core.studio import overview
 from tui.app.screens.base import FacepairScreen
 from tui.app.watch import fmt_loss
+from tui.styles import job_state_style
 
 COLUMNS = ("project", "A", "B", "faces A", "faces B", "step", "loss A", "loss B", "jobs", "last output")
 
@@ -30,7 +31,7 @@ def project_row(summary: dict) -> tuple:
         summary["name"], summary["labels"]["a"], summary["labels"]["b"],
         str(summary["faces"]["a"]), str(summary["faces"]["b"]),
         str(t["step"] or 0), fmt_loss(t["loss_a"]), fmt_loss(t["loss_b"]),
-        Text(running, style="bold cyan") if running else "-",
+        Text(running, style=job_state_style("running")) if running else "-",
         Path(out).name if out else "-",
     )
 

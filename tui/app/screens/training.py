@@ -22,6 +22,7 @@ from tui.app.watch import TRAINING_KINDS, JobWatch, fmt_duration, fmt_loss, newe
 from tui.app.widgets.event_tail import EventTail
 from tui.app.widgets.loss_chart import LossChart
 from tui.app.widgets.picture import Picture
+from tui.styles import job_state_style
 
 STOP_GRACE_S = 60.0  # a training job saves a checkpoint on SIGTERM before it exits
 
@@ -33,11 +34,10 @@ def status_text(watch: JobWatch | None) -> Text:
     d = watch.digest
     job = watch.job
     state = watch.state
-    style = {"running": "bold cyan", "failed": "bold red", "succeeded": "green", "cancelled": "yellow"}.get(state, "")
     t = Text()
     t.append(f"{job.kind if job else '?'} ", style="bold")
     t.append(watch.id, style="dim")
-    t.append(f"  {state}", style=style)
+    t.append(f"  {state}", style=job_state_style(state))
     args = job.args if job else {}
     for key in ("preset", "batch"):
         if args.get(key) is not None:

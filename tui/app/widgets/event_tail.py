@@ -12,9 +12,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from tui.app.watch import NOTES_KEPT, JobDigest
-
-LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
-STATE_STYLE = {"running": "cyan", "succeeded": "green", "failed": "bold red", "cancelled": "yellow"}
+from tui.styles import LEVEL_STYLE, job_state_style
 
 
 def note_line(ev: dict) -> Text:
@@ -26,7 +24,7 @@ def note_line(ev: dict) -> Text:
         line.append(str(ev.get("text", "")), style=LEVEL_STYLE.get(ev.get("level", "info"), ""))
     elif kind == "state":
         state = str(ev.get("state"))
-        line.append(f"state: {state}", style=STATE_STYLE.get(state, ""))
+        line.append(f"state: {state}", style=job_state_style(state))
         if ev.get("reason"):
             line.append(f" — {ev['reason']}")
     elif kind == "preview":

@@ -13,8 +13,10 @@ from rich.table import Table
 
 from core.errors import JobError
 from core.jobs import control as jobs
+from core.jobs import follow
 from core.jobs.events import read_events, split_corrupt
 from tui.cli.commands.common import add_detach, console, home, open_project, print_json, run_job
+from tui.styles import job_state_style
 
 
 def register(sub, parents) -> None:
@@ -78,8 +80,6 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not rows:
         console.print("no jobs")
         return 0
-    styles = {"running": "bold cyan", "failed": "red", "cancelled": "yellow", "succeeded": "green",
-              jobs.UNREADABLE: "bold red"}
     cells = [(j.id, j.project, j.kind, j.state, _progress(j), _age(j.age_s()), j.reason or "") for j in rows]
     # Job ids are input to other commands: never cut or wrap them. The id, kind, state, progress
     # and age columns keep their width; project and reason wrap to make room. A terminal too
@@ -92,7 +92,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if console.width < minimum:
         for c, j in zip(cells, rows, strict=True):
             console.print(c[0], style="bold", no_wrap=True, overflow="ignore", crop=False)
-            line = f"{escape(c[1])}  {c[2]}  [{styles.get(j.state, '')}]{c[3]}[/]  {c[4]}  {c[5]}"
+            line = f"{escape(c[1])}  {c[2]}  [{job_state_style(j.state)}]{c[3]}[/]  {c[4]}  {c[5]}"
             console.print(Padding(line + (f"  {escape(c[6])}" if c[6] else ""), (0, 0, 0, 2)))
         return 0
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
@@ -102,7 +102,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         else:
             table.add_column(name, overflow="fold", min_width=min(widths[i], 8) if i == 1 else reason_room)
     for c, j in zip(cells, rows, strict=True):
-        table.add_row(c[0], escape(c[1]), c[2], f"[{styles.get(j.state, '')}]{c[3]}[/]", c[4], c[5], escape(c[6]))
+        table.add_row(c[0], escape(c[1]), c[2], f"[{job_state_style(j.state)}]{c[3]}[/]", c[4], c[5], escape(c[6]))
     console.print(table)
     return 0
 
@@ -135,26 +135,12 @@ def _clock(t) -> str:
 
 def cmd_job_log(args: argparse.Namespace) -> int:
     job = jobs.find_job(home(args), args.job_id)
-    offset = 0
-    while True:
-        # Whether the job has ended is decided before reading, so the last read comes after the
-        # job's last write: a final traceback is never missed.
-        ended = not args.follow or not jobs.load_job(job.dir).active
-        try:
-            with open(job.log_path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        if chunk:
-            offset += len(chunk)
-            sys.stdout.write(chunk.decode("utf-8", "replace"))
-            sys.stdout.flush()
-        if ended:
-            if args.follow:
-                console.print(f"[dim]-- job {jobs.load_job(job.dir).state} --[/]")
-            return 0
-        time.sleep(0.3)
+    for text in follow.log(job, follow=args.follow):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if args.follow:
+        console.print(f"[dim]-- job {jobs.load_job(job.dir).state} --[/]")
+    return 0
 
 
 def cmd_job_cancel(args: argparse.Namespace) -> int:

@@ -76,18 +76,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _print_device_line(project, timeout: float = 30.0) -> None:
     """With --detach, wait (briefly) for the job to say where it trains, and print it on stderr."""
     from core.jobs import control as jobs
-    from core.jobs.events import EventReader
+    from core.jobs import follow
 
     job = next((j for j in jobs.project_jobs(project) if j.kind == "train" and j.active), None)
     if job is None:
         return
-    reader = EventReader(job.events_path)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for ev in reader.read_new():
-            if ev.get("type") == "message" and str(ev.get("text", "")).startswith("trains on"):
-                err_console.print(escape(ev["text"]))
-                return
-            if ev.get("type") == "state" and ev.get("state") in ("failed", "succeeded", "cancelled"):
-                return
-        time.sleep(0.2)
+    for ev in follow.events(job, tick=lambda _: time.monotonic() >= deadline):
+        if ev.get("type") == "message" and str(ev.get("text", "")).startswith("trains on"):
+            err_console.print(escape(ev["text"]))
+            return
