@@ -101,6 +101,7 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
     from core.media import label
     from core.media import read as media
     from core.media import write as video_out
+    from core.system.clock import now_iso
 
     with tempfile.TemporaryDirectory(prefix="facepair-bench-convert-") as tmp:
         work = Path(tmp)
@@ -133,7 +134,7 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
             if audio is not None:
                 kw = {"audio_from": path, "audio_codec": audio.get("codec"),
                       "video_delay": (desc.get("video_start") or 0.0) - (desc.get("start") or 0.0)}
-            created = label.now_iso()
+            created = now_iso()
             t_start = time.perf_counter()
             writer = video_out.VideoWriter(out, info.fps or 25.0, (info.width, info.height), crf=crf,
                                            metadata=label.metadata("bench", created), **kw)

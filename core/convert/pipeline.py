@@ -37,6 +37,7 @@ from core.convert.merge import MergeOptions
 from core.errors import FacepairError, JobCancelled
 from core.media import label as labels
 from core.media import types as mediatypes
+from core.system.clock import now_iso
 
 DIRECTIONS = ("a-to-b", "b-to-a", "a-to-a", "b-to-b")  # the last two: self-swap controls (bench quality)
 FACE_MODES = ("all", "match")
@@ -895,7 +896,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
     swapper = conv.swapper
     conv.size_queues(info.width * info.height * 3)
 
-    created = labels.now_iso()
+    created = now_iso()
     meta = labels.metadata(project.name, created)
     home = project.home
     ctx.message(f"converting {in_path.name} ({kind}) {direction}: {project.label(side)} → "
@@ -1123,7 +1124,7 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
     conv.swap([work])
     converted = conv.merge(work)
     side_by_side = np.concatenate([fr.image, converted], axis=1)
-    created = labels.now_iso()
+    created = now_iso()
     meta = labels.metadata(project.name, created)
     reason = None
 

@@ -207,7 +207,7 @@ def seed_model(project, preset, batch: int, seed: int = 0) -> None:
 
     from core import __version__
     from core.jaxmodels.step import Trainer
-    from core.project.projects import now_iso
+    from core.system.clock import now_iso
     from core.train import model_io
 
     state = Trainer(preset, batch).init_state(seed)
