@@ -18,6 +18,7 @@ from core.faces import alignments as al
 from core.jobs import control as jobs
 from core.jobs.events import read_events
 from core.media import read as media
+from core.media.probe import ffmpeg_exe, probe
 from core.project.projects import add_sources
 
 
@@ -371,7 +372,7 @@ def _mirror(src, dst):
     import subprocess
 
     tmp = dst.with_name(f"mirrored-{dst.name}")
-    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-vf", "hflip", str(tmp)],
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-vf", "hflip", str(tmp)],
                    check=True)
     os.replace(tmp, dst)
 
@@ -395,7 +396,7 @@ def test_a_replaced_source_is_re_extracted_and_shown_changed(project, tmp_path, 
     from core.project.projects import load_project
 
     clip = synth.portrait_clip("astronaut", tmp_path / "clip.mp4", frames=16, seed=3)
-    width = media.probe(clip).width
+    width = probe(clip).width
     add_sources(project, "a", [clip])
     src = project.sources_of("a")[0]
     job, _ = _run(project, side="a", identity=False)
@@ -480,7 +481,7 @@ def test_a_truncated_video_is_marked_partial_and_tried_again(project, tmp_path, 
     data = full.read_bytes()
     clip = tmp_path / "cut.mp4"
     clip.write_bytes(data[: int(len(data) * 0.7)])
-    assert media.probe(clip).frames == 32
+    assert probe(clip).frames == 32
     decodable = sum(1 for _ in media.iter_frames(clip))
     assert 0 < decodable < 32
     add_sources(project, "a", [clip])

@@ -101,12 +101,13 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
     from core.media import label
     from core.media import read as media
     from core.media import write as video_out
+    from core.media.probe import describe, probe
     from core.system.clock import now_iso
 
     with tempfile.TemporaryDirectory(prefix="facepair-bench-convert-") as tmp:
         work = Path(tmp)
         path, synthetic = _video(video, work)
-        info = media.probe(path)
+        info = probe(path)
 
         t0 = time.perf_counter()
         n_decoded = sum(1 for _ in media.iter_frames(path))
@@ -128,7 +129,7 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
             conv = convert.Converter(swapper, "a-to-b", MergeOptions(), matcher=None, coverage=2.0,
                                      center=(0.490127, 0.62), visible_label=True, batch=batch)
             out = work / f"out_{tag}.mp4"
-            desc = video_out.describe(path, count_frames=False)
+            desc = describe(path, count_frames=False)
             audio = next((s for s in desc["streams"] if s["kind"] == "audio"), None)
             kw = {}
             if audio is not None:

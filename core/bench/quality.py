@@ -179,14 +179,14 @@ def project_name(a: Path, b: Path) -> str:
 def prepare(home: Path, a: Path, b: Path, recipe: Recipe):
     """A fresh benchmark project for the pair (rebuilt when the benchmark made it; refused when not)."""
     from core.jobs import control as jobs
-    from core.media import read as media
+    from core.media.probe import probe
     from core.project.projects import add_sources, create_project, delete_project, load_project, project_names
 
     a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
     for p in (a, b):
         if not p.is_file():
             raise BenchQualityError(f"{p}: no such video")
-        if media.probe(p).kind != "video":
+        if probe(p).kind != "video":
             raise BenchQualityError(f"{p} is not a video: the quality benchmark converts A's clip")
     if a == b:
         raise BenchQualityError(f"A and B are the same clip ({a})")
@@ -217,7 +217,7 @@ def prepare(home: Path, a: Path, b: Path, recipe: Recipe):
 def run_job(ctx, recipe: dict, poll: float = 0.25) -> dict:
     """The `bench-quality` job kind: the five stages (module notes) in a project `prepare` made."""
     from core.demo.job import Stage
-    from core.media import read as media
+    from core.media.probe import probe
     from core.train import model_io
 
     project = ctx.project
@@ -226,7 +226,7 @@ def run_job(ctx, recipe: dict, poll: float = 0.25) -> dict:
     r = Recipe.from_json(recipe)
     a = Path(project.sources_of("a")[0].path)
     b = Path(project.sources_of("b")[0].path)
-    info = media.probe(a)
+    info = probe(a)
     fps = info.fps or 25.0
     frames = int(r.frames) if r.frames else int(info.frames or 0)
     if info.frames:

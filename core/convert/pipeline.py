@@ -872,6 +872,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
     """Convert `input` (video, image or folder) and return the job's result (see run_job)."""
     from core.media import read as media
     from core.media import write as video_out
+    from core.media.probe import describe, probe
 
     ctx = ctx or _Quiet(project)
     t_start = time.monotonic()
@@ -883,7 +884,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
         raise ConvertError(f"--crf must be 0–51 (lower is better quality), not {crf}")
     in_path = Path(input).expanduser().resolve()
     kind = input_kind(in_path)
-    info = media.probe(in_path)
+    info = probe(in_path)
     out_path = resolve_output(project, in_path, kind, direction, output, overwrite)  # fails before any work
     t0, t1 = parse_time(start), parse_time(end)
     if t0 is not None and t1 is not None and t1 <= t0:
@@ -949,7 +950,7 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
 
     writer = None
     if kind == "video":
-        desc = video_out.describe(in_path, count_frames=False)
+        desc = describe(in_path, count_frames=False)
         audio = next((s for s in desc["streams"] if s["kind"] == "audio"), None)
         file_start = desc.get("start") or 0.0
         v_start = desc.get("video_start") or file_start
@@ -1085,6 +1086,7 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
             detector: str = "hog", ctx=None, swapper=None) -> dict:
     from core.media import read as media
     from core.media import write as video_out
+    from core.media.probe import probe
 
     ctx = ctx or _Quiet(project)
     direction = check_direction(swap)
@@ -1093,7 +1095,7 @@ def preview(project, input: str, frame: int = 0, output: str | None = None, swap
     options = merge_options(mask, erode, blur, color, blend, sharpen)
     in_path = Path(input).expanduser().resolve()
     kind = input_kind(in_path)
-    info = media.probe(in_path)
+    info = probe(in_path)
     n = int(frame)
     if n < 0 or (info.frames is not None and n >= info.frames):
         raise ConvertError(f"--frame {n} is out of range: {in_path.name} has {info.frames} frames (0–{(info.frames or 1) - 1})")

@@ -460,8 +460,9 @@ def write_frame(project, original: Path, converted: Path, path: Path, position: 
     from core.media import label
     from core.media import read as media
     from core.media import write as video_out
+    from core.media.probe import probe
 
-    info = media.probe(converted)
+    info = probe(converted)
     n = max(1, int(info.frames or 1))
     i = min(n - 1, int(round(position * (n - 1))))
     a = next(iter(media.iter_frames(original, start=i, stop=i + 1)), None)

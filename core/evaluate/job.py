@@ -91,7 +91,7 @@ def find_pair(project, input: str, original: str | None = None) -> Pair:
     is a video the project converted, that job's newest output); `original` overrides."""
     from core.convert.pipeline import parse_time
     from core.jobs import control as jobs
-    from core.media import read as media
+    from core.media.probe import probe
 
     path = Path(input).expanduser().resolve()
     if not path.is_file():
@@ -119,12 +119,12 @@ def find_pair(project, input: str, original: str | None = None) -> Pair:
     if _same(orig, converted):
         raise EvalError(f"{converted} is its own original: pass the converted video as --input")
     for p in (orig, converted):
-        if media.probe(p).kind != "video":  # MediaError for anything unreadable
+        if probe(p).kind != "video":  # MediaError for anything unreadable
             raise EvalError(f"{p} is not a video: facepair eval measures a converted video")
     first = 0
     args = job.args if job is not None else {}
     if args.get("start") not in (None, ""):
-        fps = media.probe(orig).fps or 25.0
+        fps = probe(orig).fps or 25.0
         first = int(round((parse_time(args["start"]) or 0.0) * fps))
     return Pair(converted=converted, original=orig, first=first, swap=str(args.get("swap", "a-to-b")),
                 faces=str(args.get("faces", "match")), job=job.id if job is not None else None,
@@ -268,6 +268,7 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
     from core.extract.pipeline import FindOptions, find_faces
     from core.faces import detect
     from core.media import read as media
+    from core.media.probe import probe
     from core.train import model_io
 
     t_start = time.monotonic()
@@ -278,7 +279,7 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
     pair = find_pair(project, input, original)
     old = replaced_side(pair.swap)
     new = "b" if old == "a" else "a"
-    info_o, info_c = media.probe(pair.original), media.probe(pair.converted)
+    info_o, info_c = probe(pair.original), probe(pair.converted)
     if (info_o.width, info_o.height) != (info_c.width, info_c.height):
         raise EvalError(f"{pair.converted.name} is {info_c.width}×{info_c.height} and {pair.original.name} "
                         f"{info_o.width}×{info_o.height}: not a conversion of it; pass the right --original")
@@ -294,7 +295,7 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
         control_path = Path(control).expanduser().resolve()
         if not control_path.is_file():
             raise EvalError(f"control video {control_path}: no such file")
-        info_k = media.probe(control_path)
+        info_k = probe(control_path)
         if (info_k.width, info_k.height) != (info_o.width, info_o.height):
             raise EvalError(f"control video {control_path.name} is {info_k.width}×{info_k.height}, the original "
                             f"{info_o.width}×{info_o.height}")

@@ -52,6 +52,7 @@ from core.errors import FacepairError, JobCancelled
 from core.faces import align, detect
 from core.faces import alignments as store
 from core.media import read as media
+from core.media.probe import probe
 from core.system.atomic import atomic_write_json, read_json
 
 DETECT_EVERY = 10
@@ -701,7 +702,7 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
 
     side, sid = source.side, source.id
     path = Path(source.path)
-    info = media.probe(path)  # MediaError for a missing / unreadable source
+    info = probe(path)  # MediaError for a missing / unreadable source
     spath = store.store_path(project, sid)
     want = settings.for_store()
     current = fingerprint.fingerprint(path, source.kind)
@@ -926,7 +927,7 @@ def extract(project, ctx=None, side: str = "both", reference: list[str] | None =
     total = 0
     for s in sources:
         try:
-            n = media.probe(s.path).frames or 0
+            n = probe(s.path).frames or 0
             total += len(range(0, n, settings.every)) if s.kind == "video" else n
         except media.MediaError:
             pass

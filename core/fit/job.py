@@ -157,9 +157,10 @@ def find_in_media(path: str | os.PathLike, frames: int = FRAMES, detector: str =
     examined; `cancelled()` is checked between clips. MediaError for an unreadable source.
     """
     from core.media import read as media
+    from core.media.probe import probe
 
     path = Path(path)
-    info = media.probe(path)
+    info = probe(path)
     notes: list[str] = []
     if info.kind == "video":
         total = info.frames or 0
