@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from core.convert import pipeline as convert
+from core.convert.sources import extracted_store, frames_detected
 from core.faces import align
 from core.faces import alignments as store
 from core.jobs import control as jobs
@@ -188,7 +189,7 @@ def test_blend_and_mask_options(conv_project, tmp_path, astronaut, blend, mask):
     assert job.state == "succeeded", job.reason
     img, ref = media.read_image(out), media.read_image(src)
     diff = np.abs(img.astype(int) - ref.astype(int)).max(axis=2)
-    lms = [f.landmarks for f in next(convert.frames_detected([media.Frame(0, ref)], video=False, workers=1)).faces]
+    lms = [f.landmarks for f in next(frames_detected([media.Frame(0, ref)], video=False, workers=1)).faces]
     if mask == "hull":
         outside = ~_dilated_hulls(ref.shape, lms, 40)
         assert diff[_dilated_hulls(ref.shape, lms, 0)].mean() > 5  # the face was replaced
@@ -210,7 +211,7 @@ def test_faces_match_leaves_another_person_alone(conv_project, tmp_path, shared_
     pair = np.ascontiguousarray(np.concatenate([left, right], axis=1))
     src = tmp_path / "pair.png"
     cv2.imwrite(str(src), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
-    found = next(convert.frames_detected([media.Frame(0, pair)], video=False, workers=1)).faces
+    found = next(frames_detected([media.Frame(0, pair)], video=False, workers=1)).faces
     assert len(found) == 2, "the test image must hold two detectable faces"
     by_x = sorted(found, key=lambda f: f.landmarks[:, 0].mean())
     results = {}
@@ -437,13 +438,13 @@ def test_when_c2pa_cannot_sign_the_conversion_succeeds_with_the_other_labels(con
 
 def test_the_store_is_used_only_when_it_holds_every_frame(conv_project, clip_a, tmp_path):
     n = probe(clip_a).frames
-    assert convert.extracted_store(conv_project, clip_a, 0, None, n) is not None
-    assert convert.extracted_store(conv_project, clip_a, 5, 9, n) is not None
+    assert extracted_store(conv_project, clip_a, 0, None, n) is not None
+    assert extracted_store(conv_project, clip_a, 5, 9, n) is not None
     # a store that stops short of the video's end (an extraction that was killed) is not used
-    assert convert.extracted_store(conv_project, clip_a, 0, None, n + 8) is None
+    assert extracted_store(conv_project, clip_a, 0, None, n + 8) is None
     other = tmp_path / "not-a-source.mp4"
     shutil.copy(clip_a, other)
-    assert convert.extracted_store(conv_project, other, 0, None, n) is None
+    assert extracted_store(conv_project, other, 0, None, n) is None
 
 
 def test_a_replaced_source_is_detected_on_the_fly_not_pasted_at_old_positions(trained_project, tmp_path):
@@ -473,7 +474,7 @@ def test_a_replaced_source_is_detected_on_the_fly_not_pasted_at_old_positions(tr
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-vf", "hflip", str(flipped)],
                    check=True)
     os.replace(flipped, clip)
-    assert convert.extracted_store(p, clip, 0, None, 12) is None
+    assert extracted_store(p, clip, 0, None, 12) is None
 
     out = tmp_path / "out.mp4"
     job, events = _run(p, input=str(clip), output=str(out), faces="all", label=False, crf=0)

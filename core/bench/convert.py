@@ -95,8 +95,9 @@ def _warm(swapper, batch: int) -> float:
 def run(video: str | None = None, preset: str = "lite", project: str | None = None, home: str | None = None,
         batch: int = 32, detect: bool = False, crf: int = 18, **_ignored) -> dict:
     """Benchmark one conversion; returns {"convert": {...}} (see the module notes for each key)."""
-    from core.convert import pipeline as convert
+    from core.convert.converter import Converter
     from core.convert.merge import MergeOptions
+    from core.convert.sources import FaceWork, FrameWork, frames_detected
     from core.extract import pipeline as extract
     from core.media import label
     from core.media import read as media
@@ -125,8 +126,8 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
         load_s = time.perf_counter() - t0
         compile_s = _warm(swapper, batch)
 
-        def one_run(frames_source, tag: str) -> tuple[float, convert.Converter, dict, float]:
-            conv = convert.Converter(swapper, "a-to-b", MergeOptions(), matcher=None, coverage=2.0,
+        def one_run(frames_source, tag: str) -> tuple[float, Converter, dict, float]:
+            conv = Converter(swapper, "a-to-b", MergeOptions(), matcher=None, coverage=2.0,
                                      center=(0.490127, 0.62), visible_label=True, batch=batch)
             out = work / f"out_{tag}.mp4"
             desc = describe(path, count_frames=False)
@@ -154,7 +155,7 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
 
         def stored():
             for fr in media.iter_frames(path):
-                yield convert.FrameWork(fr.index, fr.image, faces=[convert.FaceWork(landmarks=lm)
+                yield FrameWork(fr.index, fr.image, faces=[FaceWork(landmarks=lm)
                                                                    for lm in faces.get(fr.index, [])])
 
         total, conv, busy, c2pa_s = one_run(stored, "stored")
@@ -177,7 +178,7 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
         }
         if detect:
             def detected():
-                return convert.frames_detected(media.iter_frames(path), video=True)
+                return frames_detected(media.iter_frames(path), video=True)
 
             total_d, conv_d, _, _ = one_run(detected, "detected")
             result["frames_per_s_detect"] = fps(conv_d.counters.frames_out, total_d)

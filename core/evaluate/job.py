@@ -89,7 +89,7 @@ def _same(a, b) -> bool:
 def find_pair(project, input: str, original: str | None = None) -> Pair:
     """The converted video and its original: by the convert job that wrote `input` (or, when `input`
     is a video the project converted, that job's newest output); `original` overrides."""
-    from core.convert.pipeline import parse_time
+    from core.convert.plan import parse_time
     from core.jobs import control as jobs
     from core.media.probe import probe
 
@@ -208,7 +208,8 @@ def _ratio(num: list[float], den: list[float]) -> float | None:
 
 def references(project, side: str, limit: int = CENTROID_FACES) -> np.ndarray:
     """(K, 128) dlib descriptors of a side's person (the ones extraction stored, or computed on crops)."""
-    from core.convert.pipeline import ConvertError, reference_descriptors
+    from core.convert.identity import reference_descriptors
+    from core.convert.plan import ConvertError
 
     try:
         return reference_descriptors(project, side, limit=limit)
@@ -263,7 +264,7 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
              identity_faces: int = DEFAULT_IDENTITY_FACES, control: str | None = None, ctx=None) -> dict:
     """Every metric of the module notes for one converted video; returns the result dict.
     `control`: a self-swap conversion of the same original (same first frame), measured too."""
-    from core.convert.pipeline import replaced_side
+    from core.convert.plan import replaced_side
     from core.evaluate import quality
     from core.extract.pipeline import FindOptions, find_faces
     from core.faces import detect
@@ -395,7 +396,7 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
     # Reconstruction on held-out faces.
     if ctx is not None:
         ctx.progress(0, 2, stage="evaluate: reconstruction", unit="sides", force=True)
-    from core.convert.pipeline import load_swapper
+    from core.convert.converter import load_swapper
 
     swapper = load_swapper(project, warn=None if ctx is None else ctx.warning)
     holdout = model_io.read_holdout(project)

@@ -186,6 +186,9 @@ def _disk_full(text: str) -> bool:
 class VideoWriter:
     """Encode RGB frames to an H.264 file with the input's audio and the given metadata.
 
+    `shortest`: the file ends with its shorter track (audio longer than the frames is cut);
+    `faststart`: the index goes before the frames (players and truncation tests want it there).
+
     Use as a context manager: leaving the block normally finishes and renames the file; leaving it
     with an exception (or calling `abort`) removes the partial file.
     """
@@ -194,7 +197,7 @@ class VideoWriter:
                  crf: int = 18, preset: str = "veryfast", audio_from: str | os.PathLike | None = None,
                  audio_start: float | None = None, audio_duration: float | None = None,
                  audio_codec: str | None = None, video_delay: float = 0.0,
-                 metadata: dict[str, str] | None = None):
+                 metadata: dict[str, str] | None = None, shortest: bool = False, faststart: bool = False):
         self.final = Path(path)
         self.muxer = MUXERS.get(self.final.suffix.lower())
         if self.muxer is None:
@@ -239,11 +242,13 @@ class VideoWriter:
             else:
                 copy = (audio_codec or "aac") in MP4_AUDIO
             cmd += ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
+        if shortest and audio_from is not None:
+            cmd += ["-shortest"]
         cmd += ["-map_metadata", "-1"]
         for k, v in (metadata or {}).items():
             cmd += ["-metadata", f"{k}={v}"]
         if self.muxer in ("mp4", "mov"):
-            cmd += ["-movflags", "+use_metadata_tags"]
+            cmd += ["-movflags", "+use_metadata_tags" + ("+faststart" if faststart else "")]
         cmd += ["-f", self.muxer, str(self.tmp)]
         self.cmd = cmd
         try:
@@ -351,20 +356,20 @@ def _audio_codec(path: str | os.PathLike) -> str | None:
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
                 audio_from: str | os.PathLike | None = None) -> Path:
-    """Write RGB frames (all the same size) as a video; returns the path. `audio_from`: a file whose
-    audio is muxed in and cut where the frames end (synthetic clips, tests)."""
+    """Write RGB frames (all the same size) as a video, its index first; returns the path.
+    `audio_from`: a file whose audio is muxed in, cut where the frames end (synthetic clips, tests)."""
     writer = None
     try:
         for f in frames:
             f = np.ascontiguousarray(f, dtype=np.uint8)
             if writer is None:
                 codec = _audio_codec(audio_from) if audio_from is not None else None
-                writer = VideoWriter(path, fps, (f.shape[1], f.shape[0]), audio_from=audio_from, audio_codec=codec)
+                writer = VideoWriter(path, fps, (f.shape[1], f.shape[0]), audio_from=audio_from, audio_codec=codec,
+                                     shortest=True, faststart=True)
             writer.write(f)
         if writer is None:
             raise OutputError(f"{path}: no frames to write")
-        hooks = [lambda p: cut(p, writer.frames / float(writer.rate))] if audio_from is not None else []
-        return writer.close(before_rename=hooks)
+        return writer.close()
     except BaseException:
         if writer is not None:
             writer.abort()
