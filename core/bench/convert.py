@@ -6,7 +6,7 @@
 What is measured, on VIDEO (default ../shared/data/video/short_hamilton_clip.mp4; a synthetic
 640×360 clip when that is absent):
 1. `decode_fps`: decoding alone (core.media.read, its decoder thread).
-2. Faces are found once (core.extract.pipeline.find_faces, as extraction finds them; `find_fps`) and kept,
+2. Faces are found once (core.extract.finder.find_faces, as extraction finds them; `find_fps`) and kept,
    so the timed run gets its faces the way an extracted input does (from its alignments store).
 3. The model (PRESET's architecture; the project's trained weights with --project, else freshly
    initialised ones: the speed is the same) is built (`load_s`) and compiled for the one batch
@@ -98,7 +98,7 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
     from core.convert.converter import Converter
     from core.convert.merge import MergeOptions
     from core.convert.sources import FaceWork, FrameWork, frames_detected
-    from core.extract import pipeline as extract
+    from core.extract import finder as extract
     from core.media import label
     from core.media import read as media
     from core.media import write as video_out

@@ -88,7 +88,7 @@ def _pipeline(video: Path, tmp: Path, workers: int, **opts):
 
 
 def _find_only(video: Path, workers: int) -> tuple[float, int]:
-    from core.extract import pipeline as extract
+    from core.extract import finder as extract
     from core.media import read as media
 
     t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def run(video: str | Path | None = None, workers: int | None = None, find_only: 
     """Run the naive loop and the pipeline on one video; returns {"extract": {...}} (module notes).
     `single`: also time the pipeline in one process (`single_frames_per_s`); `find_only`: also
     time face finding alone (`find_frames_per_s`)."""
-    from core.extract import pipeline as extract
+    from core.extract import finder as extract
     from core.media.probe import probe
 
     workers = int(workers or extract.default_workers())

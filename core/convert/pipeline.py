@@ -181,7 +181,7 @@ def _frames(ctx, project, plan: Plan, conv: Converter, detector: str, workers: i
                         f"faces are detected on the fly (run `facepair extract {project.name}` to extract it again)")
         ctx.message("detecting faces on the fly" + (" (tracked, smoothed landmarks)" if kind == "video" else ""))
         if workers is None:  # a process pool costs seconds to start: only for inputs that repay it
-            from core.extract import pipeline as extract
+            from core.extract import finder as extract
 
             enough = extract.POOL_MIN_FRAMES if kind == "video" else extract.POOL_MIN_IMAGES
             workers = extract.default_workers() if (plan.total or 0) >= enough else 1

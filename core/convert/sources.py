@@ -106,10 +106,10 @@ def frames_from_store(frames, a) -> Iterator[FrameWork]:
 
 def frames_detected(frames, video: bool, detector: str = "hog", descriptors: bool = False,
                     workers: int | None = None) -> Iterator[FrameWork]:
-    """Faces found on the fly by the extraction pipeline's face finder (`core.extract.pipeline.find_faces`):
+    """Faces found on the fly by the extraction pipeline's face finder (`core.extract.finder.find_faces`):
     tracked with smoothed landmarks in a video, every face of every still for images. With
     `descriptors`, each track gets a dlib descriptor per segment (for the identity match)."""
-    from core.extract import pipeline as extract
+    from core.extract import finder as extract
 
     opts = extract.FindOptions(detector=detector, video=video, descriptors=descriptors)
     workers = extract.default_workers() if workers is None else workers

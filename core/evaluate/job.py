@@ -266,7 +266,7 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
     `control`: a self-swap conversion of the same original (same first frame), measured too."""
     from core.convert.plan import replaced_side
     from core.evaluate import quality
-    from core.extract.pipeline import FindOptions, find_faces
+    from core.extract.finder import FindOptions, find_faces
     from core.faces import detect
     from core.media import read as media
     from core.media.probe import probe

@@ -346,7 +346,7 @@ def descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 if os.environ.get(PRELOAD_ENV) == "1" and __name__ != "__main__":
-    # Set by core.extract.pipeline.FacePool for its fork server only: workers forked from it start with
+    # Set by core.extract.finder.FacePool for its fork server only: workers forked from it start with
     # the models in memory instead of loading them (seconds each) one by one.
     try:
         warm_up("hog", descriptor=True)
