@@ -183,6 +183,56 @@ def _disk_full(text: str) -> bool:
 
 # ---- video ---------------------------------------------------------------------------------------
 
+def _input_args(width: int, height: int, rate: Fraction, video_delay: float, audio: tuple | None) -> list[str]:
+    """ffmpeg's inputs: raw RGB frames on stdin at the exact rate (delayed by `video_delay`), and
+    the audio file (from `audio_start`, for `audio_duration`) when there is one."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+           "-framerate", f"{rate.numerator}/{rate.denominator}"]
+    if video_delay and abs(video_delay) > 1e-4:
+        cmd += ["-itsoffset", f"{video_delay:.6f}"]
+    cmd += ["-i", "pipe:0"]
+    if audio is not None:
+        path, audio_start, audio_duration, _ = audio
+        if audio_start:
+            cmd += ["-ss", f"{audio_start:.6f}"]
+        if audio_duration is not None:
+            cmd += ["-t", f"{audio_duration:.6f}"]
+        cmd += ["-i", path]
+    return cmd
+
+
+def _output_args(muxer: str, width: int, height: int, crf: int, preset: str, audio: tuple | None,
+                 shortest: bool, faststart: bool, metadata: dict[str, str] | None) -> list[str]:
+    """ffmpeg's output options: H.264 yuv420p (padded to even sides), every frame kept, the audio
+    copied when the container holds it (else AAC), only the given metadata."""
+    cmd = ["-map", "0:v:0"]
+    if audio is not None:
+        cmd += ["-map", "1:a:0?"]
+    if width % 2 or height % 2:  # yuv420p needs even sides: pad by one pixel
+        cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
+    cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-fps_mode", "passthrough"]
+    if audio is not None:
+        _, audio_start, audio_duration, audio_codec = audio
+        trimmed = bool(audio_start) or audio_duration is not None
+        if muxer == "matroska":
+            # Matroska cannot hold the pre-roll packets a trimmed stream copy starts with (it
+            # shifts the whole file instead): re-encode trimmed audio there.
+            copy = not trimmed
+        else:
+            copy = (audio_codec or "aac") in MP4_AUDIO
+        cmd += ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
+        if shortest:
+            cmd += ["-shortest"]
+    cmd += ["-map_metadata", "-1"]
+    for k, v in (metadata or {}).items():
+        cmd += ["-metadata", f"{k}={v}"]
+    if muxer in ("mp4", "mov"):
+        cmd += ["-movflags", "+use_metadata_tags" + ("+faststart" if faststart else "")]
+    return cmd
+
+
 class VideoWriter:
     """Encode RGB frames to an H.264 file with the input's audio and the given metadata.
 
@@ -213,42 +263,10 @@ class VideoWriter:
         self._closed = False
         clean_stale_partials(self.final)
         check_writable(self.final)
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
-               "-framerate", f"{self.rate.numerator}/{self.rate.denominator}"]
-        if video_delay and abs(video_delay) > 1e-4:
-            cmd += ["-itsoffset", f"{video_delay:.6f}"]
-        cmd += ["-i", "pipe:0"]
-        if audio_from is not None:
-            if audio_start:
-                cmd += ["-ss", f"{audio_start:.6f}"]
-            if audio_duration is not None:
-                cmd += ["-t", f"{audio_duration:.6f}"]
-            cmd += ["-i", str(audio_from)]
-        cmd += ["-map", "0:v:0"]
-        if audio_from is not None:
-            cmd += ["-map", "1:a:0?"]
-        vf = []
-        if self.width % 2 or self.height % 2:  # yuv420p needs even sides: pad by one pixel
-            vf = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
-        cmd += vf + ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
-                     "-fps_mode", "passthrough"]
-        if audio_from is not None:
-            trimmed = bool(audio_start) or audio_duration is not None
-            if self.muxer == "matroska":
-                # Matroska cannot hold the pre-roll packets a trimmed stream copy starts with (it
-                # shifts the whole file instead): re-encode trimmed audio there.
-                copy = not trimmed
-            else:
-                copy = (audio_codec or "aac") in MP4_AUDIO
-            cmd += ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
-        if shortest and audio_from is not None:
-            cmd += ["-shortest"]
-        cmd += ["-map_metadata", "-1"]
-        for k, v in (metadata or {}).items():
-            cmd += ["-metadata", f"{k}={v}"]
-        if self.muxer in ("mp4", "mov"):
-            cmd += ["-movflags", "+use_metadata_tags" + ("+faststart" if faststart else "")]
+        audio = None if audio_from is None else (str(audio_from), audio_start, audio_duration, audio_codec)
+        cmd = _input_args(self.width, self.height, self.rate, video_delay, audio)
+        cmd += _output_args(self.muxer, self.width, self.height, int(crf), preset, audio, shortest, faststart,
+                            metadata)
         cmd += ["-f", self.muxer, str(self.tmp)]
         self.cmd = cmd
         try:
