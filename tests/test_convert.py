@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from core.convert import pipeline as convert
+from core.convert.sources import extracted_store, frames_detected
 from core.faces import align
 from core.faces import alignments as store
 from core.jobs import control as jobs
@@ -24,6 +25,8 @@ from core.jobs.events import read_events
 from core.media import label
 from core.media import read as media
 from core.media import write as video_out
+from core.media.probe import describe, ffmpeg_exe, probe
+from core.media.write import write_video
 from core.project.projects import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +89,7 @@ def store_conversion(conv_project, clip_a):
 
 def test_video_keeps_frames_rate_duration_audio_and_metadata(store_conversion, clip_a):
     job, events, out = store_conversion
-    src, dst = video_out.describe(clip_a), video_out.describe(out)
+    src, dst = describe(clip_a), describe(out)
     assert dst["frames"] == src["frames"] == job.result["frames"]
     assert dst["fps"] == pytest.approx(src["fps"], abs=0.01)
     assert abs(dst["duration"] - src["duration"]) <= 1.0 / src["fps"] + 1e-3
@@ -140,7 +143,7 @@ def test_visible_label_is_on_by_default_and_frames_without_faces_match_the_input
     for i in range(8, 16):
         frames[i] = blank
     src = tmp_path / "gap.mp4"
-    media.write_video(src, frames, 24.0)
+    write_video(src, frames, 24.0)
     out = tmp_path / "gap_out.mp4"
     job, _ = _run(conv_project, input=str(src), output=str(out), faces="all", crf=12)
     assert job.state == "succeeded", job.reason
@@ -186,7 +189,7 @@ def test_blend_and_mask_options(conv_project, tmp_path, astronaut, blend, mask):
     assert job.state == "succeeded", job.reason
     img, ref = media.read_image(out), media.read_image(src)
     diff = np.abs(img.astype(int) - ref.astype(int)).max(axis=2)
-    lms = [f.landmarks for f in next(convert.frames_detected([media.Frame(0, ref)], video=False, workers=1)).faces]
+    lms = [f.landmarks for f in next(frames_detected([media.Frame(0, ref)], video=False, workers=1)).faces]
     if mask == "hull":
         outside = ~_dilated_hulls(ref.shape, lms, 40)
         assert diff[_dilated_hulls(ref.shape, lms, 0)].mean() > 5  # the face was replaced
@@ -208,7 +211,7 @@ def test_faces_match_leaves_another_person_alone(conv_project, tmp_path, shared_
     pair = np.ascontiguousarray(np.concatenate([left, right], axis=1))
     src = tmp_path / "pair.png"
     cv2.imwrite(str(src), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
-    found = next(convert.frames_detected([media.Frame(0, pair)], video=False, workers=1)).faces
+    found = next(frames_detected([media.Frame(0, pair)], video=False, workers=1)).faces
     assert len(found) == 2, "the test image must hold two detectable faces"
     by_x = sorted(found, key=lambda f: f.landmarks[:, 0].mean())
     results = {}
@@ -242,7 +245,7 @@ def test_start_end_trim_the_video_and_its_audio(conv_project, clip_a):
     out = conv_project.output_dir / "trim.mp4"
     job, _ = _run(conv_project, input=str(clip_a), output=str(out), start="0.25", end="1.0", faces="all")
     assert job.state == "succeeded", job.reason
-    d = video_out.describe(out)
+    d = describe(out)
     assert d["frames"] == 18  # frames 6..23 at 24 fps
     assert [s["kind"] for s in d["streams"]] == ["video", "audio"]
     assert d["duration"] == pytest.approx(0.75, abs=0.1)
@@ -255,7 +258,7 @@ def test_the_shared_video_converts_with_its_frames_rate_duration_audio_and_label
     out = conv_project.output_dir / "hamilton.mp4"
     job, _ = _run(conv_project, input=str(src), output=str(out), faces="all")
     assert job.state == "succeeded", job.reason
-    a, b = video_out.describe(src), video_out.describe(out)
+    a, b = describe(src), describe(out)
     assert b["frames"] == a["frames"] == 275
     assert b["fps"] == pytest.approx(a["fps"], abs=0.01)
     frame = 1.0 / a["fps"]
@@ -286,7 +289,7 @@ def test_no_faces_gives_the_input_reencoded_with_a_warning(conv_project, tmp_pat
     base = cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 8)
     frames = [np.roll(base, i, axis=1) for i in range(12)]
     src = tmp_path / "noface.mp4"
-    media.write_video(src, frames, 12.0)
+    write_video(src, frames, 12.0)
     out = tmp_path / "noface_out.mp4"
     job, events = _run(conv_project, input=str(src), output=str(out), label=False, crf=10)
     assert job.state == "succeeded", job.reason
@@ -306,7 +309,7 @@ def test_truncated_video_converts_what_decodes_and_says_where_it_broke(conv_proj
     src = tmp_path / "truncated.mp4"
     src.write_bytes(data[: int(len(data) * 0.6)])
     decodable = sum(1 for _ in media.iter_frames(src))
-    total = media.probe(src).frames
+    total = probe(src).frames
     assert 0 < decodable < total
     out = tmp_path / "truncated_out.mp4"
     job, events = _run(conv_project, input=str(src), output=str(out), faces="all")
@@ -314,7 +317,7 @@ def test_truncated_video_converts_what_decodes_and_says_where_it_broke(conv_proj
     assert job.result["frames"] == decodable and job.result["input_broken_at"] == decodable
     warn = " ".join(_messages(events, "warning"))
     assert f"broke at frame {decodable}" in warn
-    d = video_out.describe(out)
+    d = describe(out)
     assert d["frames"] == decodable
     assert d["duration"] <= decodable / 24.0 + 0.1  # the audio was cut where the video ends
 
@@ -427,21 +430,21 @@ def test_when_c2pa_cannot_sign_the_conversion_succeeds_with_the_other_labels(con
     assert job.result["c2pa"] is False and ".mkv" in job.result["c2pa_error"]
     assert any("C2PA manifest not added" in m and "metadata label and the visible label" in m
                for m in _messages(events, "warning"))
-    d = video_out.describe(out)
+    d = describe(out)
     assert d["frames"] == 12 and "AI-generated" in " ".join(d["metadata"].values())
     src = next(iter(media.iter_frames(clip_a))).image
     assert _label_region_changed(next(iter(media.iter_frames(out))).image, src) > 20
 
 
 def test_the_store_is_used_only_when_it_holds_every_frame(conv_project, clip_a, tmp_path):
-    n = media.probe(clip_a).frames
-    assert convert.extracted_store(conv_project, clip_a, 0, None, n) is not None
-    assert convert.extracted_store(conv_project, clip_a, 5, 9, n) is not None
+    n = probe(clip_a).frames
+    assert extracted_store(conv_project, clip_a, 0, None, n) is not None
+    assert extracted_store(conv_project, clip_a, 5, 9, n) is not None
     # a store that stops short of the video's end (an extraction that was killed) is not used
-    assert convert.extracted_store(conv_project, clip_a, 0, None, n + 8) is None
+    assert extracted_store(conv_project, clip_a, 0, None, n + 8) is None
     other = tmp_path / "not-a-source.mp4"
     shutil.copy(clip_a, other)
-    assert convert.extracted_store(conv_project, other, 0, None, n) is None
+    assert extracted_store(conv_project, other, 0, None, n) is None
 
 
 def test_a_replaced_source_is_detected_on_the_fly_not_pasted_at_old_positions(trained_project, tmp_path):
@@ -459,7 +462,7 @@ def test_a_replaced_source_is_detected_on_the_fly_not_pasted_at_old_positions(tr
     # The face left of centre (x ≈ 77 of 320): mirrored, it lands well away from where it was.
     frames = synth.head_motion_frames(synth.astronaut(), frames=12, size=(320, 240), center=(330.0, 150.0),
                                       zoom=1.3, seed=7)
-    clip = media.write_video(tmp_path / "talk.mp4", frames, 24.0)
+    clip = write_video(tmp_path / "talk.mp4", frames, 24.0)
     add_sources(p, "a", [clip])
     job = jobs.run_inline(p, "extract", {"side": "a", "size": 64, "workers": 1})
     assert job.state == "succeeded", job.reason
@@ -468,10 +471,10 @@ def test_a_replaced_source_is_detected_on_the_fly_not_pasted_at_old_positions(tr
     assert len(old.frames) == 12 and len(old) >= 10
 
     flipped = tmp_path / "flipped.mp4"
-    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-vf", "hflip", str(flipped)],
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-vf", "hflip", str(flipped)],
                    check=True)
     os.replace(flipped, clip)
-    assert convert.extracted_store(p, clip, 0, None, 12) is None
+    assert extracted_store(p, clip, 0, None, 12) is None
 
     out = tmp_path / "out.mp4"
     job, events = _run(p, input=str(clip), output=str(out), faces="all", label=False, crf=0)

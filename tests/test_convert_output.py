@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.convert import pipeline as convert
-from core.convert.pipeline import ConvertError
+from core.convert import plan as convert
+from core.convert.plan import ConvertError
 from core.jobs import control as jobs
 from core.project import projects as P
 from tests.fixtures.tui import make_app, notifications, screen_text, wait_for

@@ -17,7 +17,7 @@ from core.jobs import control as jobs
 from core.jobs.events import read_events
 from core.media import label
 from core.media import read as media
-from core.media import write as video_out
+from core.media.probe import describe
 from core.project.projects import create_project, load_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def test_conversion_writes_a_labelled_video_with_audio(demo_run):
     home, result = demo_run
     out = Path(result["output"])
     assert out.is_file() and out.parent == home / "demo" / "output"
-    d = video_out.describe(out)
+    d = describe(out)
     assert [s["kind"] for s in d["streams"]] == ["video", "audio"]
     assert d["frames"] == TARGET_FRAMES
     assert label.VISIBLE_TEXT in d["metadata"].get("comment", "")

@@ -23,6 +23,8 @@ from core.evaluate import job as evaluate
 from core.jobs import control as jobs
 from core.jobs.events import read_events
 from core.media import read as media
+from core.media.probe import probe
+from core.media.write import write_video
 from core.project.projects import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +63,7 @@ def _in01(x) -> bool:
 def test_eval_of_a_conversion_returns_every_metric_in_range(eval_job, converted, clip_a):
     r = eval_job.result
     assert r["input"] == str(converted) and r["original"] == str(clip_a) and r["convert_job"]
-    assert r["frames"] == media.probe(clip_a).frames and r["faces"] == r["frames"]  # one face a frame
+    assert r["frames"] == probe(clip_a).frames and r["faces"] == r["frames"]  # one face a frame
     i = r["identity"]
     assert i["threshold"] == 0.6 and i["faces"] == 6
     for k in ("b_share", "a_share", "input_a_share", "input_b_share", "detected_share"):
@@ -122,7 +124,7 @@ def test_a_shaken_copy_shows_jitter_but_keeps_the_expression(eval_project, clip_
         dx, dy = rng.uniform(-4, 4, 2)
         m = np.float32([[1, 0, dx], [0, 1, dy]])
         frames.append(cv2.warpAffine(f.image, m, (f.image.shape[1], f.image.shape[0]), borderMode=cv2.BORDER_REFLECT))
-    shaken = media.write_video(tmp_path / "shaken.mp4", frames, 24.0)
+    shaken = write_video(tmp_path / "shaken.mp4", frames, 24.0)
     r = evaluate.evaluate(eval_project, str(shaken), original=str(clip_a), identity_faces=2)
     assert r["temporal"]["ratio"] > 2, r["temporal"]
     assert r["expression"]["median"] < 5, r["expression"]  # a shift is taken out by the similarity fit

@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.extract import pipeline as extract
+from core.extract import finder, source
 from core.faces import align, faceset
 from core.faces import alignments as al
 from core.jobs import control as jobs
 from core.jobs.events import read_events
 from core.media import read as media
+from core.media.probe import ffmpeg_exe, probe
 from core.project.projects import add_sources
 
 
@@ -33,7 +34,7 @@ def test_extracted_fixture_has_aligned_faces_and_a_store(extracted_project):
         a = al.load_for_source(p, src.id)
         assert a.frames.tolist() == list(range(32))  # every frame processed, once
         kept = np.flatnonzero(a.status == 0)
-        assert (a.confidence >= extract.TRACK_MIN_SCORE).all()  # every face scored as a face upright
+        assert (a.confidence >= finder.TRACK_MIN_SCORE).all()  # every face scored as a face upright
         names = sorted(a.name(r) for r in kept)
         on_disk = sorted(f.name for f in faceset.face_files(p, side))
         assert names == on_disk  # the store and faces/ agree, crop by crop
@@ -58,7 +59,7 @@ def test_extracted_fixture_has_aligned_faces_and_a_store(extracted_project):
 def test_find_faces_on_any_frame_iterator(synth_clips):
     """The face finder conversion and evaluation use: (frame, faces) in order, with tracks."""
     frames = list(media.iter_frames(synth_clips["astronaut"]))[:20]
-    out = list(extract.find_faces(((f.index, f.image) for f in frames), extract.FindOptions(detect_every=5)))
+    out = list(finder.find_faces(((f.index, f.image) for f in frames), finder.FindOptions(detect_every=5)))
     assert [fr.index for fr, _ in out] == list(range(20))
     assert all(len(faces) == 1 for _, faces in out)
     assert len({faces[0].track for _, faces in out}) == 1  # one person, one track
@@ -74,9 +75,9 @@ def test_worker_processes_give_the_same_faces_as_one_process(tmp_path):
     from core.media import synth
 
     clip = synth.portrait_clip("hopper", tmp_path / "h.mp4", frames=80, seed=7)
-    opts = extract.FindOptions(descriptors=True, crop_size=64)
-    one = list(extract.find_faces(media.iter_frames(clip), opts, workers=1, segment=20))
-    two = list(extract.find_faces(media.iter_frames(clip), opts, workers=2, segment=20))
+    opts = finder.FindOptions(descriptors=True, crop_size=64)
+    one = list(finder.find_faces(media.iter_frames(clip), opts, workers=1, segment=20))
+    two = list(finder.find_faces(media.iter_frames(clip), opts, workers=2, segment=20))
     assert [fr.index for fr, _ in two] == list(range(80))
     for (_, fa), (_, fb) in zip(one, two, strict=True):
         assert len(fa) == len(fb) == 1
@@ -94,7 +95,7 @@ def test_worker_processes_give_the_same_faces_as_one_process(tmp_path):
 def test_smoothing_never_lags_constant_speed_motion(n, vx, vy, seed):
     base = np.random.default_rng(seed).uniform(0, 500, (68, 2))
     run = np.stack([base + np.array([vx, vy]) * t for t in range(n)])
-    np.testing.assert_allclose(extract.smooth_sequence(run), run, atol=1e-6)
+    np.testing.assert_allclose(finder.smooth_sequence(run), run, atol=1e-6)
 
 
 @settings(max_examples=30, deadline=None)
@@ -104,7 +105,7 @@ def test_smoothing_reduces_jitter(seed, noise):
     truth = np.stack([rng.uniform(0, 500, (68, 2))] * 30)
     noisy = truth + rng.normal(0, noise, truth.shape)
     err_raw = np.abs(noisy - truth)[3:-3].mean()
-    err_smooth = np.abs(extract.smooth_sequence(noisy) - truth)[3:-3].mean()
+    err_smooth = np.abs(finder.smooth_sequence(noisy) - truth)[3:-3].mean()
     assert err_smooth < 0.8 * err_raw
 
 
@@ -371,7 +372,7 @@ def _mirror(src, dst):
     import subprocess
 
     tmp = dst.with_name(f"mirrored-{dst.name}")
-    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-vf", "hflip", str(tmp)],
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-vf", "hflip", str(tmp)],
                    check=True)
     os.replace(tmp, dst)
 
@@ -395,7 +396,7 @@ def test_a_replaced_source_is_re_extracted_and_shown_changed(project, tmp_path, 
     from core.project.projects import load_project
 
     clip = synth.portrait_clip("astronaut", tmp_path / "clip.mp4", frames=16, seed=3)
-    width = media.probe(clip).width
+    width = probe(clip).width
     add_sources(project, "a", [clip])
     src = project.sources_of("a")[0]
     job, _ = _run(project, side="a", identity=False)
@@ -480,7 +481,7 @@ def test_a_truncated_video_is_marked_partial_and_tried_again(project, tmp_path, 
     data = full.read_bytes()
     clip = tmp_path / "cut.mp4"
     clip.write_bytes(data[: int(len(data) * 0.7)])
-    assert media.probe(clip).frames == 32
+    assert probe(clip).frames == 32
     decodable = sum(1 for _ in media.iter_frames(clip))
     assert 0 < decodable < 32
     add_sources(project, "a", [clip])
@@ -493,7 +494,7 @@ def test_a_truncated_video_is_marked_partial_and_tried_again(project, tmp_path, 
     assert any(f"only {decodable} of 32 frames could be decoded" in w for w in warnings)
     assert any(f"partial: cut.mp4 ({decodable} of 32 frames)" in w for w in warnings)
     spath = al.store_path(project, src.id)
-    assert not (spath / extract.COMPLETE).exists() and (spath / fingerprint.PARTIAL).is_file()
+    assert not (spath / source.COMPLETE).exists() and (spath / fingerprint.PARTIAL).is_file()
     shown = json.loads(_show(capsys, "pair", "--json"))["sources"]["a"][0]
     assert shown["state"] == "partial" and f"only {decodable} of 32 frames" in shown["detail"]
     assert "partial" in _show(capsys, "pair")
@@ -506,5 +507,5 @@ def test_a_truncated_video_is_marked_partial_and_tried_again(project, tmp_path, 
     job, events = _run(project, side="a", identity=False)
     r = job.result["sides"]["a"]
     assert r["partial"] == [] and r["frames"] == 32 and r["changed"] == [str(clip)]
-    assert (spath / extract.COMPLETE).is_file() and not (spath / fingerprint.PARTIAL).exists()
+    assert (spath / source.COMPLETE).is_file() and not (spath / fingerprint.PARTIAL).exists()
     assert json.loads(_show(capsys, "pair", "--json"))["sources"]["a"][0]["state"] == "extracted"

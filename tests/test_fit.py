@@ -22,6 +22,7 @@ from core.fit import measures as fit
 from core.jobs import control as jobs
 from core.jobs.events import read_events
 from core.media import read as media
+from core.media.write import write_video
 from core.project.projects import add_sources, create_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +204,7 @@ def test_no_face_and_unreadable_candidates_are_listed_not_fatal(home, tmp_path, 
     folder = tmp_path / "empty_faces"
     for i in range(3):
         _write(folder / f"{i}.png", grey)
-    video = media.write_video(tmp_path / "wall.mp4", [grey] * 12, fps=12)
+    video = write_video(tmp_path / "wall.mp4", [grey] * 12, fps=12)
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8 this is not a jpeg")
     job = jobs.run_inline(project, "fit", {"candidates": [str(blank), str(folder), str(video), str(corrupt)],

@@ -16,6 +16,7 @@ from PIL import Image
 
 from core.jobs import control as jobs
 from core.media import read as media
+from core.media.probe import probe
 from core.project.projects import describe_source, load_project
 from tui.cli.main import main
 
@@ -72,7 +73,7 @@ def test_bomb_is_small_on_disk_and_claims_400_megapixels(bomb, tmp_path):
 
 def test_media_refuses_the_bomb_from_its_header(bomb, tmp_path):
     before, t0 = peak_rss_mb(), time.monotonic()
-    for call in (media.probe, media.read_image, media.check_image_pixels, lambda p: list(media.iter_frames(p))):
+    for call in (probe, media.read_image, media.check_image_pixels, lambda p: list(media.iter_frames(p))):
         with pytest.raises(media.MediaError) as e:
             call(bomb)
         assert says_too_large(str(e.value), bomb)
@@ -84,7 +85,7 @@ def test_media_refuses_the_bomb_from_its_header(bomb, tmp_path):
     frames = list(media.iter_frames(folder, on_error=lambda i, name, msg: errors.append((name, msg))))
     assert [f.name for f in frames] == ["b.png"]
     assert errors and errors[0][0] == "a.png" and says_too_large(errors[0][1], folder / "a.png")
-    assert media.probe(folder).frames == 2
+    assert probe(folder).frames == 2
     assert time.monotonic() - t0 < 5
     assert peak_rss_mb() - before < 200  # decoding it would take 1.2 GB
     assert Image.MAX_IMAGE_PIXELS == PIL_DEFAULT_LIMIT  # PIL's process-wide guard is untouched
@@ -165,7 +166,7 @@ def test_a_jpeg_whose_header_claims_too_much_is_refused_too(tmp_path):
     data[sof + 5:sof + 9] = struct.pack(">HH", SIDE, SIDE)  # height, width
     path = tmp_path / "forged.jpg"
     path.write_bytes(bytes(data))
-    for call in (media.probe, media.read_image):
+    for call in (probe, media.read_image):
         with pytest.raises(media.MediaError) as e:
             call(path)
         assert says_too_large(str(e.value), path)

@@ -155,7 +155,7 @@ def test_forkserver_pool_dies_with_a_sigkilled_owner(tmp_path):
     """The same guarantee for any process that owns a FacePool (not only a job runner)."""
     code = (
         "import sys, time\n"
-        "from core.extract.pipeline import FacePool\n"
+        "from core.extract.finder import FacePool\n"
         "pool = FacePool(2)\n"
         "print('ready', flush=True)\n"
         "time.sleep(300)\n"
@@ -183,7 +183,7 @@ def test_a_pool_started_by_a_thread_that_ended_keeps_working():
     signal follows the forking thread): conversion starts its pool in a pipeline thread."""
     code = (
         "import threading\n"
-        "from core.extract import pipeline as extract\n"
+        "from core.extract import finder as extract\n"
         "if __name__ == '__main__':\n"
         "    box = []\n"
         "    t = threading.Thread(target=lambda: box.append(extract.FacePool(2)))\n"

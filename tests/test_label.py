@@ -11,6 +11,7 @@ import pytest
 
 from core.media import label
 from core.media import write as video_out
+from core.media.probe import ffmpeg_exe
 
 
 def test_visible_label_touches_only_its_corner_box(astronaut):
@@ -74,7 +75,7 @@ def test_c2pa_manifest_on_images_says_composite_with_trained_algorithmic_media(t
 
 def test_c2pa_manifest_on_video_detects_tampering(tmp_path):
     src = tmp_path / "v.mp4"
-    subprocess.run([video_out.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
                     "testsrc=size=96x64:rate=10", "-t", "1", "-pix_fmt", "yuv420p", str(src)], check=True)
     assert label.embed_c2pa(src, tmp_path / "home", "pair", label.now_iso()) is None
     store = label.read_c2pa(src)

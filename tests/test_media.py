@@ -11,6 +11,8 @@ import pytest
 
 from core.errors import FacepairError
 from core.media import read as media
+from core.media.probe import ffmpeg_exe, probe
+from core.media.write import VideoWriter, write_video
 
 
 def write_png(path, rgb):
@@ -26,7 +28,7 @@ def numbered_frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    media.write_video(path, numbered_frames(20), fps=10)
+    write_video(path, numbered_frames(20), fps=10)
     return path
 
 
@@ -35,7 +37,7 @@ def frame_number(rgb: np.ndarray) -> int:
 
 
 def test_probe_and_read_a_video_in_order(clip):
-    info = media.probe(clip)
+    info = probe(clip)
     assert (info.kind, info.width, info.height, info.frames) == ("video", 96, 64, 20)
     assert info.fps == pytest.approx(10, rel=0.01) and info.duration == pytest.approx(2.0, rel=0.05)
     assert info.has_audio is False and info.codec == "h264"
@@ -70,12 +72,12 @@ def test_images_and_folders(tmp_path, astronaut):
     write_png(folder / "b.png", astronaut)
     write_png(folder / "a.png", astronaut[:, ::-1])
     (folder / "notes.txt").write_text("not an image")
-    info = media.probe(folder)
+    info = probe(folder)
     assert (info.kind, info.frames, info.width, info.height) == ("folder", 2, 512, 512)
     frames = list(media.iter_frames(folder))
     assert [(f.index, f.name) for f in frames] == [(0, "a.png"), (1, "b.png")]
     np.testing.assert_array_equal(frames[1].image, astronaut)
-    one = media.probe(folder / "b.png")
+    one = probe(folder / "b.png")
     assert (one.kind, one.frames, one.width) == ("image", 1, 512)
     assert [f.name for f in media.iter_frames(folder / "b.png")] == ["b.png"]
 
@@ -93,7 +95,7 @@ def test_read_image_converts_grey_and_alpha(tmp_path, astronaut):
 
 def test_missing_path(tmp_path):
     with pytest.raises(media.MediaError, match="no such file"):
-        media.probe(tmp_path / "nope.mp4")
+        probe(tmp_path / "nope.mp4")
     with pytest.raises(media.MediaError, match="no such"):
         list(media.iter_frames(tmp_path / "nope.png"))
 
@@ -102,7 +104,7 @@ def test_a_file_that_is_not_media(tmp_path):
     p = tmp_path / "notes.txt"
     p.write_text("hello")
     with pytest.raises(media.MediaError, match="not a video or image") as e:
-        media.probe(p)
+        probe(p)
     assert isinstance(e.value, FacepairError) and str(p) in str(e.value)
 
 
@@ -136,7 +138,7 @@ def test_video_that_cannot_be_opened(tmp_path):
     bad = tmp_path / "movie.mp4"
     bad.write_bytes(b"definitely not an mp4 " * 100)
     with pytest.raises(media.MediaError, match="cannot open it as a video"):
-        media.probe(bad)
+        probe(bad)
     with pytest.raises(media.MediaError, match="movie.mp4"):
         list(media.iter_frames(bad))
 
@@ -155,24 +157,24 @@ def test_truncated_video_is_refused_or_yields_what_decodes(tmp_path, clip):
 def test_empty_folder(tmp_path):
     (tmp_path / "none").mkdir()
     with pytest.raises(media.MediaError, match="no images"):
-        media.probe(tmp_path / "none")
+        probe(tmp_path / "none")
 
 
 def test_large_image_is_probed_from_its_header(tmp_path):
     big = tmp_path / "big.png"
     cv2.imwrite(str(big), np.zeros((16, 8300, 3), np.uint8))
-    info = media.probe(big)
+    info = probe(big)
     assert (info.width, info.height) == (8300, 16) and info.width > media.LARGE_SIDE
 
 
 def test_writer_checks_frame_size_and_copies_audio(tmp_path, clip):
-    with media.VideoWriter(tmp_path / "o.mp4", 10, (96, 64)) as w, pytest.raises(ValueError, match="size"):
+    with pytest.raises(ValueError, match="size"), VideoWriter(tmp_path / "o.mp4", 10, (96, 64)) as w:
         w.write(np.zeros((10, 10, 3), np.uint8))
     # Audio from another file is muxed in.
     import subprocess
 
     wav = tmp_path / "tone.wav"
-    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
                     str(wav)], check=True)
-    out = media.write_video(tmp_path / "with_audio.mp4", numbered_frames(20), fps=10, audio_from=str(wav))
-    assert media.probe(out).has_audio
+    out = write_video(tmp_path / "with_audio.mp4", numbered_frames(20), fps=10, audio_from=str(wav))
+    assert probe(out).has_audio

@@ -17,6 +17,7 @@ import pytest
 
 from core.media import label
 from core.media import write as video_out
+from core.media.probe import describe, ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def source(tmp_path_factory) -> Path:
     """A 2 s 29.97 fps clip with a 440 Hz tone (AAC)."""
     path = tmp_path_factory.mktemp("src") / "src.mp4"
-    subprocess.run([video_out.ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
                     "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30000/1001",
                     "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
                     "-t", "2", "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p",
@@ -69,7 +70,7 @@ def test_video_keeps_rate_frame_count_audio_and_metadata(tmp_path, source):
                                metadata=meta) as w:
         for f in frames:
             w.write(f)
-    d = video_out.describe(out)
+    d = describe(out)
     assert d["frames"] == 47
     assert d["fps"] == pytest.approx(29.97, abs=0.01)
     assert [s["kind"] for s in d["streams"]] == ["video", "audio"]
@@ -87,7 +88,7 @@ def test_video_delay_keeps_the_video_behind_the_audio(tmp_path, source):
     with video_out.VideoWriter(out, 25, (160, 120), audio_from=source, video_delay=0.5) as w:
         for f in _frames(25):
             w.write(f)
-    d = video_out.describe(out)
+    d = describe(out)
     assert d["frames"] == 25
     assert d["video_start"] == pytest.approx(0.5, abs=0.05)
     assert (d["audio_start"] or 0.0) == pytest.approx(0.0, abs=0.05)
@@ -98,7 +99,7 @@ def test_audio_trim_and_odd_sizes(tmp_path, source):
     with video_out.VideoWriter(out, 10, (95, 61), audio_from=source, audio_start=0.5, audio_duration=1.0) as w:
         for f in _frames(10, 61, 95):
             w.write(f)
-    d = video_out.describe(out)
+    d = describe(out)
     assert d["frames"] == 10 and (d["width"], d["height"]) == (96, 62)
     assert d["duration"] == pytest.approx(1.0, abs=0.1)
 

@@ -6,7 +6,7 @@
 What is measured, on VIDEO (default ../shared/data/video/short_hamilton_clip.mp4; a synthetic
 640×360 clip when that is absent):
 1. `decode_fps`: decoding alone (core.media.read, its decoder thread).
-2. Faces are found once (core.extract.pipeline.find_faces, as extraction finds them; `find_fps`) and kept,
+2. Faces are found once (core.extract.finder.find_faces, as extraction finds them; `find_fps`) and kept,
    so the timed run gets its faces the way an extracted input does (from its alignments store).
 3. The model (PRESET's architecture; the project's trained weights with --project, else freshly
    initialised ones: the speed is the same) is built (`load_s`) and compiled for the one batch
@@ -92,93 +92,115 @@ def _warm(swapper, batch: int) -> float:
     return time.perf_counter() - t0
 
 
+def _decode(path: Path) -> tuple[int, float]:
+    """(frames decoded, seconds): decoding alone."""
+    from core.media import read as media
+
+    t0 = time.perf_counter()
+    n = sum(1 for _ in media.iter_frames(path))
+    return n, time.perf_counter() - t0
+
+
+def _find_all(path: Path) -> tuple[dict[int, list[np.ndarray]], float]:
+    """({frame: the landmarks of its faces}, seconds): faces found once, as extraction finds them."""
+    from core.extract import finder as extract
+    from core.media import read as media
+
+    t0 = time.perf_counter()
+    faces: dict[int, list[np.ndarray]] = {}
+    for fr, found in extract.find_faces(media.iter_frames(path), extract.FindOptions(video=True),
+                                        workers=extract.default_workers()):
+        faces[fr.index] = [np.asarray(f.landmarks, np.float32) for f in found]
+    return faces, time.perf_counter() - t0
+
+
+def _stored(path: Path, faces: dict[int, list[np.ndarray]]):
+    """The frames with the faces found beforehand (as an extracted input's store gives them)."""
+    from core.convert.sources import FaceWork, FrameWork
+    from core.media import read as media
+
+    for fr in media.iter_frames(path):
+        yield FrameWork(fr.index, fr.image, faces=[FaceWork(landmarks=lm) for lm in faces.get(fr.index, [])])
+
+
+def _timed_conversion(swapper, path: Path, info, out: Path, frames, batch: int, crf: int, work: Path):
+    """One conversion of `frames` into `out`, labelled and signed as `convert` does: (seconds, the
+    converter, its stages' busy seconds, the C2PA signing's seconds)."""
+    from core.convert.converter import Converter
+    from core.convert.merge import MergeOptions
+    from core.media import label
+    from core.media import write as video_out
+    from core.media.probe import describe
+    from core.system.clock import now_iso
+
+    conv = Converter(swapper, "a-to-b", MergeOptions(), matcher=None, coverage=2.0,
+                     center=(0.490127, 0.62), visible_label=True, batch=batch)
+    desc = describe(path, count_frames=False)
+    audio = next((s for s in desc["streams"] if s["kind"] == "audio"), None)
+    kw = {}
+    if audio is not None:
+        kw = {"audio_from": path, "audio_codec": audio.get("codec"),
+              "video_delay": (desc.get("video_start") or 0.0) - (desc.get("start") or 0.0)}
+    created = now_iso()
+    t_start = time.perf_counter()
+    writer = video_out.VideoWriter(out, info.fps or 25.0, (info.width, info.height), crf=crf,
+                                   metadata=label.metadata("bench", created), **kw)
+    pipe = conv.run((conv.select(fr, fr.faces) for fr in frames), lambda fr, img: writer.write(img))
+    t_c2pa = {}
+
+    def sign(p: Path) -> None:
+        t = time.perf_counter()
+        t_c2pa["reason"] = label.embed_c2pa(p, work / "home", "bench", created)
+        t_c2pa["s"] = time.perf_counter() - t
+
+    writer.close(before_rename=[sign])
+    return time.perf_counter() - t_start, conv, pipe.busy, t_c2pa.get("s", 0.0)
+
+
+def _fps(n: int, seconds: float) -> float | None:
+    return round(n / seconds, 1) if seconds > 0 else None
+
+
 def run(video: str | None = None, preset: str = "lite", project: str | None = None, home: str | None = None,
         batch: int = 32, detect: bool = False, crf: int = 18, **_ignored) -> dict:
     """Benchmark one conversion; returns {"convert": {...}} (see the module notes for each key)."""
-    from core.convert import pipeline as convert
-    from core.convert.merge import MergeOptions
-    from core.extract import pipeline as extract
-    from core.media import label
+    from core.convert.sources import frames_detected
     from core.media import read as media
-    from core.media import write as video_out
+    from core.media.probe import probe
 
     with tempfile.TemporaryDirectory(prefix="facepair-bench-convert-") as tmp:
         work = Path(tmp)
         path, synthetic = _video(video, work)
-        info = media.probe(path)
-
-        t0 = time.perf_counter()
-        n_decoded = sum(1 for _ in media.iter_frames(path))
-        decode_s = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        faces: dict[int, list[np.ndarray]] = {}
-        for fr, found in extract.find_faces(media.iter_frames(path), extract.FindOptions(video=True),
-                                            workers=extract.default_workers()):
-            faces[fr.index] = [np.asarray(f.landmarks, np.float32) for f in found]
-        find_s = time.perf_counter() - t0
-
+        info = probe(path)
+        n_decoded, decode_s = _decode(path)
+        faces, find_s = _find_all(path)
         t0 = time.perf_counter()
         swapper = _swapper(preset, project, home)
         load_s = time.perf_counter() - t0
         compile_s = _warm(swapper, batch)
-
-        def one_run(frames_source, tag: str) -> tuple[float, convert.Converter, dict, float]:
-            conv = convert.Converter(swapper, "a-to-b", MergeOptions(), matcher=None, coverage=2.0,
-                                     center=(0.490127, 0.62), visible_label=True, batch=batch)
-            out = work / f"out_{tag}.mp4"
-            desc = video_out.describe(path, count_frames=False)
-            audio = next((s for s in desc["streams"] if s["kind"] == "audio"), None)
-            kw = {}
-            if audio is not None:
-                kw = {"audio_from": path, "audio_codec": audio.get("codec"),
-                      "video_delay": (desc.get("video_start") or 0.0) - (desc.get("start") or 0.0)}
-            created = label.now_iso()
-            t_start = time.perf_counter()
-            writer = video_out.VideoWriter(out, info.fps or 25.0, (info.width, info.height), crf=crf,
-                                           metadata=label.metadata("bench", created), **kw)
-            frames = (conv.select(fr, fr.faces) for fr in frames_source())
-            pipe = conv.run(frames, lambda fr, img: writer.write(img))
-            t_c2pa = {}
-
-            def sign(p: Path) -> None:
-                t = time.perf_counter()
-                t_c2pa["reason"] = label.embed_c2pa(p, work / "home", "bench", created)
-                t_c2pa["s"] = time.perf_counter() - t
-
-            writer.close(before_rename=[sign])
-            total = time.perf_counter() - t_start
-            return total, conv, pipe.busy, t_c2pa.get("s", 0.0)
-
-        def stored():
-            for fr in media.iter_frames(path):
-                yield convert.FrameWork(fr.index, fr.image, faces=[convert.FaceWork(landmarks=lm)
-                                                                   for lm in faces.get(fr.index, [])])
-
-        total, conv, busy, c2pa_s = one_run(stored, "stored")
+        total, conv, busy, c2pa_s = _timed_conversion(swapper, path, info, work / "out_stored.mp4",
+                                                      _stored(path, faces), batch, crf, work)
         c = conv.counters
-        fps = lambda n, s: round(n / s, 1) if s > 0 else None  # noqa: E731
         result = {
             "video": str(path), "synthetic_video": synthetic, "width": info.width, "height": info.height,
             "frames": c.frames_out, "faces": c.faces_swapped, "preset": getattr(swapper, "preset", preset),
             "resolution": int(swapper.resolution), "batch": batch, "device": _device(),
-            "frames_per_s": fps(c.frames_out, total),
-            "decode_fps": fps(n_decoded, decode_s),
-            "find_fps": fps(n_decoded, find_s),
-            "infer_fps": fps(c.frames_out, busy.get("infer", 0.0)),
-            "infer_faces_per_s": fps(c.faces_swapped, busy.get("infer", 0.0)),
-            "merge_fps": fps(c.frames_out, busy.get("merge", 0.0)),
-            "encode_fps": fps(c.frames_out, busy.get("encode", 0.0)),
+            "frames_per_s": _fps(c.frames_out, total),
+            "decode_fps": _fps(n_decoded, decode_s),
+            "find_fps": _fps(n_decoded, find_s),
+            "infer_fps": _fps(c.frames_out, busy.get("infer", 0.0)),
+            "infer_faces_per_s": _fps(c.faces_swapped, busy.get("infer", 0.0)),
+            "merge_fps": _fps(c.frames_out, busy.get("merge", 0.0)),
+            "encode_fps": _fps(c.frames_out, busy.get("encode", 0.0)),
             "seconds": round(total, 3), "c2pa_s": round(c2pa_s, 3), "compile_s": round(compile_s, 3),
             "load_s": round(load_s, 3),
             "faces_from": "found beforehand (as an extracted input's alignments store gives them)",
         }
         if detect:
-            def detected():
-                return convert.frames_detected(media.iter_frames(path), video=True)
-
-            total_d, conv_d, _, _ = one_run(detected, "detected")
-            result["frames_per_s_detect"] = fps(conv_d.counters.frames_out, total_d)
+            total_d, conv_d, _, _ = _timed_conversion(swapper, path, info, work / "out_detected.mp4",
+                                                      frames_detected(media.iter_frames(path), video=True),
+                                                      batch, crf, work)
+            result["frames_per_s_detect"] = _fps(conv_d.counters.frames_out, total_d)
         return {"convert": result}
 
 

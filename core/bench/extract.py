@@ -88,7 +88,7 @@ def _pipeline(video: Path, tmp: Path, workers: int, **opts):
 
 
 def _find_only(video: Path, workers: int) -> tuple[float, int]:
-    from core.extract import pipeline as extract
+    from core.extract import finder as extract
     from core.media import read as media
 
     t0 = time.perf_counter()
@@ -125,14 +125,14 @@ def run(video: str | Path | None = None, workers: int | None = None, find_only: 
     """Run the naive loop and the pipeline on one video; returns {"extract": {...}} (module notes).
     `single`: also time the pipeline in one process (`single_frames_per_s`); `find_only`: also
     time face finding alone (`find_frames_per_s`)."""
-    from core.extract import pipeline as extract
-    from core.media import read as media
+    from core.extract import finder as extract
+    from core.media.probe import probe
 
     workers = int(workers or extract.default_workers())
     with tempfile.TemporaryDirectory(prefix="facepair-bench-") as d:
         tmp = Path(d)
         video = Path(video) if video else default_video(tmp)
-        media.probe(video)  # a clear error for a bad path before anything runs
+        probe(video)  # a clear error for a bad path before anything runs
         store, dt, used = _pipeline(video, tmp / "p", workers, **opts)
         single_dt = _pipeline(video, tmp / "s", 1, **opts)[1] if single and used > 1 else None
         find_dt, _ = _find_only(video, workers) if find_only else (None, None)

@@ -39,6 +39,7 @@ RECIPE_KEYS = ("preset", "steps", "batch", "seed")
 OWNED_TRAIN_KEYS = ("save_every", "preview_every", "coordinator", "num_processes", "process_id")
 SAVE_EVERY = 1_000_000  # the model is saved when training ends
 PREVIEW_EVERY = 1_000_000
+STAGES = 5  # extract, train, convert, the self-swap control, eval
 CONSENT = ("Benchmark only: `facepair bench quality` trains on {a} (person A) and {b} (person B) and converts "
            "A's clip to measure swap quality (identity, expression, pose, stability, detail, seam). The clips are "
            "test media ({where}); what is made from them is for measuring only and is never published.")
@@ -179,14 +180,14 @@ def project_name(a: Path, b: Path) -> str:
 def prepare(home: Path, a: Path, b: Path, recipe: Recipe):
     """A fresh benchmark project for the pair (rebuilt when the benchmark made it; refused when not)."""
     from core.jobs import control as jobs
-    from core.media import read as media
+    from core.media.probe import probe
     from core.project.projects import add_sources, create_project, delete_project, load_project, project_names
 
     a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
     for p in (a, b):
         if not p.is_file():
             raise BenchQualityError(f"{p}: no such video")
-        if media.probe(p).kind != "video":
+        if probe(p).kind != "video":
             raise BenchQualityError(f"{p} is not a video: the quality benchmark converts A's clip")
     if a == b:
         raise BenchQualityError(f"A and B are the same clip ({a})")
@@ -214,10 +215,31 @@ def prepare(home: Path, a: Path, b: Path, recipe: Recipe):
 
 # ---- the job -------------------------------------------------------------------------------------
 
+def _stage(ctx, poll: float, times: dict, job_ids: dict, number: int, kind: str, args: dict,
+           label: str | None = None, budget_s: float | None = None):
+    """Run stage `number` as its own job, followed (core.demo.job.Stage); its seconds and job id
+    go into `times` and `job_ids`. A stage that failed, or was cancelled other than by the
+    training budget, ends the benchmark."""
+    from core.demo.job import Stage
+
+    s = Stage(ctx, number, STAGES, kind, poll)
+    job, seconds = s.run(args, budget_s=budget_s)
+    key = label or kind
+    times[key] = round(seconds, 2)
+    job_ids[key] = job.id
+    if job.state == "cancelled" and not (kind == "train" and s.stopped_by_budget):
+        if ctx.cancelled:
+            raise JobCancelled()
+        raise BenchQualityError(f"the {key} stage was cancelled (job {job.id})")
+    if job.state not in ("succeeded", "cancelled"):
+        raise BenchQualityError(f"the {key} stage failed: {job.reason} (job {job.id}; log: {job.log_path})")
+    ctx.check_cancelled()
+    return job
+
+
 def run_job(ctx, recipe: dict, poll: float = 0.25) -> dict:
     """The `bench-quality` job kind: the five stages (module notes) in a project `prepare` made."""
-    from core.demo.job import Stage
-    from core.media import read as media
+    from core.media.probe import probe
     from core.train import model_io
 
     project = ctx.project
@@ -226,35 +248,22 @@ def run_job(ctx, recipe: dict, poll: float = 0.25) -> dict:
     r = Recipe.from_json(recipe)
     a = Path(project.sources_of("a")[0].path)
     b = Path(project.sources_of("b")[0].path)
-    info = media.probe(a)
+    info = probe(a)
     fps = info.fps or 25.0
     frames = int(r.frames) if r.frames else int(info.frames or 0)
     if info.frames:
         frames = min(frames, int(info.frames))
-    total = 5
     times: dict[str, float] = {}
     job_ids: dict[str, str] = {}
     ctx.message(f"quality benchmark: {a.name} (A) → {b.name} (B); recipe {r.describe()}; {frames} frames of "
                 f"{a.name} converted and measured")
 
     def stage(number: int, kind: str, args: dict, label: str | None = None, budget_s: float | None = None):
-        s = Stage(ctx, number, total, kind, poll)
-        job, seconds = s.run(args, budget_s=budget_s)
-        key = label or kind
-        times[key] = round(seconds, 2)
-        job_ids[key] = job.id
-        if job.state == "cancelled" and not (kind == "train" and s.stopped_by_budget):
-            if ctx.cancelled:
-                raise JobCancelled()
-            raise BenchQualityError(f"the {key} stage was cancelled (job {job.id})")
-        if job.state not in ("succeeded", "cancelled"):
-            raise BenchQualityError(f"the {key} stage failed: {job.reason} (job {job.id}; log: {job.log_path})")
-        ctx.check_cancelled()
-        return job
+        return _stage(ctx, poll, times, job_ids, number, kind, args, label, budget_s)
 
     stage(1, "extract", dict(r.extract))
     faces = {s: project.face_count(s) for s in ("a", "b")}
-    ctx.message(f"[1/{total} extract] faces: {faces['a']} of {a.stem}, {faces['b']} of {b.stem}")
+    ctx.message(f"[1/{STAGES} extract] faces: {faces['a']} of {a.stem}, {faces['b']} of {b.stem}")
 
     targs = {"preset": r.preset, "batch": int(r.batch), "seed": int(r.seed), "save_every": SAVE_EVERY,
              "preview_every": PREVIEW_EVERY, **r.train}

@@ -77,9 +77,7 @@ def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3
     per group come back under row["others"][name].
     """
     import jax
-    import numpy as np
 
-    from core.jaxmodels.models import count_params
     from core.jaxmodels.step import Trainer, synthetic_faces
 
     say = progress or (lambda msg: None)
@@ -89,8 +87,6 @@ def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3
     calls = [spc] * (steps // spc) + ([steps % spc] if steps % spc else [])
     state = trainer.init_state(seed)
     data = trainer.put_data(synthetic_faces(trainer.preset, max(faces, batch), seed=seed))
-    dev = trainer.mesh.devices.flat[0]
-    kind = getattr(dev, "device_kind", "") or dev.platform
 
     say(f"{preset}: lowering for the cost analysis")
     flops = _flops_per_step(trainer, state, data)
@@ -104,23 +100,27 @@ def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3
         return time.perf_counter() - t, m
 
     say(f"{preset}: compiling (batch {batch} per side, {spc} step(s) per dispatch)")
-    first, metrics = timed()
+    first, _ = timed()
 
-    times, other_times = [], {k: [] for k in (others or {})}
-    for i in range(max(1, int(repeats))):
-        say(f"{preset}: timing {steps} steps, {i + 1}/{repeats}")
-        dt, metrics = timed()
-        times.append(dt)
-        for name, time_steps in (others or {}).items():
-            say(f"{preset}: timing {name}, {i + 1}/{repeats}")
-            other_times[name].append(time_steps(steps))
+    times, other_times, metrics = _repeat(timed, preset, steps, repeats, others, say)
+    return _row(preset, batch, steps, trainer, state, flops, first, times, other_times, metrics)
+
+
+def _row(preset: str, batch: int, steps: int, trainer, state, flops: float | None, first: float, times: list[float],
+         other_times: dict, metrics: dict) -> dict:
+    """The benchmark's row for one preset: throughput, compile time, the device and its use."""
+    import numpy as np
+
+    from core.jaxmodels.models import count_params
+
+    spc = trainer.steps_per_call
+    dev = trainer.mesh.devices.flat[0]
+    kind = getattr(dev, "device_kind", "") or dev.platform
     med = float(np.median(times))
     step_s = med / steps
-    done = np.asarray(metrics["done"]) if "done" in metrics else np.ones(np.shape(metrics["loss_a"]), bool)
-    last = int(np.flatnonzero(np.atleast_1d(done))[-1])
-    loss = float(np.atleast_1d(np.asarray(metrics["loss_a"]))[last] + np.atleast_1d(np.asarray(metrics["loss_b"]))[last])
     peak = peak_flops(kind, dev.platform)
     fps = flops / step_s if flops else None
+    loss = _last_loss(metrics)
     return {
         "preset": preset,
         "batch": batch,
@@ -144,6 +144,30 @@ def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3
         "others": {k: float(np.median(v)) for k, v in other_times.items()},
         "others_all": {k: [round(1e3 * x / steps, 2) for x in v] for k, v in other_times.items()},
     }
+
+
+def _repeat(timed, preset: str, steps: int, repeats: int, others: dict | None, say):
+    """(seconds of each timed group, {other: its seconds per group}, the last group's metrics):
+    `repeats` groups, each `others` timed right after the JAX one."""
+    times, other_times = [], {k: [] for k in (others or {})}
+    metrics = None
+    for i in range(max(1, int(repeats))):
+        say(f"{preset}: timing {steps} steps, {i + 1}/{repeats}")
+        dt, metrics = timed()
+        times.append(dt)
+        for name, time_steps in (others or {}).items():
+            say(f"{preset}: timing {name}, {i + 1}/{repeats}")
+            other_times[name].append(time_steps(steps))
+    return times, other_times, metrics
+
+
+def _last_loss(metrics: dict) -> float:
+    """loss_a + loss_b of the last step a dispatch really ran."""
+    import numpy as np
+
+    done = np.asarray(metrics["done"]) if "done" in metrics else np.ones(np.shape(metrics["loss_a"]), bool)
+    last = int(np.flatnonzero(np.atleast_1d(done))[-1])
+    return float(np.atleast_1d(np.asarray(metrics["loss_a"]))[last] + np.atleast_1d(np.asarray(metrics["loss_b"]))[last])
 
 
 def _flops_per_step(trainer, state, data) -> float | None:

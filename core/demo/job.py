@@ -71,6 +71,7 @@ SAVE_EVERY = 100_000         # the demo saves when it stops training
 PREVIEW_EVERY = 100
 STOP_GRACE_S = 120.0         # how long a stopped training job may take to save
 CLIPS_VERSION = 1
+STAGES = 4                   # clips, extract, train, convert
 
 
 class DemoError(FacepairError):
@@ -207,7 +208,7 @@ def seed_model(project, preset, batch: int, seed: int = 0) -> None:
 
     from core import __version__
     from core.jaxmodels.step import Trainer
-    from core.project.projects import now_iso
+    from core.system.clock import now_iso
     from core.train import model_io
 
     state = Trainer(preset, batch).init_state(seed)
@@ -321,7 +322,6 @@ def run_job(ctx, preset: str = DEFAULT_PRESET, steps: int | None = None, minutes
     """The `demo` job kind (see the module notes). `steps` or `minutes` (default DEFAULT_MINUTES)
     is this run's training budget. Returns where the output is, each stage's time and the losses."""
     from core.jaxmodels.presets import get_preset
-    from core.train import model_io
 
     project = ctx.project
     if not is_demo(project):
@@ -341,91 +341,15 @@ def run_job(ctx, preset: str = DEFAULT_PRESET, steps: int | None = None, minutes
                         f"(got {frames} and {target_frames})")
     times: dict[str, float] = {}
     jobs_run: dict[str, str] = {}
-    stages = 4
-
-    # 1. clips
-    t0 = time.monotonic()
-    ctx.progress(0, None, stage=f"1/{stages} clips", force=True)
-    ctx.message(f"[1/{stages} clips] synthesizing head-motion clips from two public-domain stills "
-                f"({frames} frames each, and a {target_frames}-frame target clip with audio)")
-    made = make_clips(project, int(frames), int(target_frames), say=lambda t: ctx.message(f"[1/{stages} clips] {t}"))
-    if not made:
-        ctx.message(f"[1/{stages} clips] the clips are there already: reused")
-    times["clips"] = round(time.monotonic() - t0, 2)
+    times["clips"] = _clips_stage(ctx, project, int(frames), int(target_frames))
     ctx.check_cancelled()
-
-    # 2. extract
-    stage = Stage(ctx, 2, stages, "extract", poll)
-    args = {"size": EXTRACT_SIZE}
-    if workers:
-        args["workers"] = int(workers)
-    job, times["extract"] = stage.run(args)
+    job, times["extract"], faces = _extract_stage(ctx, project, workers, poll)
     jobs_run["extract"] = job.id
-    if job.state == "cancelled":
-        raise JobCancelled()
-    if job.state != "succeeded":
-        raise _failed(stage, job)
-    faces = {s: project.face_count(s) for s in ("a", "b")}
-    ctx.message(f"[2/{stages} extract] faces: {faces['a']} of {LABEL_A}, {faces['b']} of {LABEL_B}")
-
-    # 3. train
-    t0 = time.monotonic()
-    found = model_preset(project, ctx.warning)
-    if found is not None and found[1].get("preset") != preset:
-        ctx.message(f"[3/{stages} train] the demo's model is a {found[1].get('preset')!r} model and this run asks "
-                    f"for {preset!r}: starting a new {preset!r} model", level="warning")
-        shutil.rmtree(project.model_dir, ignore_errors=True)
-        project.model_dir.mkdir(parents=True, exist_ok=True)
-        found = None
-    start_step = int(found[0]) if found is not None else 0
-    if found is None:
-        p = demo_preset(preset)
-        seed_model(project, p, int(batch or p.batch))
-        ctx.message(f"[3/{stages} train] new model: {preset!r} with the demo's lighter augmentation (the clips "
-                    f"already move the head) and learning rate {p.lr:g}")
-    targs = {"preset": preset, "save_every": SAVE_EVERY, "preview_every": PREVIEW_EVERY}
-    if batch:
-        targs["batch"] = int(batch)
-    if steps is not None:
-        targs["steps"] = start_step + int(steps)
-        budget = f"{int(steps)} steps"
-    else:
-        budget = f"{float(minutes):g} minutes"
-    ctx.message(f"[3/{stages} train] " + (f"resuming the model at step {start_step}; " if start_step else "")
-                + f"training {preset!r} for {budget}")
-    stage = Stage(ctx, 3, stages, "train", poll)
-    seeding = time.monotonic() - t0
-    job, times["train"] = stage.run(targs, budget_s=None if minutes is None else float(minutes) * 60)
-    times["train"] = round(times["train"] + seeding, 2)
+    job, times["train"], start_step, budget, status = _train_stage(ctx, project, preset, steps, minutes, batch, poll)
     jobs_run["train"] = job.id
-    if job.state == "failed":
-        raise _failed(stage, job)
-    if job.state == "cancelled" and not stage.stopped_by_budget:
-        ctx.message(f"[3/{stages} train] training was stopped by hand (job {job.id}); converting with the "
-                    f"model saved so far", level="warning")
-    status = model_io.read_status(project) or {}
-    if not status.get("step"):
-        raise DemoError(f"training saved no model (job {job.id}, {job.state}: {job.reason}); see {job.log_path}")
-
-    # 4. convert
     target = clip_paths(project)["target"]
-    stage = Stage(ctx, 4, stages, "convert", poll)
-    job, times["convert"] = stage.run({"input": str(target), "faces": "match"})
+    job, times["convert"], conv, frame_png = _convert_stage(ctx, project, target, poll)
     jobs_run["convert"] = job.id
-    if job.state == "cancelled":
-        raise JobCancelled()
-    if job.state != "succeeded":
-        raise _failed(stage, job)
-    conv = job.result or {}
-    if not conv.get("faces_swapped"):
-        ctx.warning(f"the conversion swapped no face ({conv.get('faces_found', 0)} found): see job {job.id}")
-    frame_png = ctx.dir / "demo-frame.png"
-    try:
-        write_frame(project, target, Path(conv["output"]), frame_png)
-    except FacepairError as e:
-        ctx.warning(f"could not write the side-by-side frame: {e}")
-        frame_png = None
-
     result = {
         "project": project.name, "home": str(project.home), "output": conv.get("output"),
         "frame": str(frame_png) if frame_png else None, "target": str(target),
@@ -444,6 +368,106 @@ def run_job(ctx, preset: str = DEFAULT_PRESET, steps: int | None = None, minutes
     return result
 
 
+def _clips_stage(ctx, project, frames: int, target_frames: int) -> float:
+    """1. the clips, made from the two stills (or reused); returns its seconds."""
+    t0 = time.monotonic()
+    ctx.progress(0, None, stage=f"1/{STAGES} clips", force=True)
+    ctx.message(f"[1/{STAGES} clips] synthesizing head-motion clips from two public-domain stills "
+                f"({frames} frames each, and a {target_frames}-frame target clip with audio)")
+    made = make_clips(project, frames, target_frames, say=lambda t: ctx.message(f"[1/{STAGES} clips] {t}"))
+    if not made:
+        ctx.message(f"[1/{STAGES} clips] the clips are there already: reused")
+    return round(time.monotonic() - t0, 2)
+
+
+def _extract_stage(ctx, project, workers: int | None, poll: float):
+    """2. `extract` on both sides: (its job, its seconds, the faces of each side)."""
+    stage = Stage(ctx, 2, STAGES, "extract", poll)
+    args = {"size": EXTRACT_SIZE}
+    if workers:
+        args["workers"] = int(workers)
+    job, seconds = stage.run(args)
+    if job.state == "cancelled":
+        raise JobCancelled()
+    if job.state != "succeeded":
+        raise _failed(stage, job)
+    faces = {s: project.face_count(s) for s in ("a", "b")}
+    ctx.message(f"[2/{STAGES} extract] faces: {faces['a']} of {LABEL_A}, {faces['b']} of {LABEL_B}")
+    return job, seconds, faces
+
+
+def _model_to_train(ctx, project, preset: str, batch: int | None) -> int:
+    """The step training resumes from: the demo's model of this preset, else a new one seeded here
+    (another preset's model is removed first)."""
+    found = model_preset(project, ctx.warning)
+    if found is not None and found[1].get("preset") != preset:
+        ctx.message(f"[3/{STAGES} train] the demo's model is a {found[1].get('preset')!r} model and this run asks "
+                    f"for {preset!r}: starting a new {preset!r} model", level="warning")
+        shutil.rmtree(project.model_dir, ignore_errors=True)
+        project.model_dir.mkdir(parents=True, exist_ok=True)
+        found = None
+    if found is not None:
+        return int(found[0])
+    p = demo_preset(preset)
+    seed_model(project, p, int(batch or p.batch))
+    ctx.message(f"[3/{STAGES} train] new model: {preset!r} with the demo's lighter augmentation (the clips "
+                f"already move the head) and learning rate {p.lr:g}")
+    return 0
+
+
+def _train_stage(ctx, project, preset: str, steps: int | None, minutes: float | None, batch: int | None,
+                 poll: float):
+    """3. `train` for the budget: (its job, its seconds, the step it resumed from, the budget in
+    words, the model's status). A stop by the budget or by hand still converts what was saved."""
+    from core.train import model_io
+
+    t0 = time.monotonic()
+    start_step = _model_to_train(ctx, project, preset, batch)
+    targs = {"preset": preset, "save_every": SAVE_EVERY, "preview_every": PREVIEW_EVERY}
+    if batch:
+        targs["batch"] = int(batch)
+    if steps is not None:
+        targs["steps"] = start_step + int(steps)
+        budget = f"{int(steps)} steps"
+    else:
+        budget = f"{float(minutes):g} minutes"
+    ctx.message(f"[3/{STAGES} train] " + (f"resuming the model at step {start_step}; " if start_step else "")
+                + f"training {preset!r} for {budget}")
+    stage = Stage(ctx, 3, STAGES, "train", poll)
+    seeding = time.monotonic() - t0
+    job, seconds = stage.run(targs, budget_s=None if minutes is None else float(minutes) * 60)
+    if job.state == "failed":
+        raise _failed(stage, job)
+    if job.state == "cancelled" and not stage.stopped_by_budget:
+        ctx.message(f"[3/{STAGES} train] training was stopped by hand (job {job.id}); converting with the "
+                    f"model saved so far", level="warning")
+    status = model_io.read_status(project) or {}
+    if not status.get("step"):
+        raise DemoError(f"training saved no model (job {job.id}, {job.state}: {job.reason}); see {job.log_path}")
+    return job, round(seconds + seeding, 2), start_step, budget, status
+
+
+def _convert_stage(ctx, project, target: Path, poll: float):
+    """4. `convert` the target clip, and the side-by-side frame: (its job, its seconds, its result,
+    the frame's PNG or None)."""
+    stage = Stage(ctx, 4, STAGES, "convert", poll)
+    job, seconds = stage.run({"input": str(target), "faces": "match"})
+    if job.state == "cancelled":
+        raise JobCancelled()
+    if job.state != "succeeded":
+        raise _failed(stage, job)
+    conv = job.result or {}
+    if not conv.get("faces_swapped"):
+        ctx.warning(f"the conversion swapped no face ({conv.get('faces_found', 0)} found): see job {job.id}")
+    frame_png = ctx.dir / "demo-frame.png"
+    try:
+        write_frame(project, target, Path(conv["output"]), frame_png)
+    except FacepairError as e:
+        ctx.warning(f"could not write the side-by-side frame: {e}")
+        frame_png = None
+    return job, seconds, conv, frame_png
+
+
 def open_hint(home: Path) -> str:
     """The command that opens the TUI on this home."""
     from core.project.projects import home_dir
@@ -459,8 +483,9 @@ def write_frame(project, original: Path, converted: Path, path: Path, position: 
     from core.media import label
     from core.media import read as media
     from core.media import write as video_out
+    from core.media.probe import probe
 
-    info = media.probe(converted)
+    info = probe(converted)
     n = max(1, int(info.frames or 1))
     i = min(n - 1, int(round(position * (n - 1))))
     a = next(iter(media.iter_frames(original, start=i, stop=i + 1)), None)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +89,9 @@ def _same(a, b) -> bool:
 def find_pair(project, input: str, original: str | None = None) -> Pair:
     """The converted video and its original: by the convert job that wrote `input` (or, when `input`
     is a video the project converted, that job's newest output); `original` overrides."""
-    from core.convert.pipeline import parse_time
+    from core.convert.plan import parse_time
     from core.jobs import control as jobs
-    from core.media import read as media
+    from core.media.probe import probe
 
     path = Path(input).expanduser().resolve()
     if not path.is_file():
@@ -119,12 +119,12 @@ def find_pair(project, input: str, original: str | None = None) -> Pair:
     if _same(orig, converted):
         raise EvalError(f"{converted} is its own original: pass the converted video as --input")
     for p in (orig, converted):
-        if media.probe(p).kind != "video":  # MediaError for anything unreadable
+        if probe(p).kind != "video":  # MediaError for anything unreadable
             raise EvalError(f"{p} is not a video: facepair eval measures a converted video")
     first = 0
     args = job.args if job is not None else {}
     if args.get("start") not in (None, ""):
-        fps = media.probe(orig).fps or 25.0
+        fps = probe(orig).fps or 25.0
         first = int(round((parse_time(args["start"]) or 0.0) * fps))
     return Pair(converted=converted, original=orig, first=first, swap=str(args.get("swap", "a-to-b")),
                 faces=str(args.get("faces", "match")), job=job.id if job is not None else None,
@@ -208,7 +208,8 @@ def _ratio(num: list[float], den: list[float]) -> float | None:
 
 def references(project, side: str, limit: int = CENTROID_FACES) -> np.ndarray:
     """(K, 128) dlib descriptors of a side's person (the ones extraction stored, or computed on crops)."""
-    from core.convert.pipeline import ConvertError, reference_descriptors
+    from core.convert.identity import reference_descriptors
+    from core.convert.plan import ConvertError
 
     try:
         return reference_descriptors(project, side, limit=limit)
@@ -259,26 +260,34 @@ class _Face:
     iod: float
 
 
-def evaluate(project, input: str, original: str | None = None, frames: int = DEFAULT_FRAMES,
-             identity_faces: int = DEFAULT_IDENTITY_FACES, control: str | None = None, ctx=None) -> dict:
-    """Every metric of the module notes for one converted video; returns the result dict.
-    `control`: a self-swap conversion of the same original (same first frame), measured too."""
-    from core.convert.pipeline import replaced_side
-    from core.evaluate import quality
-    from core.extract.pipeline import FindOptions, find_faces
-    from core.faces import detect
-    from core.media import read as media
-    from core.train import model_io
+@dataclass
+class _Measures:
+    """What the frame loop gathers, face by face (`evaluate`'s sections are made from it)."""
 
-    t_start = time.monotonic()
-    if int(frames) < 3:
-        raise EvalError(f"--frames must be at least 3 (jitter needs three consecutive frames), not {frames}")
-    if int(identity_faces) < 1:
-        raise EvalError(f"--identity-faces must be at least 1, not {identity_faces}")
-    pair = find_pair(project, input, original)
-    old = replaced_side(pair.swap)
-    new = "b" if old == "a" else "a"
-    info_o, info_c = media.probe(pair.original), media.probe(pair.converted)
+    sizes: tuple[int, ...]
+    faces: dict[int, list[_Face]] = field(default_factory=dict)  # frame position → faces measured
+    dist: dict = field(default_factory=lambda: {"out": {"a": [], "b": []}, "in": {"a": [], "b": []}})
+    expression: list[float] = field(default_factory=list)
+    pose_err: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
+    det: dict = field(default_factory=dict)
+    seam_out: list[float] = field(default_factory=list)
+    seam_in: list[float] = field(default_factory=list)
+    control_ssim: list[float] = field(default_factory=list)
+    detected: int = 0
+    considered: int = 0
+    skipped_other: int = 0
+    count: int = 0
+
+    def __post_init__(self):
+        self.det = {k: {z: [] for z in self.sizes} for k in ("in", "out", "ceiling", "control")}
+
+
+def _frames_compared(pair: Pair, frames: int, ctx):
+    """(the original's MediaInfo, how many frames are compared); EvalError when the two videos do
+    not belong together or have no frame in common."""
+    from core.media.probe import probe
+
+    info_o, info_c = probe(pair.original), probe(pair.converted)
     if (info_o.width, info_o.height) != (info_c.width, info_c.height):
         raise EvalError(f"{pair.converted.name} is {info_c.width}×{info_c.height} and {pair.original.name} "
                         f"{info_o.width}×{info_o.height}: not a conversion of it; pass the right --original")
@@ -288,42 +297,79 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
         raise EvalError(f"{pair.converted.name} has no frames to compare with {pair.original.name}")
     _say(ctx, f"evaluating {pair.converted.name} against {pair.original.name} ({pair.swap}, faces "
               f"{pair.faces}): up to {n} frames" + (f" from original frame {pair.first}" if pair.first else ""))
+    return info_o, n
 
-    control_path = None
-    if control is not None:
-        control_path = Path(control).expanduser().resolve()
-        if not control_path.is_file():
-            raise EvalError(f"control video {control_path}: no such file")
-        info_k = media.probe(control_path)
-        if (info_k.width, info_k.height) != (info_o.width, info_o.height):
-            raise EvalError(f"control video {control_path.name} is {info_k.width}×{info_k.height}, the original "
-                            f"{info_o.width}×{info_o.height}")
-    status = model_io.read_status(project) or {}
-    resolution = int(status.get("resolution") or 64)
 
-    ref = {s: references(project, s) for s in ("a", "b")}
+def _control_video(control: str | None, info_o) -> Path | None:
+    """The self-swap control video, checked against the original's size; None without one."""
+    from core.media.probe import probe
+
+    if control is None:
+        return None
+    control_path = Path(control).expanduser().resolve()
+    if not control_path.is_file():
+        raise EvalError(f"control video {control_path}: no such file")
+    info_k = probe(control_path)
+    if (info_k.width, info_k.height) != (info_o.width, info_o.height):
+        raise EvalError(f"control video {control_path.name} is {info_k.width}×{info_k.height}, the original "
+                        f"{info_o.width}×{info_o.height}")
+    return control_path
+
+
+def _measure_face(m: _Measures, f, fo, fc, fk, pair: Pair, resolution: int, centroid: dict | None) -> _Face:
+    """Every per-face measure of one face of the original against the output (and the control);
+    `centroid`: the people's centroids when this frame is one of the identity samples."""
+    from core.evaluate import quality
+    from core.faces import detect
+
+    box = detect.Detection(*(float(v) for v in f.box), score=0.0)
+    lm_o = detect.landmarks(fo.image, box)
+    lm_c = detect.landmarks(fc.image, box)
+    m.considered += 1
+    m.expression.append(expression_error(lm_o, lm_c))
+    p_o, p_c = quality.head_pose(lm_o, fo.image.shape), quality.head_pose(lm_c, fc.image.shape)
+    for name, a_o, a_c in zip(("yaw", "pitch", "roll"), p_o, p_c, strict=True):
+        m.pose_err[name].append(quality.angle_error(a_o, a_c))
+    perfect = quality.round_trip(fo.image, lm_o, resolution)
+    for z in m.sizes:
+        d_o, d_c = quality.detail_pair(fo.image, fc.image, lm_o, z)
+        m.det["in"][z].append(d_o)
+        m.det["out"][z].append(d_c)
+        m.det["ceiling"][z].append(quality.detail(perfect, lm_o, z))
+        if fk is not None:
+            m.det["control"][z].append(quality.detail(fk.image, lm_o, z))
+    alpha = quality.blend_alpha(lm_o, fo.image.shape, resolution, pair.erode, pair.blur)
+    m.seam_out.append(quality.seam_delta_e(fc.image, alpha))
+    m.seam_in.append(quality.seam_delta_e(fo.image, alpha))
+    if fk is not None:
+        m.control_ssim.append(quality.face_ssim(fo.image, fk.image, lm_o, 128))
+    region = detect.detect_in_region(fc.image, box)
+    if any(detect.iou(r, box) > 0.3 for r in region):
+        m.detected += 1
+    if centroid is not None:
+        dc = detect.descriptor(fc.image, lm_c)
+        do = detect.descriptor(fo.image, lm_o)
+        for s in ("a", "b"):
+            m.dist["out"][s].append(float(np.linalg.norm(dc - centroid[s])))
+            m.dist["in"][s].append(float(np.linalg.norm(do - centroid[s])))
+    return _Face(int(f.track), lm_o, lm_c, inter_ocular(lm_o))
+
+
+def _measure_frames(ctx, pair: Pair, n: int, control_path: Path | None, ref: dict, old: str,
+                    sample: set[int], resolution: int, m: _Measures) -> None:
+    """The loop: the replaced person's faces found in the original, measured in every frame pair."""
+    from core.extract.finder import FindOptions, find_faces
+    from core.media import read as media
+
     centroid = {s: ref[s].mean(axis=0) for s in ("a", "b")}
-    sample = set(np.linspace(0, n - 1, min(int(identity_faces), n)).round().astype(int).tolist())
-
-    faces: dict[int, list[_Face | None]] = {}  # frame position → faces measured
-    dist = {"out": {"a": [], "b": []}, "in": {"a": [], "b": []}}
-    expression: list[float] = []
-    pose_err: dict[str, list[float]] = {"yaw": [], "pitch": [], "roll": []}
-    sizes = quality.DETAIL_SIZES
-    det = {k: {z: [] for z in sizes} for k in ("in", "out", "ceiling", "control")}
-    seam_out: list[float] = []
-    seam_in: list[float] = []
-    control_ssim: list[float] = []
-    detected = considered = skipped_other = 0
     opts = FindOptions(video=True, descriptors=pair.faces == "match")
     orig_frames = media.iter_frames(pair.original, start=pair.first, stop=pair.first + n)
     conv_frames = media.iter_frames(pair.converted, stop=n)
     ctrl_frames = iter(media.iter_frames(control_path, stop=n)) if control_path is not None else None
-    count = 0
     for (fo, found), fc in zip(find_faces(orig_frames, opts), conv_frames, strict=False):
         fk = next(ctrl_frames, None) if ctrl_frames is not None else None
         i = fo.index - pair.first
-        count += 1
+        m.count += 1
         if fc.image.shape != fo.image.shape:
             raise EvalError(f"frame {fc.index} of {pair.converted.name} is {fc.image.shape[1]}×{fc.image.shape[0]}, "
                             f"the original's {fo.image.shape[1]}×{fo.image.shape[0]}")
@@ -332,50 +378,17 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
             if pair.faces == "match":
                 d = f.track_descriptor
                 if d is None or float(np.linalg.norm(ref[old] - d, axis=1).min()) >= THRESHOLD:
-                    skipped_other += 1
+                    m.skipped_other += 1
                     continue
-            box = detect.Detection(*(float(v) for v in f.box), score=0.0)
-            lm_o = detect.landmarks(fo.image, box)
-            lm_c = detect.landmarks(fc.image, box)
-            face = _Face(int(f.track), lm_o, lm_c, inter_ocular(lm_o))
-            row.append(face)
-            considered += 1
-            expression.append(expression_error(lm_o, lm_c))
-            p_o, p_c = quality.head_pose(lm_o, fo.image.shape), quality.head_pose(lm_c, fc.image.shape)
-            for name, a_o, a_c in zip(("yaw", "pitch", "roll"), p_o, p_c, strict=True):
-                pose_err[name].append(quality.angle_error(a_o, a_c))
-            perfect = quality.round_trip(fo.image, lm_o, resolution)
-            for z in sizes:
-                d_o, d_c = quality.detail_pair(fo.image, fc.image, lm_o, z)
-                det["in"][z].append(d_o)
-                det["out"][z].append(d_c)
-                det["ceiling"][z].append(quality.detail(perfect, lm_o, z))
-                if fk is not None:
-                    det["control"][z].append(quality.detail(fk.image, lm_o, z))
-            alpha = quality.blend_alpha(lm_o, fo.image.shape, resolution, pair.erode, pair.blur)
-            seam_out.append(quality.seam_delta_e(fc.image, alpha))
-            seam_in.append(quality.seam_delta_e(fo.image, alpha))
-            if fk is not None:
-                control_ssim.append(quality.face_ssim(fo.image, fk.image, lm_o, 128))
-            region = detect.detect_in_region(fc.image, box)
-            if any(detect.iou(r, box) > 0.3 for r in region):
-                detected += 1
-            if i in sample:
-                dc = detect.descriptor(fc.image, lm_c)
-                do = detect.descriptor(fo.image, lm_o)
-                for s in ("a", "b"):
-                    dist["out"][s].append(float(np.linalg.norm(dc - centroid[s])))
-                    dist["in"][s].append(float(np.linalg.norm(do - centroid[s])))
-        faces[i] = row
+            row.append(_measure_face(m, f, fo, fc, fk, pair, resolution, centroid if i in sample else None))
+        m.faces[i] = row
         if ctx is not None:
-            ctx.progress(count, n, stage="evaluate: faces", unit="frames", info=f"{considered} faces")
+            ctx.progress(m.count, n, stage="evaluate: faces", unit="frames", info=f"{m.considered} faces")
             ctx.check_cancelled()
-    if considered == 0:
-        who = f"{project.label(old)} (side {old})" if pair.faces == "match" else "anyone"
-        raise EvalError(f"no face of {who} found in the {count} frames of {pair.original.name} compared: "
-                        f"nothing to evaluate" + (f" ({skipped_other} faces of other people)" if skipped_other else ""))
 
-    # Temporal: the same track in three consecutive frames.
+
+def _temporal(faces: dict[int, list[_Face]]) -> dict:
+    """Jitter and motion, output and input: the same track in three (two) consecutive frames."""
     j_out, j_in, m_out, m_in = [], [], [], []
     for i in sorted(faces):
         for f in faces[i]:
@@ -390,12 +403,20 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
             j_out.append(jitter(prev.output, f.output, nxt.output, f.iod))
     jo, ji = _mean(j_out), _mean(j_in)
     mo, mi = _mean(m_out), _mean(m_in)
+    return {"points": "17-67", "unit": "% inter-ocular distance", "triples": len(j_out),
+            "jitter_output": jo, "jitter_input": ji,
+            "ratio": (jo / ji) if jo is not None and ji else None,
+            "pairs": len(m_out), "motion_output": mo, "motion_input": mi,
+            "motion_ratio": (mo / mi) if mo is not None and mi else None}
 
-    # Reconstruction on held-out faces.
+
+def _reconstructions(ctx, project):
+    """(the swapper, each side's reconstruction of its held-out faces)."""
+    from core.convert.converter import load_swapper
+    from core.train import model_io
+
     if ctx is not None:
         ctx.progress(0, 2, stage="evaluate: reconstruction", unit="sides", force=True)
-    from core.convert.pipeline import load_swapper
-
     swapper = load_swapper(project, warn=None if ctx is None else ctx.warning)
     holdout = model_io.read_holdout(project)
     recon = {}
@@ -403,46 +424,80 @@ def evaluate(project, input: str, original: str | None = None, frames: int = DEF
         recon[s] = reconstruction(project, swapper, s, holdout.get(s, []))
         if ctx is not None:
             ctx.progress(k + 1, 2, stage="evaluate: reconstruction", unit="sides")
+    return swapper, recon
 
-    result = {
-        "input": str(pair.converted), "original": str(pair.original), "first_frame": pair.first,
-        "swap": pair.swap, "faces_mode": pair.faces, "convert_job": pair.job, "project": project.name,
-        "model": {"preset": swapper.preset, "step": swapper.step, "resolution": swapper.resolution},
-        "frames": count, "faces": considered,
+
+def _sections(m: _Measures, new: str, resolution: int, pair: Pair, control_path: Path | None) -> dict:
+    """The identity, expression, pose, detail, seam and control sections of the result."""
+    sizes, det, dist = m.sizes, m.det, m.dist
+    seam_o, seam_i = _mean(m.seam_out), _mean(m.seam_in)
+    return {
         "identity": {
             "threshold": THRESHOLD, "faces": len(dist["out"]["b"]),
             "b_share": _share(dist["out"]["b"]), "a_share": _share(dist["out"]["a"]),
             "b_distance": _mean(dist["out"]["b"]), "a_distance": _mean(dist["out"]["a"]),
             "input_b_share": _share(dist["in"]["b"]), "input_a_share": _share(dist["in"]["a"]),
-            "detected_share": detected / considered, "new_side": new,
+            "detected_share": m.detected / m.considered, "new_side": new,
         },
-        "expression": {"points": "17-67", "unit": "% inter-ocular distance", "faces": len(expression),
-                       **_stats(expression)},
-        "temporal": {"points": "17-67", "unit": "% inter-ocular distance", "triples": len(j_out),
-                     "jitter_output": jo, "jitter_input": ji,
-                     "ratio": (jo / ji) if jo is not None and ji else None,
-                     "pairs": len(m_out), "motion_output": mo, "motion_input": mi,
-                     "motion_ratio": (mo / mi) if mo is not None and mi else None},
-        "pose": {"unit": "degrees", "faces": len(pose_err["yaw"]), "method": "solvePnP, generic 3-D face",
-                 **{f"{k}_error": _mean(v) for k, v in pose_err.items()},
-                 **{f"{k}_error_p90": _stats(v)["p90"] for k, v in pose_err.items()}},
+        "expression": {"points": "17-67", "unit": "% inter-ocular distance", "faces": len(m.expression),
+                       **_stats(m.expression)},
+        "temporal": _temporal(m.faces),
+        "pose": {"unit": "degrees", "faces": len(m.pose_err["yaw"]), "method": "solvePnP, generic 3-D face",
+                 **{f"{k}_error": _mean(v) for k, v in m.pose_err.items()},
+                 **{f"{k}_error_p90": _stats(v)["p90"] for k, v in m.pose_err.items()}},
         "detail": {"measure": "variance of the Laplacian, inner face (17-67), head crop of coverage 2.0",
                    "faces": len(det["in"][sizes[0]]), "model_resolution": resolution,
                    **{str(z): {"ratio": _ratio(det["out"][z], det["in"][z]),
                                "ceiling": _ratio(det["ceiling"][z], det["in"][z]),
                                "output": _mean(det["out"][z]), "input": _mean(det["in"][z])} for z in sizes}},
-        "seam": {"unit": "ΔE (CIE76)", "faces": len(seam_out), "delta_e_output": _mean(seam_out),
-                 "delta_e_input": _mean(seam_in),
-                 "excess": (_mean(seam_out) - _mean(seam_in)) if _mean(seam_out) is not None
-                 and _mean(seam_in) is not None else None,
+        "seam": {"unit": "ΔE (CIE76)", "faces": len(m.seam_out), "delta_e_output": seam_o,
+                 "delta_e_input": seam_i,
+                 "excess": (seam_o - seam_i) if seam_o is not None and seam_i is not None else None,
                  "erode": pair.erode, "blur": pair.blur},
         "control": None if control_path is None else {
-            "video": str(control_path), "faces": len(control_ssim), "ssim": _mean(control_ssim),
+            "video": str(control_path), "faces": len(m.control_ssim), "ssim": _mean(m.control_ssim),
             "detail": {str(z): _ratio(det["control"][z], det["in"][z]) for z in sizes}},
+    }
+
+
+def evaluate(project, input: str, original: str | None = None, frames: int = DEFAULT_FRAMES,
+             identity_faces: int = DEFAULT_IDENTITY_FACES, control: str | None = None, ctx=None) -> dict:
+    """Every metric of the module notes for one converted video; returns the result dict.
+    `control`: a self-swap conversion of the same original (same first frame), measured too."""
+    from core.convert.plan import replaced_side
+    from core.evaluate import quality
+    from core.train import model_io
+
+    t_start = time.monotonic()
+    if int(frames) < 3:
+        raise EvalError(f"--frames must be at least 3 (jitter needs three consecutive frames), not {frames}")
+    if int(identity_faces) < 1:
+        raise EvalError(f"--identity-faces must be at least 1, not {identity_faces}")
+    pair = find_pair(project, input, original)
+    old = replaced_side(pair.swap)
+    new = "b" if old == "a" else "a"
+    info_o, n = _frames_compared(pair, frames, ctx)
+    control_path = _control_video(control, info_o)
+    status = model_io.read_status(project) or {}
+    resolution = int(status.get("resolution") or 64)
+    ref = {s: references(project, s) for s in ("a", "b")}
+    sample = set(np.linspace(0, n - 1, min(int(identity_faces), n)).round().astype(int).tolist())
+    m = _Measures(quality.DETAIL_SIZES)
+    _measure_frames(ctx, pair, n, control_path, ref, old, sample, resolution, m)
+    if m.considered == 0:
+        who = f"{project.label(old)} (side {old})" if pair.faces == "match" else "anyone"
+        raise EvalError(f"no face of {who} found in the {m.count} frames of {pair.original.name} compared: "
+                        f"nothing to evaluate" + (f" ({m.skipped_other} faces of other people)" if m.skipped_other else ""))
+    swapper, recon = _reconstructions(ctx, project)
+    return {
+        "input": str(pair.converted), "original": str(pair.original), "first_frame": pair.first,
+        "swap": pair.swap, "faces_mode": pair.faces, "convert_job": pair.job, "project": project.name,
+        "model": {"preset": swapper.preset, "step": swapper.step, "resolution": swapper.resolution},
+        "frames": m.count, "faces": m.considered,
+        **_sections(m, new, resolution, pair, control_path),
         "reconstruction": recon,
         "seconds": round(time.monotonic() - t_start, 2),
     }
-    return result
 
 
 def run_job(ctx, input: str, original: str | None = None, frames: int = DEFAULT_FRAMES,

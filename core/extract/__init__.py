@@ -1,4 +1,7 @@
 """Extraction: sources → detected, aligned, filtered face crops and the alignments store; the `extract` job.
 
+finder (`find_faces`, which conversion, fit and evaluation use too), identity (the identity filter),
+source (one source: its store, resume, crops), pipeline (the `extract` job).
+
 May import `core.jobs`, `core.faces` and the layers below them.
 """

@@ -375,7 +375,7 @@ def remove(project, source_id: str) -> None:
 
 def meta_for(source, settings: dict, fingerprint: dict | None = None) -> dict:
     """A new store's meta; `fingerprint` (core.media.fingerprint) records which file content it describes."""
-    from core.project.projects import now_iso
+    from core.system.clock import now_iso
 
     src = {"id": source.id, "path": source.path, "kind": source.kind, "side": source.side}
     if fingerprint is not None:

@@ -345,14 +345,8 @@ def descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
 
-def find_faces_in_image(image: np.ndarray, detector: str = "hog", min_face: float = 40,
-                        max_side: int = MAX_DETECT_SIDE) -> list[tuple[Detection, np.ndarray]]:
-    """Every face in one still image: (detection, 68 landmarks), most confident first."""
-    return [(d, landmarks(image, d)) for d in detect(image, detector, min_face, max_side)]
-
-
 if os.environ.get(PRELOAD_ENV) == "1" and __name__ != "__main__":
-    # Set by core.extract.pipeline.FacePool for its fork server only: workers forked from it start with
+    # Set by core.extract.finder.FacePool for its fork server only: workers forked from it start with
     # the models in memory instead of loading them (seconds each) one by one.
     try:
         warm_up("hog", descriptor=True)

@@ -2,7 +2,7 @@
 
 Flow: B's faces (the project's side-B extraction, else found in B's sources) → for each candidate
 (a video, an image or a folder): sample frames, find faces with the extraction's face finder
-(`core.extract.pipeline.find_faces`: tracking and smoothing in short clips of a video, every face of a
+(`core.extract.finder.find_faces`: tracking and smoothing in short clips of a video, every face of a
 still), group them into people by dlib descriptor → per person a `core.fit.measures.Profile`, compared with
 B's (`core.fit.measures.compare`) → a ranking, returned as the job's result and cached in `PROJECT/fit.json`
 (atomic) for the project's side-A sources, which the TUI shows (`rank_project_sources`).
@@ -127,7 +127,7 @@ def _find(frames, video: bool, detector: str) -> Faces:
     of the face warped upright) are dropped: at that level they are mostly false detections
     (a badge, a helmet), which would otherwise be scored as people.
     """
-    from core.extract import pipeline as extract
+    from core.extract import finder as extract
 
     opts = extract.FindOptions(detector=detector, video=video, descriptors=True,
                                detect_every=max(CLIP, extract.DETECT_EVERY))
@@ -157,9 +157,10 @@ def find_in_media(path: str | os.PathLike, frames: int = FRAMES, detector: str =
     examined; `cancelled()` is checked between clips. MediaError for an unreadable source.
     """
     from core.media import read as media
+    from core.media.probe import probe
 
     path = Path(path)
-    info = media.probe(path)
+    info = probe(path)
     notes: list[str] = []
     if info.kind == "video":
         total = info.frames or 0

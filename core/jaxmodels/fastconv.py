@@ -153,10 +153,6 @@ def _xla_weight_grad_applies(dy_shape, w_shape) -> bool:
 _conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 
 
-def _out_size(n: int, k: int, s: int, lo: int, hi: int) -> int:
-    return (n + lo + hi - k) // s + 1
-
-
 def weight_grad(x, dy, w_shape, strides, pads):
     """dL/dw as matrix products over batch x pixels, laid out so no big operand is transposed.
 

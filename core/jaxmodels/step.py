@@ -257,8 +257,7 @@ class Trainer:
 
     # ---- inference ----------------------------------------------------------------------
     def _predict_fn(self, params: dict, faces_u8: jax.Array, side: str):
-        rgb, mask = self.model(params)(faces_u8.astype(jnp.float32) / 255.0, side)
-        return rgb.astype(jnp.float32), (None if mask is None else mask.astype(jnp.float32))
+        return predict(self.model(params), faces_u8, side)
 
     def predict(self, params: dict, faces_u8, side: str):
         """Encode uint8 faces (n, R, R, 3) and decode them as `side`: (rgb, mask or None) in [0, 1]."""
@@ -267,6 +266,13 @@ class Trainer:
     def sample_batch(self, state: TrainState, data: FaceData) -> Batch:
         """The augmented batch the next step would train on (for tests and previews of the input)."""
         return jax.jit(self._sample)(state, data, jnp.asarray(0, jnp.int32))
+
+
+def predict(model, faces_u8: jax.Array, side: str):
+    """Swap uint8 faces (n, R, R, 3) through `model` as `side`: (rgb, mask or None), float32 in
+    [0, 1]. The one forward pass of inference, shared by the trainer's previews and the swapper."""
+    rgb, mask = model(faces_u8.astype(jnp.float32) / 255.0, side)
+    return rgb.astype(jnp.float32), (None if mask is None else mask.astype(jnp.float32))
 
 
 def _empty_metrics() -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import FacepairError
+from core.system.clock import now_iso
 
 VISIBLE_TEXT = "AI-generated"
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -32,10 +32,6 @@ C2PA_FORMATS = {  # output suffix → MIME type c2pa can sign
     ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 }
-
-
-class LabelError(FacepairError):
-    """A label could not be applied."""
 
 
 # ---- visible mark --------------------------------------------------------------------------------
@@ -92,10 +88,6 @@ def burn_label(frame: np.ndarray, text: str = VISIBLE_TEXT) -> np.ndarray:
 
 
 # ---- metadata ------------------------------------------------------------------------------------
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
-
 
 def statement(project_name: str, created: str) -> str:
     from core import __version__

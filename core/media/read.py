@@ -1,12 +1,11 @@
-"""Frames in: probing and reading videos, images and folders of images; a small video writer.
+"""Frames in: reading images, videos and folders of images, and the pixel limit.
 
 Every frame is an RGB uint8 array (H, W, 3). Bad input gets a `MediaError` whose message names
 the file and says what is wrong: a missing path, a file that is not media, a corrupt image, a
-video that cannot be opened or holds no decodable frame.
+video that cannot be opened or holds no decodable frame. What a source is (its size, rate,
+audio) is `core.media.probe`'s; writing is `core.media.write`'s.
 
 API
-- `probe(path) -> MediaInfo` (kind, width, height, frames, fps, duration, has_audio, codec).
-  For a folder: the first readable image's size, `frames` = number of image files.
 - `read_image(path) -> rgb` (EXIF orientation applied, grey/alpha/16-bit converted to RGB8).
 - `iter_frames(path, start=0, every=1, stop=None, on_error=None) -> Iterator[Frame]`:
   `Frame(index, image, name)`; videos are decoded in order once, in a decoder thread that keeps at
@@ -15,10 +14,7 @@ API
   reported to `on_error(index, name, message)`, or raises MediaError when no callback is given.
   `start`/`every`/`stop` select frames by index (`every` N: indices start, start+N, …);
   `skip` leaves out a set of indices (a resumed extraction's done frames).
-- `frame_count(path)`: frames a source yields (exact for folders/images; a video's container count).
-- `VideoWriter(path, fps, size, audio_from=None)`: H.264 mp4 through ffmpeg, RGB frames in;
-  `audio_from` copies the audio track of another file. `write_video(path, frames, fps)`.
-- `ffmpeg_exe()`: the ffmpeg binary (imageio-ffmpeg's).
+- `source_kind(path)`, `image_size(path)`, `open_video(path)`: the checks `probe` shares.
 
 Pixel limit: an image larger than `max_image_pixels()` (100 megapixels unless
 $FACEPAIR_MAX_IMAGE_PIXELS says otherwise; 0 means no limit) is refused with a MediaError naming
@@ -32,11 +28,9 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import struct
-import subprocess
 import threading
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,19 +48,6 @@ class MediaError(FacepairError):
     """A source cannot be read: missing, not media, corrupt, or a video that does not decode."""
 
 
-@dataclass(frozen=True)
-class MediaInfo:
-    path: str
-    kind: str  # video | image | folder
-    width: int
-    height: int
-    frames: int | None
-    fps: float | None = None
-    duration: float | None = None
-    has_audio: bool = False
-    codec: str | None = None
-
-
 @dataclass
 class Frame:
     index: int
@@ -74,15 +55,10 @@ class Frame:
     name: str = ""
 
 
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 # ---- images ----------------------------------------------------------------------------------
 
-def _kind(path: Path) -> str:
+def source_kind(path: Path) -> str:
+    """video | image | folder; MediaError for a missing path or one that is not media."""
     if not path.exists():
         raise MediaError(f"{path}: no such file or folder")
     kind = mediatypes.classify(path)
@@ -191,7 +167,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def _image_size(path: Path) -> tuple[int, int]:
+def image_size(path: Path) -> tuple[int, int]:
     """(width, height) as shown (EXIF orientation applied), from the header when PIL reads it
     (cheap), else by decoding; MediaError over the pixel limit."""
     head = _header(path)
@@ -203,9 +179,9 @@ def _image_size(path: Path) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-# ---- probing ---------------------------------------------------------------------------------
+# ---- video ------------------------------------------------------------------------------------
 
-def _open_video(path: Path):
+def open_video(path: Path):
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -213,60 +189,6 @@ def _open_video(path: Path):
         cap.release()
         raise MediaError(f"{path}: cannot open it as a video (not a video file, truncated, or an unsupported codec)")
     return cap
-
-
-def _ffmpeg_streams(path: Path) -> tuple[bool, str | None]:
-    """(has_audio, video codec) from `ffmpeg -i` (empty answer when ffmpeg is unavailable)."""
-    try:
-        out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
-                             timeout=30).stderr
-    except (OSError, subprocess.SubprocessError, RuntimeError):
-        return False, None
-    has_audio = bool(re.search(r"Stream #\S+.*: Audio:", out))
-    m = re.search(r"Stream #\S+.*: Video: (\w+)", out)
-    return has_audio, (m.group(1) if m else None)
-
-
-def probe(path: str | os.PathLike) -> MediaInfo:
-    """What a source is and its size; MediaError for anything facepair cannot read."""
-    import cv2
-
-    path = Path(path)
-    kind = _kind(path)
-    if kind == "image":
-        w, h = _image_size(path)
-        return MediaInfo(str(path), "image", w, h, 1)
-    if kind == "folder":
-        files = mediatypes.images_in(path)
-        if not files:
-            raise MediaError(f"{path}: folder holds no images")
-        w = h = 0
-        for f in files:
-            try:
-                w, h = _image_size(f)
-                break
-            except MediaError:
-                continue
-        return MediaInfo(str(path), "folder", w, h, len(files))
-    cap = _open_video(path)
-    try:
-        w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        ok = cap.grab()
-    finally:
-        cap.release()
-    if not ok or w <= 0 or h <= 0:
-        raise MediaError(f"{path}: the video opens but no frame can be decoded (corrupt or unsupported codec)")
-    has_audio, codec = _ffmpeg_streams(path)
-    frames = n if n > 0 else None
-    duration = frames / fps if frames and fps else None
-    return MediaInfo(str(path), "video", w, h, frames, fps, duration, has_audio, codec)
-
-
-def frame_count(path: str | os.PathLike) -> int | None:
-    return probe(path).frames
 
 
 # ---- reading frames --------------------------------------------------------------------------
@@ -278,7 +200,7 @@ def _video_frames(path: Path, start: int, every: int, stop: int | None, queue_si
                   skip: Container[int] | None = None) -> Iterator[Frame]:
     import cv2
 
-    cap = _open_video(path)
+    cap = open_video(path)
     q: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
     halt = threading.Event()
 
@@ -338,7 +260,7 @@ def iter_frames(path: str | os.PathLike, start: int = 0, every: int = 1, stop: i
     path = Path(path)
     every = max(1, int(every))
     start = max(0, int(start))
-    kind = _kind(path)
+    kind = source_kind(path)
     if kind == "video":
         yield from _video_frames(path, start, every, stop, queue_size, skip)
         return
@@ -356,65 +278,3 @@ def iter_frames(path: str | os.PathLike, start: int = 0, every: int = 1, stop: i
             on_error(index, f.name, str(e))
             continue
         yield Frame(index, image, f.name)
-
-
-# ---- writing video ---------------------------------------------------------------------------
-
-class VideoWriter:
-    """RGB frames → an H.264 mp4 (yuv420p) through ffmpeg; optionally the audio of another file.
-
-    Frame sizes must be even (yuv420p); odd sizes are padded by one pixel by ffmpeg's filter.
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], audio_from: str | None = None,
-                 crf: int = 18, preset: str = "veryfast"):
-        import imageio_ffmpeg
-
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.size = (int(size[0]), int(size[1]))
-        out = ["-crf", str(crf), "-preset", preset, "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart"]
-        if audio_from:
-            out += ["-shortest"]  # imageio-ffmpeg maps video 0 and the audio of input 1
-        self._gen = imageio_ffmpeg.write_frames(
-            str(self.path), self.size, fps=fps, codec="libx264", quality=None, macro_block_size=1,
-            output_params=out, audio_path=str(audio_from) if audio_from else None,
-            audio_codec="aac" if audio_from else None, ffmpeg_log_level="error",
-        )
-        self._gen.send(None)
-        self.frames = 0
-
-    def write(self, frame: np.ndarray) -> None:
-        frame = np.ascontiguousarray(frame, dtype=np.uint8)
-        if frame.shape != (self.size[1], self.size[0], 3):
-            raise ValueError(f"frame of shape {frame.shape} does not match the video size {self.size}")
-        self._gen.send(frame)
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._gen is not None:
-            self._gen.close()
-            self._gen = None
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
-                audio_from: str | None = None) -> Path:
-    """Write RGB frames (all the same size) as an mp4; returns the path."""
-    writer = None
-    try:
-        for f in frames:
-            if writer is None:
-                writer = VideoWriter(path, fps, (f.shape[1], f.shape[0]), audio_from=audio_from)
-            writer.write(f)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise MediaError(f"{path}: no frames to write")
-    return Path(path)

@@ -98,7 +98,7 @@ def synthesize_clip(portrait: np.ndarray, path: str | os.PathLike, frames: int =
                     size: tuple[int, int] = (320, 240), center: tuple[float, float] | None = None,
                     zoom: float = 1.0, seed: int = 0, audio: bool = False, motion: Motion = Motion()) -> Path:
     """Write a head-motion clip of `portrait` to `path` (mp4); returns the path."""
-    from core.media.read import write_video
+    from core.media.write import write_video
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

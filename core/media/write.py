@@ -9,7 +9,8 @@ Video: RGB frames are piped to ffmpeg as raw video; the encoder is libx264 (yuv4
 rate is the input's (as an exact rational), every frame written is a frame in the output (no drops,
 no duplicates), and the input's audio is copied (re-encoded to AAC only when the container cannot
 hold it). The video track can start later than the audio, as it did in the input, so lips stay in
-sync.
+sync. `VideoWriter` is the one video writer; `write_video(path, frames, fps, audio_from)` writes a
+whole clip through it (synthetic clips, tests).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import shutil
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import FacepairError
+from core.media.probe import describe, ffmpeg_exe
 from core.system import procs
 
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -40,12 +42,6 @@ DISK_FULL_PATTERNS = ("No space left on device", "Disk quota exceeded")
 
 class OutputError(FacepairError):
     """The output cannot be written (unwritable place, full disk, encoder failure)."""
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def exact_rate(fps: float | Fraction | str) -> Fraction:
@@ -187,8 +183,61 @@ def _disk_full(text: str) -> bool:
 
 # ---- video ---------------------------------------------------------------------------------------
 
+def _input_args(width: int, height: int, rate: Fraction, video_delay: float, audio: tuple | None) -> list[str]:
+    """ffmpeg's inputs: raw RGB frames on stdin at the exact rate (delayed by `video_delay`), and
+    the audio file (from `audio_start`, for `audio_duration`) when there is one."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+           "-framerate", f"{rate.numerator}/{rate.denominator}"]
+    if video_delay and abs(video_delay) > 1e-4:
+        cmd += ["-itsoffset", f"{video_delay:.6f}"]
+    cmd += ["-i", "pipe:0"]
+    if audio is not None:
+        path, audio_start, audio_duration, _ = audio
+        if audio_start:
+            cmd += ["-ss", f"{audio_start:.6f}"]
+        if audio_duration is not None:
+            cmd += ["-t", f"{audio_duration:.6f}"]
+        cmd += ["-i", path]
+    return cmd
+
+
+def _output_args(muxer: str, width: int, height: int, crf: int, preset: str, audio: tuple | None,
+                 shortest: bool, faststart: bool, metadata: dict[str, str] | None) -> list[str]:
+    """ffmpeg's output options: H.264 yuv420p (padded to even sides), every frame kept, the audio
+    copied when the container holds it (else AAC), only the given metadata."""
+    cmd = ["-map", "0:v:0"]
+    if audio is not None:
+        cmd += ["-map", "1:a:0?"]
+    if width % 2 or height % 2:  # yuv420p needs even sides: pad by one pixel
+        cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
+    cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-fps_mode", "passthrough"]
+    if audio is not None:
+        _, audio_start, audio_duration, audio_codec = audio
+        trimmed = bool(audio_start) or audio_duration is not None
+        if muxer == "matroska":
+            # Matroska cannot hold the pre-roll packets a trimmed stream copy starts with (it
+            # shifts the whole file instead): re-encode trimmed audio there.
+            copy = not trimmed
+        else:
+            copy = (audio_codec or "aac") in MP4_AUDIO
+        cmd += ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
+        if shortest:
+            cmd += ["-shortest"]
+    cmd += ["-map_metadata", "-1"]
+    for k, v in (metadata or {}).items():
+        cmd += ["-metadata", f"{k}={v}"]
+    if muxer in ("mp4", "mov"):
+        cmd += ["-movflags", "+use_metadata_tags" + ("+faststart" if faststart else "")]
+    return cmd
+
+
 class VideoWriter:
     """Encode RGB frames to an H.264 file with the input's audio and the given metadata.
+
+    `shortest`: the file ends with its shorter track (audio longer than the frames is cut);
+    `faststart`: the index goes before the frames (players and truncation tests want it there).
 
     Use as a context manager: leaving the block normally finishes and renames the file; leaving it
     with an exception (or calling `abort`) removes the partial file.
@@ -198,7 +247,7 @@ class VideoWriter:
                  crf: int = 18, preset: str = "veryfast", audio_from: str | os.PathLike | None = None,
                  audio_start: float | None = None, audio_duration: float | None = None,
                  audio_codec: str | None = None, video_delay: float = 0.0,
-                 metadata: dict[str, str] | None = None):
+                 metadata: dict[str, str] | None = None, shortest: bool = False, faststart: bool = False):
         self.final = Path(path)
         self.muxer = MUXERS.get(self.final.suffix.lower())
         if self.muxer is None:
@@ -214,40 +263,10 @@ class VideoWriter:
         self._closed = False
         clean_stale_partials(self.final)
         check_writable(self.final)
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
-               "-framerate", f"{self.rate.numerator}/{self.rate.denominator}"]
-        if video_delay and abs(video_delay) > 1e-4:
-            cmd += ["-itsoffset", f"{video_delay:.6f}"]
-        cmd += ["-i", "pipe:0"]
-        if audio_from is not None:
-            if audio_start:
-                cmd += ["-ss", f"{audio_start:.6f}"]
-            if audio_duration is not None:
-                cmd += ["-t", f"{audio_duration:.6f}"]
-            cmd += ["-i", str(audio_from)]
-        cmd += ["-map", "0:v:0"]
-        if audio_from is not None:
-            cmd += ["-map", "1:a:0?"]
-        vf = []
-        if self.width % 2 or self.height % 2:  # yuv420p needs even sides: pad by one pixel
-            vf = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
-        cmd += vf + ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
-                     "-fps_mode", "passthrough"]
-        if audio_from is not None:
-            trimmed = bool(audio_start) or audio_duration is not None
-            if self.muxer == "matroska":
-                # Matroska cannot hold the pre-roll packets a trimmed stream copy starts with (it
-                # shifts the whole file instead): re-encode trimmed audio there.
-                copy = not trimmed
-            else:
-                copy = (audio_codec or "aac") in MP4_AUDIO
-            cmd += ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
-        cmd += ["-map_metadata", "-1"]
-        for k, v in (metadata or {}).items():
-            cmd += ["-metadata", f"{k}={v}"]
-        if self.muxer in ("mp4", "mov"):
-            cmd += ["-movflags", "+use_metadata_tags"]
+        audio = None if audio_from is None else (str(audio_from), audio_start, audio_duration, audio_codec)
+        cmd = _input_args(self.width, self.height, self.rate, video_delay, audio)
+        cmd += _output_args(self.muxer, self.width, self.height, int(crf), preset, audio, shortest, faststart,
+                            metadata)
         cmd += ["-f", self.muxer, str(self.tmp)]
         self.cmd = cmd
         try:
@@ -283,7 +302,8 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame."""
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, not {frame.shape} {frame.dtype}")
+            raise ValueError(f"frame of shape {frame.shape} {frame.dtype} does not match the video size "
+                             f"{self.width}×{self.height} (({self.height}, {self.width}, 3) uint8)")
         try:
             self.proc.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
         except (BrokenPipeError, OSError) as e:
@@ -344,6 +364,34 @@ class VideoWriter:
             self.abort()
         elif not self._closed:
             self.close()
+
+
+def _audio_codec(path: str | os.PathLike) -> str | None:
+    """The codec of a file's first audio stream, as ffmpeg names it (None when it has none)."""
+    streams = describe(path, count_frames=False)["streams"]
+    return next((st["codec"] for st in streams if st["kind"] == "audio"), None)
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
+                audio_from: str | os.PathLike | None = None) -> Path:
+    """Write RGB frames (all the same size) as a video, its index first; returns the path.
+    `audio_from`: a file whose audio is muxed in, cut where the frames end (synthetic clips, tests)."""
+    writer = None
+    try:
+        for f in frames:
+            f = np.ascontiguousarray(f, dtype=np.uint8)
+            if writer is None:
+                codec = _audio_codec(audio_from) if audio_from is not None else None
+                writer = VideoWriter(path, fps, (f.shape[1], f.shape[0]), audio_from=audio_from, audio_codec=codec,
+                                     shortest=True, faststart=True)
+            writer.write(f)
+        if writer is None:
+            raise OutputError(f"{path}: no frames to write")
+        return writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
 
 
 # ---- images --------------------------------------------------------------------------------------
@@ -415,57 +463,3 @@ def cut(path: str | os.PathLike, seconds: float) -> None:
             tmp.unlink()
         except FileNotFoundError:
             pass
-
-
-# ---- reading back (checks, tests, the job's summary) ---------------------------------------------
-
-def describe(path: str | os.PathLike, count_frames: bool = True) -> dict:
-    """What ffmpeg sees in a media file: duration, start time, streams (kind, codec, start), metadata
-    and, with `count_frames`, the video's exact frame count (by remuxing it to nowhere: no decoding).
-    """
-    path = Path(path)
-    exe = ffmpeg_exe()
-    head = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True,
-                          errors="replace").stderr
-    out: dict = {"path": str(path), "duration": None, "start": None, "streams": [], "metadata": {}, "frames": None,
-                 "fps": None, "width": None, "height": None, "video_start": None, "audio_start": None}
-    m = re.search(r"Duration: (\d+):(\d+):(\d+\.\d+)", head)
-    if m:
-        out["duration"] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    m = re.search(r"Duration: .*?, start: (-?\d+\.\d+)", head)
-    if m:
-        out["start"] = float(m.group(1))
-    section = None
-    for line in head.splitlines():
-        s = line.strip()
-        if s.startswith("Input #"):
-            section = "input"
-        elif s.startswith("Stream #"):
-            section = "stream"
-            kind = "video" if ": Video:" in s else "audio" if ": Audio:" in s else "other"
-            codec = re.search(r": (?:Video|Audio): (\w+)", s)
-            start = re.search(r"start (-?\d+\.\d+)", s)
-            st = {"kind": kind, "codec": codec.group(1) if codec else None,
-                  "start": float(start.group(1)) if start else None}
-            if kind == "video":
-                dims = re.search(r", (\d{2,5})x(\d{2,5})", s)
-                fps = re.search(r", (\d+(?:\.\d+)?) fps", s)
-                if dims:
-                    out["width"], out["height"] = int(dims.group(1)), int(dims.group(2))
-                if fps:
-                    out["fps"] = float(fps.group(1))
-                if start and out["video_start"] is None:
-                    out["video_start"] = float(start.group(1))
-            if kind == "audio" and start and out["audio_start"] is None:
-                out["audio_start"] = float(start.group(1))
-            out["streams"].append(st)
-        elif section == "input" and ":" in s and not s.startswith(("Metadata:", "Duration:")):
-            key, _, value = s.partition(":")
-            out["metadata"].setdefault(key.strip(), value.strip())
-    if count_frames and any(st["kind"] == "video" for st in out["streams"]):
-        count = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-                                "-f", "null", "-"], capture_output=True, text=True, errors="replace").stderr
-        frames = re.findall(r"frame=\s*(\d+)", count)
-        if frames:
-            out["frames"] = int(frames[-1])
-    return out

@@ -16,7 +16,6 @@ import socket
 import tomllib
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import tomli_w
@@ -24,6 +23,7 @@ import tomli_w
 from core.errors import ProjectError
 from core.media import types as mediatypes
 from core.system.atomic import atomic_write_bytes
+from core.system.clock import now_iso
 
 SCHEMA_VERSION = 1
 PROJECT_FILE = "project.toml"
@@ -35,10 +35,6 @@ NAME_RULE = (
     "a project name is 1–64 characters, not '.' or '..', with no slashes, no control characters "
     "and no leading dot"
 )
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 def home_dir(explicit: str | os.PathLike | None = None) -> Path:

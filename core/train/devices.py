@@ -74,19 +74,6 @@ def device_info() -> DeviceInfo:
                       processes=jax.process_count(), process_index=jax.process_index())
 
 
-def describe() -> str:
-    return device_info().describe()
-
-
-def make_mesh():
-    """A 1-D mesh named `data` over every device of every process (batch sharded, weights replicated)."""
-    import jax
-    import numpy as np
-    from jax.sharding import Mesh
-
-    return Mesh(np.array(jax.devices()), ("data",))
-
-
 def enable_compile_cache() -> str | None:
     """Keep compiled steps on disk so a resumed or repeated run skips the compile (tens of seconds).
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import FacepairError, JobCancelled
-from core.project.projects import now_iso
 from core.system.atomic import atomic_write_bytes, atomic_write_json
+from core.system.clock import now_iso
 from core.train import model_io
 
 MIN_FACES = 4             # per side, after the held-out share is set aside

@@ -144,10 +144,6 @@ def save_checkpoint(manager, step: int, flat_state: dict[str, np.ndarray], meta:
     manager.wait_until_finished()
 
 
-def latest_step(manager) -> int | None:
-    return manager.latest_step()
-
-
 def read_meta(manager, step: int) -> dict:
     import orbax.checkpoint as ocp
 
@@ -358,7 +354,7 @@ def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
 
     from core.jaxmodels.models import FaceSwapModel
     from core.jaxmodels.presets import preset_from_json
-    from core.jaxmodels.step import compute_dtype_for
+    from core.jaxmodels.step import compute_dtype_for, predict
 
     d = checkpoint_dir(project)
     hint = f"train one first: facepair train {project.name}"
@@ -389,8 +385,7 @@ def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
     def fn(params, faces, side: str):
         if side not in fns:
             def run(params, faces):
-                rgb, mask = nnx.merge(graphdef, params)(faces.astype(jnp.float32) / 255.0, side)
-                return rgb.astype(jnp.float32), (None if mask is None else mask.astype(jnp.float32))
+                return predict(nnx.merge(graphdef, params), faces, side)
 
             fns[side] = jax.jit(run)
         return fns[side](params, faces)

@@ -210,7 +210,7 @@ class ConvertScreen(FacepairScreen):
         if options.get("output"):
             options["output"] = str(Path(options["output"]).expanduser().resolve())
         # Never over a source; an existing output only once the user says so.
-        from core.convert import pipeline as convert
+        from core.convert import plan as convert
 
         try:
             convert.resolve_output(self.project, Path(path), convert.input_kind(Path(path)),

@@ -77,7 +77,7 @@ def register(sub, parents) -> None:
 
 def _check(args, project, kind_wanted: str) -> dict:
     """The checks that need no model: options, input, output. Returns the job's path arguments."""
-    from core.convert import pipeline as convert
+    from core.convert import plan as convert
 
     convert.check_direction(args.swap)
     convert.merge_options(args.mask, args.erode, args.blur, args.color, args.blend, args.sharpen)
@@ -130,7 +130,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     job_args = _check(args, project, "convert")
     job_args.update(_merge_job_args(args), start=args.start, end=args.end, crf=args.crf, batch=args.batch)
     if not args.label:
-        from core.convert.pipeline import c2pa_possible, input_kind
+        from core.convert.plan import c2pa_possible, input_kind
 
         labels = "metadata, C2PA" if c2pa_possible(Path(job_args["output"]), input_kind(Path(job_args["input"]))) \
             else "metadata only"
