@@ -156,61 +156,74 @@ def find_in_media(path: str | os.PathLike, frames: int = FRAMES, detector: str =
     Returns (faces, frames examined, notes). `progress(done, total)` is called as frames are
     examined; `cancelled()` is checked between clips. MediaError for an unreadable source.
     """
-    from core.media import read as media
     from core.media.probe import probe
 
     path = Path(path)
     info = probe(path)
-    notes: list[str] = []
     if info.kind == "video":
-        total = info.frames or 0
-        starts = clip_starts(total, frames) if total else list(range(0, frames * 30, 30))
-        wanted: dict[int, int] = {}
-        for c, s in enumerate(starts):
-            for f in range(s, min(s + CLIP, total) if total else s + CLIP):
-                wanted.setdefault(f, c)
-        n_wanted = len(wanted)
-        stop = max(wanted) + 1 if wanted else 0
-        parts: list[Faces] = []
-        clip: list = []
-        current = None
-        done = 0
-        track_base = 0
+        return _find_in_video(path, info.frames or 0, frames, detector, progress, cancelled)
+    return _find_in_stills(path, info.frames or 1, frames, detector, progress, cancelled)
 
-        def flush() -> None:
-            nonlocal clip, track_base
-            if clip:
-                found = _find(clip, True, detector)
-                found.tracks = found.tracks + track_base
-                track_base = int(found.tracks.max()) + 1 if len(found) else track_base
-                parts.append(found)
-            clip = []
 
-        try:
-            for fr in media.iter_frames(path, stop=stop):
-                c = wanted.get(fr.index)
-                if c is None:
-                    continue
-                if c != current:
-                    flush()
-                    current = c
-                    if cancelled is not None and cancelled():
-                        break
-                clip.append(fr)
-                done += 1
-                if progress is not None:
-                    progress(done, n_wanted)
-        except media.MediaError as e:
-            if not done:
-                raise
-            notes.append(f"decoding stopped after {done} sampled frames: {e}")
-        flush()
-        return Faces.concat(parts), done, notes
+def sampled_clips(total: int, frames: int) -> dict[int, int]:
+    """Frame index → clip number for the frames a video is sampled at (short clips spread over it;
+    `total` 0 when the container does not say)."""
+    starts = clip_starts(total, frames) if total else list(range(0, frames * 30, 30))
+    wanted: dict[int, int] = {}
+    for c, s in enumerate(starts):
+        for f in range(s, min(s + CLIP, total) if total else s + CLIP):
+            wanted.setdefault(f, c)
+    return wanted
 
-    count = info.frames or 1
+
+class _ClipFaces:
+    """Faces found clip by clip, their track numbers kept apart across clips."""
+
+    def __init__(self, detector: str):
+        self.detector, self.parts, self.clip, self.track_base = detector, [], [], 0
+
+    def flush(self) -> None:
+        if self.clip:
+            found = _find(self.clip, True, self.detector)
+            found.tracks = found.tracks + self.track_base
+            self.track_base = int(found.tracks.max()) + 1 if len(found) else self.track_base
+            self.parts.append(found)
+        self.clip = []
+
+
+def _find_in_video(path: Path, total: int, frames: int, detector: str, progress, cancelled):
+    from core.media import read as media
+
+    wanted = sampled_clips(total, frames)
+    stop = max(wanted) + 1 if wanted else 0
+    clips, notes, current, done = _ClipFaces(detector), [], None, 0
+    try:
+        for fr in media.iter_frames(path, stop=stop):
+            c = wanted.get(fr.index)
+            if c is None:
+                continue
+            if c != current:
+                clips.flush()
+                current = c
+                if cancelled is not None and cancelled():
+                    break
+            clips.clip.append(fr)
+            done += 1
+            if progress is not None:
+                progress(done, len(wanted))
+    except media.MediaError as e:
+        if not done:
+            raise
+        notes.append(f"decoding stopped after {done} sampled frames: {e}")
+    clips.flush()
+    return Faces.concat(clips.parts), done, notes
+
+
+def _find_in_stills(path: Path, count: int, frames: int, detector: str, progress, cancelled):
+    from core.media import read as media
+
     every = max(1, math.ceil(count / max(1, frames)))
-    if every > 1:
-        notes.append(f"{math.ceil(count / every)} of {count} images sampled")
+    notes = [f"{math.ceil(count / every)} of {count} images sampled"] if every > 1 else []
     errors: list[str] = []
     seen = 0
 
@@ -538,9 +551,6 @@ def rank(project, candidates: list[str] | None = None, frames: int = FRAMES, det
     None). Returns `{"b": {...}, "rows": [...], "candidates": [...], "side_a": bool}` and, for
     side-A sources, updates PROJECT/fit.json."""
     from core.faces import detect
-    from core.faces.alignments import AlignmentsError
-    from core.media import types as mediatypes
-    from core.media.read import MediaError
 
     frames = check_frames(frames)
     try:
@@ -548,61 +558,87 @@ def rank(project, candidates: list[str] | None = None, frames: int = FRAMES, det
     except detect.DetectorError as e:
         raise FitError(str(e)) from None
     paths, from_a = check_candidates(project, candidates)
-
-    def say(text: str, level: str = "info") -> None:
-        if ctx is not None:
-            ctx.message(text, level)
-
-    def progress_for(stage: str):
-        if ctx is None:
-            return None
-        return lambda done, total: ctx.progress(done, total, stage=stage, unit="frames")
-
-    cancelled = (lambda: ctx.cancelled) if ctx is not None else None
-
-    b = b_faces(project, frames, detector, progress_for(f"B's faces ({project.label_b})"), cancelled)
-    for n in b.notes:
-        say(n)
-    if ctx is not None:
-        ctx.check_cancelled()
-    b_profile = fit.profile(b.faces.landmarks)
-    b_info = {"label": project.label_b, "faces": len(b.faces), "shape_faces": b_profile.shape_faces,
-              "origin": b.origin, **b_profile.pose_range(), "notes": b.notes + b_profile.notes}
-    say(f"B ({project.label_b}): {len(b.faces)} faces ({'faces/b' if b.origin == 'extraction' else 'B sources'}), "
-        f"yaw {b_info['yaw'][0]:+.0f}…{b_info['yaw'][1]:+.0f}°, pitch {b_info['pitch'][0]:+.0f}…{b_info['pitch'][1]:+.0f}°")
-
+    report = _Report(ctx)
+    b = b_faces(project, frames, detector, report.progress_for(f"B's faces ({project.label_b})"), report.cancelled)
+    b_profile, b_info = _b_summary(project, b, report)
     a_sources = {s.path: s for s in project.sources_of("a")}
     results: dict[str, list[dict]] = {}
     for i, path in enumerate(paths, 1):
-        if ctx is not None:
-            ctx.check_cancelled()
-        p = Path(path)
-        kind = mediatypes.classify(p) or "unknown"
-        try:
-            faces, examined, notes = _faces_of_candidate(
-                project, p, a_sources.get(path), frames, detector, use_store,
-                progress_for(f"candidate {i}/{len(paths)}: {p.name}"), cancelled)
-            rows = score_candidate(b_profile, p, faces, examined, kind, notes)
-        except (MediaError, AlignmentsError) as e:
-            rows = [_candidate_row(p, kind, status=UNREADABLE, message=str(e))]
-        if ctx is not None:
-            ctx.check_cancelled()  # a candidate cut short by a cancel is not ranked
-        results[path] = rows
-        for r in rows:
-            if r["status"] == "ok":
-                say(f"{p.name} person {r['person']}: score {r['score']:.0f}, poses covered "
-                    f"{100 * r['coverage']:.0f}%; " + "; ".join(d["words"] for d in r["differences"]))
-            else:
-                say(f"{p.name}: {r['message'] or r['status']}", "warning")
+        report.check_cancelled()
+        stage = f"candidate {i}/{len(paths)}: {Path(path).name}"
+        results[path] = _rank_candidate(project, Path(path), a_sources.get(path), b_profile, frames, detector,
+                                        use_store, report, stage)
     ranked = rank_rows([r for rows in results.values() for r in rows])
     cached = {p: rows for p, rows in results.items() if p in a_sources}
     if cached:
         write_cache(project, b.signature, b_info, cached)
-    if ctx is not None:
-        best = ranked[0] if ranked and ranked[0]["score"] is not None else None
-        ctx.emit("summary", candidates=len(paths), scored=sum(r["score"] is not None for r in ranked),
-                 best=best["candidate"] if best else None, best_score=best["score"] if best else None)
+    report.summary(paths, ranked)
     return {"b": b_info, "rows": ranked, "candidates": paths, "side_a": from_a}
+
+
+class _Report:
+    """What a ranking tells its job (messages, progress, the summary), and nothing without one."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.cancelled = (lambda: ctx.cancelled) if ctx is not None else None
+
+    def say(self, text: str, level: str = "info") -> None:
+        if self.ctx is not None:
+            self.ctx.message(text, level)
+
+    def progress_for(self, stage: str):
+        if self.ctx is None:
+            return None
+        return lambda done, total: self.ctx.progress(done, total, stage=stage, unit="frames")
+
+    def check_cancelled(self) -> None:
+        if self.ctx is not None:
+            self.ctx.check_cancelled()
+
+    def summary(self, paths: list[str], ranked: list[dict]) -> None:
+        if self.ctx is None:
+            return
+        best = ranked[0] if ranked and ranked[0]["score"] is not None else None
+        self.ctx.emit("summary", candidates=len(paths), scored=sum(r["score"] is not None for r in ranked),
+                      best=best["candidate"] if best else None, best_score=best["score"] if best else None)
+
+
+def _b_summary(project, b, report: _Report):
+    """B's profile and the plain description of it that the ranking and fit.json carry."""
+    for n in b.notes:
+        report.say(n)
+    report.check_cancelled()
+    b_profile = fit.profile(b.faces.landmarks)
+    b_info = {"label": project.label_b, "faces": len(b.faces), "shape_faces": b_profile.shape_faces,
+              "origin": b.origin, **b_profile.pose_range(), "notes": b.notes + b_profile.notes}
+    report.say(f"B ({project.label_b}): {len(b.faces)} faces ({'faces/b' if b.origin == 'extraction' else 'B sources'}), "
+               f"yaw {b_info['yaw'][0]:+.0f}…{b_info['yaw'][1]:+.0f}°, pitch {b_info['pitch'][0]:+.0f}…{b_info['pitch'][1]:+.0f}°")
+    return b_profile, b_info
+
+
+def _rank_candidate(project, p: Path, a_source, b_profile, frames: int, detector: str, use_store: bool,
+                    report: _Report, stage: str) -> list[dict]:
+    """One candidate's rows (one per person found, or one saying why none), said as they come."""
+    from core.faces.alignments import AlignmentsError
+    from core.media import types as mediatypes
+    from core.media.read import MediaError
+
+    kind = mediatypes.classify(p) or "unknown"
+    try:
+        faces, examined, notes = _faces_of_candidate(project, p, a_source, frames, detector, use_store,
+                                                     report.progress_for(stage), report.cancelled)
+        rows = score_candidate(b_profile, p, faces, examined, kind, notes)
+    except (MediaError, AlignmentsError) as e:
+        rows = [_candidate_row(p, kind, status=UNREADABLE, message=str(e))]
+    report.check_cancelled()  # a candidate cut short by a cancel is not ranked
+    for r in rows:
+        if r["status"] == "ok":
+            report.say(f"{p.name} person {r['person']}: score {r['score']:.0f}, poses covered "
+                       f"{100 * r['coverage']:.0f}%; " + "; ".join(d["words"] for d in r["differences"]))
+        else:
+            report.say(f"{p.name}: {r['message'] or r['status']}", "warning")
+    return rows
 
 
 def run_job(ctx, candidates: list[str] | None = None, frames: int = FRAMES, detector: str = "hog",

@@ -427,8 +427,19 @@ def group_people(descriptors: np.ndarray, tracks: Sequence[int] | None = None,
     n = len(d)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    keys = [int(t) for t in tracks] if tracks is not None else [-1] * n
-    members: list[list[int]] = []  # faces of each initial group (a track, or a lone face)
+    members = _initial_groups([int(t) for t in tracks] if tracks is not None else [-1] * n)
+    groups = _average_linkage(_vote_distances(d, members), threshold)
+    faces = [[f for k in g for f in members[k]] for g in groups]
+    faces.sort(key=lambda g: (-len(g), min(g)))
+    labels = np.empty(n, dtype=np.int64)
+    for k, g in enumerate(faces):
+        labels[g] = k
+    return labels
+
+
+def _initial_groups(keys: list[int]) -> list[list[int]]:
+    """The faces of each initial group: one per track (key ≥ 0), one per lone face (key < 0)."""
+    members: list[list[int]] = []
     by_track: dict[int, int] = {}
     for i, t in enumerate(keys):
         if t >= 0 and t in by_track:
@@ -437,6 +448,12 @@ def group_people(descriptors: np.ndarray, tracks: Sequence[int] | None = None,
             if t >= 0:
                 by_track[t] = len(members)
             members.append([i])
+    return members
+
+
+def _vote_distances(d: np.ndarray, members: list[list[int]]) -> np.ndarray:
+    """Distances between the groups' mean descriptors (their votes); NaN for a group with no
+    finite descriptor."""
     valid = np.isfinite(d).all(axis=1)
     votes = [d[[i for i in m if valid[i]]].mean(axis=0) if valid[m].any() else None for m in members]
     has = np.array([v is not None for v in votes])
@@ -445,17 +462,22 @@ def group_people(descriptors: np.ndarray, tracks: Sequence[int] | None = None,
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * vec @ vec.T, 0.0))
     dist[~has, :] = np.nan  # no vote, no distance
     dist[:, ~has] = np.nan
-    # Average linkage with running sums: link(g, h) = sum of track distances / number of pairs;
-    # after a merge only the merged group's row and column change.
+    return dist
+
+
+def _average_linkage(dist: np.ndarray, threshold: float) -> list[list[int]]:
+    """Groups of the initial groups, merged while their average-linkage distance is below
+    `threshold`. Running sums: link(g, h) = sum of distances / number of pairs; after a merge only
+    the merged group's row and column change, and each group's nearest neighbour is cached."""
     total = np.where(np.isfinite(dist), dist, 0.0)
     pairs = np.isfinite(dist).astype(np.float64)
     link = np.where(pairs > 0, total / np.maximum(pairs, 1.0), np.inf)
     np.fill_diagonal(link, np.inf)
-    alive = np.ones(len(members), dtype=bool)
-    groups = [[k] for k in range(len(members))]
-    nearest = link.argmin(axis=1)  # each group's closest group and its distance (a cache)
+    alive = np.ones(len(dist), dtype=bool)
+    groups = [[k] for k in range(len(dist))]
+    nearest = link.argmin(axis=1)
     near = link[np.arange(len(link)), nearest]
-    for _ in range(len(members) - 1):
+    for _ in range(len(dist) - 1):
         k = int(np.argmin(near))
         if not near[k] < threshold:
             break
@@ -472,16 +494,9 @@ def group_people(descriptors: np.ndarray, tracks: Sequence[int] | None = None,
         near[j] = np.inf
         groups[i].extend(groups[j])
         # Refresh the cache: rows that pointed at i or j look again; others may now prefer i.
-        stale = np.flatnonzero(alive & ((nearest == i) | (nearest == j)))
-        stale = np.union1d(stale, [i])
+        stale = np.union1d(np.flatnonzero(alive & ((nearest == i) | (nearest == j))), [i])
         nearest[stale] = link[stale].argmin(axis=1)
         near[stale] = link[stale, nearest[stale]]
         closer = alive & (row < near)
         nearest[closer], near[closer] = i, row[closer]
-    groups = [g for k, g in enumerate(groups) if alive[k]]
-    faces = [[f for k in g for f in members[k]] for g in groups]
-    faces.sort(key=lambda g: (-len(g), min(g)))
-    labels = np.empty(n, dtype=np.int64)
-    for k, g in enumerate(faces):
-        labels[g] = k
-    return labels
+    return [g for k, g in enumerate(groups) if alive[k]]
