@@ -1,0 +1,75 @@
+"""The `convert` and `preview` job kinds' declared options (core/convert/pipeline.py `run_job`,
+`run_preview_job`).
+
+`facepair convert`, `facepair preview`, the TUI's convert screen and the check before a job
+starts all come from `CONVERT` and `PREVIEW` (core.jobs.spec). Light: no numpy, OpenCV or JAX.
+"""
+
+from __future__ import annotations
+
+from core.jobs.spec import KindSpec, Option
+
+DIRECTIONS = ("a-to-b", "b-to-a", "a-to-a", "b-to-b")  # the last two: self-swap controls (bench quality)
+OFFERED_DIRECTIONS = ("a-to-b", "b-to-a")
+BATCH_DEFAULT = 32  # core.convert.pipeline.DEFAULT_BATCH
+CRF_DEFAULT = 18
+
+# How the new face is merged: the same for a conversion and a preview.
+MERGE = (
+    Option("swap", str, "a-to-b", choices=DIRECTIONS, offered=OFFERED_DIRECTIONS,
+           help="a-to-b (default): the input shows A, B's face is put on; b-to-a: the reverse"),
+    Option("faces", str, "match", choices=("all", "match"),
+           help="match (default): swap only faces of the replaced side's person (dlib descriptor), "
+                "leave other people alone; all: swap every face"),
+    Option("mask", str, "hull", choices=("hull", "learned"),
+           help="hull (default): the landmarks' convex hull; learned: the model's own mask (presets with one)"),
+    Option("erode", int, None, min=0, metavar="PX",
+           help="shrink the mask by PX frame pixels (default: 3%% of the face width)"),
+    Option("blur", int, None, min=0, metavar="PX",
+           help="feather the mask edge over PX frame pixels (default: 8%% of the face width)"),
+    Option("color", str, "reinhard", choices=("none", "reinhard", "histogram"),
+           help="colour-match the new face to the original: reinhard (default, L*a*b* mean/std), histogram, or none"),
+    Option("blend", str, "feather", choices=("feather", "poisson"),
+           help="feather (default): soft alpha blend; poisson: seamless clone, then feathered"),
+    Option("sharpen", float, 0.0, min=0, metavar="X",
+           help="unsharp-mask amount for the new face (default {default})"),
+    Option("label", bool, True, negate="--no-label",
+           help="burn the visible 'AI-generated' mark into the corner (default: on). The metadata label "
+                "is always written, and a C2PA manifest for .mp4, .m4v, .mov, .png and .jpg outputs "
+                "(C2PA cannot sign .mkv: an .mkv with --no-label is labelled by its metadata alone)"),
+    Option("detector", str, "hog", choices=("hog", "cnn"),
+           help="face detector for inputs that were not extracted (default {default})"),
+)
+TIME = (str, float)  # seconds or [h:]mm:ss
+
+CONVERT = KindSpec(
+    kind="convert",
+    summary="swap faces in a video, image or folder",
+    options=(
+        Option("input", str, None, nullable=False, short="-i", required=True, metavar="VIDEO|IMAGE|FOLDER"),
+        Option("output", str, None, short="-o", metavar="PATH",
+               help="where to write (default: PROJECT/output/INPUT_a-to-b.mp4, .png/.jpg, or a folder, "
+                    "replaced by a re-run); .mkv gets no C2PA manifest"),
+        Option("overwrite", bool, False,
+               help="replace an existing --output without asking (never a source of the project)"),
+        Option("start", TIME, None, metavar="T", help="start time in the video (seconds or [h:]mm:ss)"),
+        Option("end", TIME, None, metavar="T", help="end time in the video (seconds or [h:]mm:ss)"),
+        *MERGE,
+        Option("crf", int, CRF_DEFAULT, min=0, max=51, metavar="N",
+               out_of_range="must be {min}–{max} (lower is better quality), not {value}",
+               help="H.264 quality, {min}–{max}, lower is better (default {default})"),
+        Option("batch", int, BATCH_DEFAULT, min=1, metavar="N", help="faces per model call (default {default})"),
+        Option("workers", int, None, min=1, flag=None),
+    ),
+)
+
+PREVIEW = KindSpec(
+    kind="preview",
+    summary="convert one frame, side by side with the original",
+    options=(
+        Option("input", str, None, nullable=False, short="-i", required=True, metavar="VIDEO|IMAGE"),
+        Option("frame", int, 0, min=0, metavar="N", help="frame index (default {default})"),
+        Option("output", str, None, short="-o", metavar="PNG", help="where to write (default: the job's folder)"),
+        *MERGE,
+    ),
+)
