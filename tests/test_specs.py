@@ -245,10 +245,10 @@ def test_the_dialogs_fields_are_the_specs_options():
 
 
 def test_the_extraction_dialogs_check_is_the_specs(project, tmp_path):
+    from PIL import Image
+
     from core.project.projects import add_sources
     from tui.app.screens.project import check_extract_args
-
-    from PIL import Image
 
     image = tmp_path / "a.png"
     Image.new("RGB", (8, 8)).save(image)

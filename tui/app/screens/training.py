@@ -23,6 +23,7 @@ from tui.app.widgets.event_tail import EventTail
 from tui.app.widgets.loss_chart import LossChart
 from tui.app.widgets.picture import Picture
 
+
 def status_text(watch: JobWatch | None) -> Text:
     """The two status lines above the chart, from the job's newest events (no wall clock)."""
     if watch is None:
