@@ -240,6 +240,9 @@ def test_the_dialogs_fields_are_the_specs_options():
                 assert f.default == o.default
         assert stage_options.job_arg_names(spec.kind) == frozenset(spec.by_name)
     assert {f.name: f.kind for f in stage_options.extract_fields()}["reference"] == "paths"
+    from tui.app.screens.convert import CONVERT_FIELDS
+
+    assert [f.name for f in CONVERT_FIELDS] == [o.name for o in jobkinds.spec("convert").options if o.label]
     preset = next(f for f in stage_options.train_fields() if f.name == "preset")
     assert preset.kind == "choice" and "tiny" in preset.choices and preset.optional
 

@@ -45,9 +45,9 @@ def register(sub, parents) -> None:
 
 def _options(args, kind_spec) -> dict:
     """The job's options other than its paths, checked against the kind's spec."""
-    out = {k: v for k, v in spec.from_namespace(kind_spec, args).items() if k not in PATHS}
-    spec.validate(kind_spec, out)
-    return out
+    given = spec.from_namespace(kind_spec, args)
+    spec.validate(kind_spec, given)
+    return {k: v for k, v in given.items() if k not in PATHS}
 
 
 def _check(args, project, kind_wanted: str) -> dict:
