@@ -12,7 +12,6 @@ from core.jobs.spec import KindSpec, Option
 
 SPEC = KindSpec(
     kind="bench-quality",
-    summary="the whole pipeline on a pair of real clips at a fixed recipe",
     grace_s=GRACE_S,
     options=(
         Option("recipe", dict, None, nullable=False, required=True, flag=None),

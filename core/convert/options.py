@@ -48,7 +48,6 @@ TIME = (str, float)  # seconds or [h:]mm:ss
 
 CONVERT = KindSpec(
     kind="convert",
-    summary="swap faces in a video, image or folder",
     options=(
         Option("input", str, None, nullable=False, short="-i", required=True, metavar="VIDEO|IMAGE|FOLDER"),
         Option("output", str, None, short="-o", metavar="PATH",
@@ -74,7 +73,6 @@ CONVERT = KindSpec(
 
 PREVIEW = KindSpec(
     kind="preview",
-    summary="convert one frame, side by side with the original",
     options=(
         Option("input", str, None, nullable=False, short="-i", required=True, metavar="VIDEO|IMAGE"),
         Option("frame", int, 0, min=0, metavar="N", help="frame index (default {default})"),

@@ -19,7 +19,6 @@ GRACE_S = TRAIN_GRACE_S + 10.0  # the demo cancels its training stage (which sav
 
 SPEC = KindSpec(
     kind="demo",
-    summary="the sample project, trained and converted end to end",
     grace_s=GRACE_S,
     options=(
         Option("preset", str, PRESET_DEFAULT, metavar="P",

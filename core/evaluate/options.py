@@ -13,7 +13,6 @@ IDENTITY_FACES_DEFAULT = 24  # core.evaluate.job.DEFAULT_IDENTITY_FACES
 
 SPEC = KindSpec(
     kind="eval",
-    summary="measure a converted video",
     options=(
         Option("input", str, None, nullable=False, short="-i", required=True, metavar="VIDEO",
                help="the converted video (or the original: its newest conversion in this project is measured)"),

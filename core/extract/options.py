@@ -23,7 +23,6 @@ FLUSH_SECONDS_DEFAULT = 5.0
 
 SPEC = KindSpec(
     kind="extract",
-    summary="find, align and crop the faces of a project's sources",
     locks=("extract-a", "extract-b"),  # the job takes those of the sides it extracts
     options=(
         Option("side", str, "both", choices=("a", "b", "both"), help="which side's sources (default {default})",

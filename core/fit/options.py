@@ -13,7 +13,6 @@ MAX_FRAMES = 2000  # core.fit.job.MAX_FRAMES: people are grouped with (faces × 
 
 SPEC = KindSpec(
     kind="fit",
-    summary="rank candidate footage by how well B's face fits it",
     options=(
         Option("candidates", list, None, short="-c", nargs="+", metavar="PATH",
                help="videos, images or folders of images to rank (default: the side-A sources)"),

@@ -17,7 +17,6 @@ from core.jobs.spec import KindSpec, Option
 
 SPEC = KindSpec(
     kind="selftest",
-    summary="a harmless job that sleeps and writes events",
     model_lock_option="model_lock",
     options=(
         Option("seconds", float, 5.0, min=0),

@@ -128,7 +128,6 @@ class KindSpec:
     locks: tuple[str, ...] = ()  # "model": start_job takes it for the job; others the job takes itself
     grace_s: float = DEFAULT_GRACE_S  # SIGTERM → SIGKILL when cancelled, from any screen or command
     model_lock_option: str | None = None  # a bool option that makes a job take the model lock too
-    summary: str = ""
     by_name: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

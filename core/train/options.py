@@ -15,7 +15,6 @@ GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large mode
 
 SPEC = KindSpec(
     kind="train",
-    summary="train (or resume) the project's model",
     locks=("model",),
     grace_s=GRACE_S,
     options=(
