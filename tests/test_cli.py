@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 from tui.cli.main import main
 
@@ -68,3 +69,25 @@ def test_foreground_job_and_jobs_listing(home, capsys, project):
     assert job["kind"] == "selftest" and job["state"] == "succeeded" and job["project"] == "pair"
     code, out, _ = run(capsys, "job", "show", job["id"], "--json")
     assert json.loads(out)["events"][-1]["state"] == "succeeded"
+
+
+def test_job_cancel_without_grace_gives_the_kinds(home, capsys, project, monkeypatch):
+    """`facepair job cancel` waits the job kind's grace period (here made 1 s) before SIGKILL."""
+    import dataclasses
+
+    from core.jobs import control as jobs
+    from core.jobs import kinds as jobkinds
+
+    quick = dataclasses.replace(jobkinds.spec("selftest"), grace_s=1.0)
+    monkeypatch.setitem(jobkinds.SPECS, "selftest", quick)
+    job = jobs.start_job(project, "selftest", {"seconds": 60, "steps": 600, "ignore_term": True})
+    try:
+        deadline = time.monotonic() + 30
+        while not (job.events_path.exists() and '"metrics"' in job.events_path.read_text()):
+            assert time.monotonic() < deadline, "the selftest job never started its steps"
+            time.sleep(0.05)  # after its first step the job ignores SIGTERM
+        code, out, _ = run(capsys, "job", "cancel", job.id)
+        assert code == 0 and "up to 1 s to save" in out
+        assert jobs.load_job(job.dir).reason == "killed after a 1 s grace period"
+    finally:
+        jobs.cancel_job(job, grace=0)

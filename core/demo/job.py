@@ -39,6 +39,7 @@ from pathlib import Path
 
 from core.errors import FacepairError, JobCancelled
 from core.system.atomic import atomic_write_json, read_json
+from core.train.options import GRACE_S as TRAIN_GRACE_S
 
 NAME = "demo"
 MARKER = "demo.json"  # in the project folder: made by the demo, with the clip settings
@@ -69,7 +70,7 @@ DEMO_AUGMENT = {"rotation_deg": 3.0, "zoom": 0.02, "shift": 0.02, "flip": 0.5, "
                 "warp": 0.01}
 SAVE_EVERY = 100_000         # the demo saves when it stops training
 PREVIEW_EVERY = 100
-STOP_GRACE_S = 120.0         # how long a stopped training job may take to save
+STOP_GRACE_S = TRAIN_GRACE_S  # how long a stopped training job may take to save (the train kind's grace)
 CLIPS_VERSION = 1
 STAGES = 4                   # clips, extract, train, convert
 
@@ -271,7 +272,7 @@ class Stage:
         ctx = self.ctx
         if ctx.cancelled:
             ctx.message(f"[{self.tag}] cancelling job {current.id}", level="warning")
-            jobs.cancel_job(current, grace=STOP_GRACE_S if self.kind == "train" else 10.0)
+            jobs.cancel_job(current)  # the stage kind's grace (a training stage saves first)
             raise JobCancelled()
         now, budget_s = time.monotonic(), self._budget_s
         if budget_s is not None and self._stop_sent is None and now - self._t0 >= budget_s:

@@ -301,6 +301,7 @@ def start_job(project: Project, kind: str, args: dict | None = None) -> Job:
     global _reaper
     args = dict(args or {})
     jobkinds.resolve(kind)  # an unknown kind fails before any lock or folder exists
+    jobkinds.check_args(kind, args)  # so do arguments its spec refuses (job.json keeps them as given)
     writes_model = jobkinds.writes_model(kind, args)
     job_id = new_job_id(kind)
     if writes_model:
@@ -389,8 +390,10 @@ def wait(job: Job, timeout: float | None = None, poll: float = 0.1) -> Job:
         time.sleep(poll)
 
 
-def cancel_job(job: Job, grace: float = 10.0) -> Job:
-    """SIGTERM the job's process group, wait `grace` seconds (it may save), then SIGKILL."""
+def cancel_job(job: Job, grace: float | None = None) -> Job:
+    """SIGTERM the job's process group, wait `grace` seconds (default: its kind's, time to save),
+    then SIGKILL."""
+    grace = jobkinds.grace(job.kind) if grace is None else grace
     job = load_job(job.dir)
     if not job.active:
         return job

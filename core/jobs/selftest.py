@@ -3,7 +3,7 @@
 It exists to prove the job machinery (detach, SIGHUP, cancel, vanish, locks) without a model or
 media, and to give the TUI a cheap job to watch. Options for tests: `fail` (raise at the end: a
 traceback in log.txt), `ignore_term` (ignore SIGTERM: only SIGKILL stops it), `model_lock` (the
-job takes the project's model lock, as training does; see `jobkinds.writes_model`),
+job takes the project's model lock, as training does; see `SPEC.model_lock_option`),
 `leave_child` (start a `sleep` and return without waiting for it: the runner must reap it).
 """
 
@@ -12,6 +12,21 @@ from __future__ import annotations
 import math
 import signal
 import time
+
+from core.jobs.spec import KindSpec, Option
+
+SPEC = KindSpec(
+    kind="selftest",
+    model_lock_option="model_lock",
+    options=(
+        Option("seconds", float, 5.0, min=0),
+        Option("steps", int, 20),
+        Option("fail", bool, False, flag=None),
+        Option("ignore_term", bool, False, flag=None),
+        Option("model_lock", bool, False, flag=None),
+        Option("leave_child", bool, False, flag=None),
+    ),
+)
 
 
 def run(ctx, seconds: float = 5.0, steps: int = 20, fail: bool = False, ignore_term: bool = False,

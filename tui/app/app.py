@@ -137,8 +137,11 @@ class FacepairApp(App):
         self.notify(f"started {kind} job {job.id}", title=project.name, markup=False)
         return job
 
-    def cancel_job(self, job: jobs.Job, grace: float = 10.0) -> None:
-        """SIGTERM now (the job may save), SIGKILL after `grace`, in a thread: the UI never waits."""
+    def cancel_job(self, job: jobs.Job, grace: float | None = None) -> None:
+        """SIGTERM now (the job may save), SIGKILL after `grace` (default: its kind's), in a thread:
+        the UI never waits."""
+        grace = jobkinds.grace(job.kind) if grace is None else grace
+
         def work() -> None:
             try:
                 final = jobs.cancel_job(job, grace=grace)

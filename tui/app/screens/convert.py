@@ -11,34 +11,20 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
 
+from core.convert.options import CONVERT
 from core.errors import FacepairError
 from core.project import projects
 from tui.app.screens.base import FacepairScreen
 from tui.app.screens.stage_options import fields_for
 from tui.app.watch import JobWatch, fmt_duration, fmt_progress, newest_job
-from tui.app.widgets.options_form import Field, OptionError, OptionsForm
+from tui.app.widgets.options_form import OptionError, OptionsForm, fields_of
 from tui.app.widgets.path_input import PathInput
 from tui.app.widgets.picture import Picture
 from tui.styles import job_state_style
 
-CONVERT_FIELDS = [  # `facepair convert` ↔ core.convert.pipeline.run_job (preview takes the same, less output/range)
-    Field("output", "Output (empty: output/)", "path"),
-    Field("swap", "Direction", "choice", "a-to-b", ("a-to-b", "b-to-a"), optional=False),
-    Field("faces", "Faces (match: only A's)", "choice", "match", ("match", "all"), optional=False),
-    Field("mask", "Mask", "choice", "hull", ("hull", "learned"), optional=False),
-    Field("color", "Colour match", "choice", "reinhard", ("none", "reinhard", "histogram"), optional=False),
-    Field("blend", "Blend", "choice", "feather", ("feather", "poisson"), optional=False),
-    Field("erode", "Erode mask px (empty: auto)", "int"),
-    Field("blur", "Blur mask px (empty: auto)", "int"),
-    Field("sharpen", "Sharpen (empty: 0)", "float"),
-    Field("start", "Start (12.5 or m:ss)", "text"),
-    Field("end", "End (12.5 or m:ss)", "text"),
-    Field("crf", "Quality, CRF (empty: 18)", "int"),
-    Field("label", "Visible label (metadata: always)", "bool", True),
-    Field("detector", "Face detector", "choice", "hog", ("hog", "cnn"), optional=False),
-    Field("batch", "Faces per batch (empty: default)", "int"),
-    Field("workers", "Worker processes (empty: auto)", "int"),
-]
+# `facepair convert`'s options with a form label, in its spec's order (core/convert/options.py);
+# preview takes the same, less output and range.
+CONVERT_FIELDS = fields_of(CONVERT)
 
 
 def convert_status(watch: JobWatch | None, what: str) -> Text:

@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from core.errors import JobError
 from core.jobs import control as jobs
+from core.jobs import kinds as jobkinds
 from core.jobs.events import last_event
 from tui.app.screens.base import FacepairScreen
 from tui.app.watch import TRAINING_KINDS, fmt_duration, fmt_progress
@@ -152,7 +153,8 @@ def confirm_cancel(app, job: jobs.Job) -> None:
 
     app.push_screen(ConfirmDialog(
         f"Cancel {current.kind} job {current.id} in {current.project}?\n"
-        "It gets SIGTERM (and may save first), then SIGKILL after 10 s.", yes="Cancel job", no="Keep it"),
+        f"It gets SIGTERM (and may save first), then SIGKILL after {jobkinds.grace(current.kind):g} s.",
+        yes="Cancel job", no="Keep it"),
         answered)
 
 

@@ -473,25 +473,13 @@ class ProjectScreen(FacepairScreen):
 
 def check_extract_args(p: projects.Project, args: dict) -> dict:
     """The checks `facepair extract` makes before starting the job, with the same words."""
-    side = args.get("side", "both")
-    sides = ("a", "b") if side == "both" else (side,)
-    if not any(p.sources_of(s) for s in sides):
-        which = "either side" if side == "both" else f"side {side}"
-        raise FacepairError(f"project {p.name!r} has no sources on {which}: add some with "
-                            f"`facepair add-source {p.name} a|b PATH…`")
-    if args.get("reference"):
-        if side == "both":
-            raise FacepairError("--reference photos show one person: use them with --side a or --side b")
-        refs = []
-        for r in args["reference"]:
-            path = Path(r.strip()).expanduser().resolve()
-            if not path.is_file():
-                raise FacepairError(f"reference photo {r.strip()}: no such file")
-            refs.append(str(path))
-        args = {**args, "reference": refs}
-    size = args.get("size")
-    if size is not None and not 64 <= size <= 1024:
-        raise FacepairError(f"crop size {size} is out of range: use 64..1024 pixels")
+    from core.extract.options import SPEC, check_request
+    from core.jobs.spec import validate
+
+    references = check_request(p, args.get("side", "both"), args.get("reference"))
+    if references:
+        args = {**args, "reference": references}
+    validate(SPEC, args)
     return args
 
 

@@ -1,14 +1,12 @@
-"""Option dialogs for starting extraction and training, matched to the job functions' arguments.
+"""Option dialogs for starting extraction and training, built from the kinds' declared specs.
 
-The fields follow the CLI's options (`facepair extract`, `facepair train`). A field is offered only
-when the registered job function takes that argument — read from its source with `ast`, so
-opening a dialog never imports dlib or JAX into the TUI.
+The fields are the options of `core/extract/options.py` and `core/train/options.py` that carry a
+form label, so the dialog, `facepair extract`/`facepair train` and the job's own check agree;
+reading a spec imports neither dlib nor JAX.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 from functools import lru_cache
 
 from textual.app import ComposeResult
@@ -17,40 +15,23 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from core.extract.options import SPEC as EXTRACT
 from core.jobs import kinds as jobkinds
 from core.project.projects import Project
-from tui.app.widgets.options_form import Field, OptionError, OptionsForm
+from core.train.options import SPEC as TRAIN
+from tui.app.widgets.options_form import Field, OptionError, OptionsForm, fields_of
 
 
 @lru_cache(maxsize=32)
 def job_arg_names(kind: str) -> frozenset[str] | None:
-    """The keyword arguments of kind's `run(ctx, **args)` function, or None when unknown
-    (then every field is offered)."""
-    target = jobkinds.KINDS.get(kind)
-    if not target:
-        return None
-    module, _, func = target.partition(":")
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    try:
-        with open(spec.origin, encoding="utf-8") as f:
-            tree = ast.parse(f.read())
-    except (OSError, SyntaxError):
-        return None
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == func:
-            a = node.args
-            if a.kwarg is not None:
-                return None
-            return frozenset(x.arg for x in a.posonlyargs + a.args + a.kwonlyargs)
-    return None
+    """The arguments a registered kind's job takes (its spec's options), or None when the kind is
+    not registered or declares no spec (then every field is offered)."""
+    spec = jobkinds.spec(kind) if kind in jobkinds.KINDS else None
+    return None if spec is None else frozenset(spec.by_name)
 
 
 def fields_for(kind: str, fields: list[Field]) -> list[Field]:
+    """The fields a registered kind's job takes (all of them when it declares no spec)."""
     names = job_arg_names(kind)
     return fields if names is None else [f for f in fields if f.name in names]
 
@@ -99,25 +80,7 @@ class OptionsDialog(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
-# ---- the stages' options (names = the job functions' arguments) -------------------------------
-
-EXTRACT_FIELDS = [  # `facepair extract` (tui/commands/extract.py) ↔ core.extract.pipeline.run_job
-    Field("side", "Side", "choice", "both", ("a", "b", "both"), optional=False),
-    Field("detector", "Detector (hog: fast, frontal; cnn: slower, turned and dim faces)", "choice", "hog",
-          ("hog", "cnn"), optional=False),
-    Field("size", "Crop size in px, 64..1024 (empty: 256)", "int"),
-    Field("every", "Use every Nth video frame (empty: 1)", "int"),
-    Field("min_face", "Smallest face in px (empty: automatic)", "int"),
-    Field("reference", "Reference photos of the side's person (comma-separated; with side a or b)", "paths"),
-    Field("identity", "Keep only faces of the reference person (else of the side's first confident face)",
-          "bool", True),
-    Field("identity_threshold", "Identity threshold (descriptor distance; empty: 0.6)", "float"),
-    Field("blur", "Drop faces blurrier than (variance of the Laplacian; 0 keeps all; empty: 20)", "float"),
-    Field("smooth", "Smooth video landmarks in time", "bool", True),
-    Field("detect_every", "Full detection every K video frames (empty: 10)", "int"),
-    Field("workers", "Worker processes (empty: one per core)", "int"),
-    Field("fresh", "Forget earlier results of these sides and start over", "bool", False),
-]
+# ---- the stages' options (from their specs) ---------------------------------------------------
 
 def preset_names() -> tuple[str, ...]:
     """The model presets by name (core.jaxmodels.presets is plain dataclasses: no JAX import)."""
@@ -128,21 +91,19 @@ def preset_names() -> tuple[str, ...]:
     return tuple(PRESETS)
 
 
-TRAIN_FIELDS = [
-    Field("preset", "Preset (empty: the checkpoint's, else the default)", "choice", None, preset_names()),
-    Field("batch", "Batch size (per side)", "int"),
-    Field("steps", "Steps (empty: until stopped)", "int"),
-    Field("lr", "Learning rate", "float"),
-    Field("save_every", "Save every N steps", "int"),
-    Field("preview_every", "Preview every N steps", "int"),
-]
+def extract_fields() -> list[Field]:
+    return fields_of(EXTRACT)
+
+
+def train_fields() -> list[Field]:
+    return fields_of(TRAIN, {"preset": preset_names()})
 
 
 def extract_dialog(project: Project, values: dict | None = None) -> OptionsDialog:
-    return OptionsDialog(f"Extract faces — {project.name}", fields_for("extract", EXTRACT_FIELDS), values,
+    return OptionsDialog(f"Extract faces — {project.name}", extract_fields(), values,
                          note="Detect, align and crop the faces of every source; re-running resumes.")
 
 
 def train_dialog(project: Project, values: dict | None = None) -> OptionsDialog:
-    return OptionsDialog(f"Train — {project.name}", fields_for("train", TRAIN_FIELDS), values,
+    return OptionsDialog(f"Train — {project.name}", train_fields(), values,
                          note="Resumes from the newest checkpoint of the same preset.")

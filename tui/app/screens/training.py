@@ -24,8 +24,6 @@ from tui.app.widgets.loss_chart import LossChart
 from tui.app.widgets.picture import Picture
 from tui.styles import job_state_style
 
-STOP_GRACE_S = 60.0  # a training job saves a checkpoint on SIGTERM before it exits
-
 
 def status_text(watch: JobWatch | None) -> Text:
     """The two status lines above the chart, from the job's newest events (no wall clock)."""
@@ -193,7 +191,7 @@ class TrainingScreen(FacepairScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.app.cancel_job(job, grace=STOP_GRACE_S)
+                self.app.cancel_job(job)  # its kind's grace: time to save a checkpoint
 
         self.app.push_screen(ConfirmDialog(
             f"Stop {job.kind} job {job.id}?\nIt saves a checkpoint first; starting again resumes from it.",

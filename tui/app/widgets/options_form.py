@@ -1,17 +1,19 @@
 """A form for a job's options, built from a list of `Field`s (one per job argument).
 
-The values come back as the job's JSON arguments; an empty optional field is left out so the
-job's own default applies (the same default as the CLI's).
+The fields of a kind's form come from its declared spec (`fields_of`, core.jobs.spec); the values
+come back as the job's JSON arguments; an empty optional field is left out so the job's own
+default applies (the same default as the CLI's).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Label, Select
 
+from core.jobs.spec import KindSpec, form_fields
 from tui.app.widgets.path_input import PathInput
 
 
@@ -27,6 +29,11 @@ class Field:
     @property
     def widget_id(self) -> str:
         return "opt-" + self.name.replace("_", "-")
+
+
+def fields_of(spec: KindSpec, choices: dict[str, tuple] | None = None) -> list[Field]:
+    """The form's fields for a kind's spec: its options with a form label, in the spec's order."""
+    return [Field(**asdict(f)) for f in form_fields(spec, choices)]
 
 
 class OptionError(ValueError):

@@ -30,28 +30,6 @@ def add_detach(parser: argparse.ArgumentParser) -> None:
                         help="start the job in the background, print its id and return")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1, with a message that says what is wrong."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
-    return v
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a number > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return v
-
-
 def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 

@@ -12,34 +12,15 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from core.convert.options import CONVERT, PREVIEW
+from core.jobs import spec
 from tui.cli.commands.common import add_detach, console, open_project, run_job
 
-
-def _merge_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--swap", choices=["a-to-b", "b-to-a"], default="a-to-b",
-                   help="a-to-b (default): the input shows A, B's face is put on; b-to-a: the reverse")
-    p.add_argument("--faces", choices=["all", "match"], default="match",
-                   help="match (default): swap only faces of the replaced side's person (dlib descriptor), "
-                        "leave other people alone; all: swap every face")
-    p.add_argument("--mask", choices=["hull", "learned"], default="hull",
-                   help="hull (default): the landmarks' convex hull; learned: the model's own mask (presets with one)")
-    p.add_argument("--erode", type=int, metavar="PX", help="shrink the mask by PX frame pixels (default: 3%% of the face width)")
-    p.add_argument("--blur", type=int, metavar="PX", help="feather the mask edge over PX frame pixels (default: 8%% of the face width)")
-    p.add_argument("--color", choices=["none", "reinhard", "histogram"], default="reinhard",
-                   help="colour-match the new face to the original: reinhard (default, L*a*b* mean/std), "
-                        "histogram, or none")
-    p.add_argument("--blend", choices=["feather", "poisson"], default="feather",
-                   help="feather (default): soft alpha blend; poisson: seamless clone, then feathered")
-    p.add_argument("--sharpen", type=float, default=0.0, metavar="X", help="unsharp-mask amount for the new face (default 0)")
-    p.add_argument("--label", action=argparse.BooleanOptionalAction, default=True,
-                   help="burn the visible 'AI-generated' mark into the corner (default: on). The metadata label "
-                        "is always written, and a C2PA manifest for .mp4, .m4v, .mov, .png and .jpg outputs "
-                        "(C2PA cannot sign .mkv: an .mkv with --no-label is labelled by its metadata alone)")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog",
-                   help="face detector for inputs that were not extracted (default hog)")
+PATHS = ("input", "output", "overwrite")  # checked and resolved by `_check`
 
 
 def register(sub, parents) -> None:
+    # Ranges are checked before the job starts, in core's words (`_options`), not by argparse.
     p = sub.add_parser("convert", parents=parents,
                        help="swap faces in a video, image or folder (audio kept, output labelled as synthetic)",
                        description="Put the other side's generated face on every matching face of the input, "
@@ -49,17 +30,7 @@ def register(sub, parents) -> None:
                                    "visible mark unless --no-label. An existing --output is replaced only with "
                                    "--overwrite (or a yes when asked); a source of the project never is.")
     p.add_argument("name", help="project")
-    p.add_argument("--input", "-i", required=True, metavar="VIDEO|IMAGE|FOLDER")
-    p.add_argument("--output", "-o", metavar="PATH",
-                   help="where to write (default: PROJECT/output/INPUT_a-to-b.mp4, .png/.jpg, or a folder, "
-                        "replaced by a re-run); .mkv gets no C2PA manifest")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --output without asking (never a source of the project)")
-    p.add_argument("--start", metavar="T", help="start time in the video (seconds or [h:]mm:ss)")
-    p.add_argument("--end", metavar="T", help="end time in the video (seconds or [h:]mm:ss)")
-    _merge_args(p)
-    p.add_argument("--crf", type=int, default=18, metavar="N", help="H.264 quality, 0–51, lower is better (default 18)")
-    p.add_argument("--batch", type=int, default=32, metavar="N", help="faces per model call (default 32)")
+    spec.add_arguments(p, CONVERT, check=False)
     add_detach(p)
     p.add_argument("--json", action="store_true", help="print the job's result as JSON when it ends")
     p.set_defaults(func=cmd_convert)
@@ -67,20 +38,22 @@ def register(sub, parents) -> None:
     p = sub.add_parser("preview", parents=parents,
                        help="convert one frame and write it side by side with the original (to tune options)")
     p.add_argument("name", help="project")
-    p.add_argument("--input", "-i", required=True, metavar="VIDEO|IMAGE")
-    p.add_argument("--frame", type=int, default=0, metavar="N", help="frame index (default 0)")
-    p.add_argument("--output", "-o", metavar="PNG", help="where to write (default: the job's folder)")
-    _merge_args(p)
+    spec.add_arguments(p, PREVIEW, check=False)
     add_detach(p)
     p.set_defaults(func=cmd_preview)
 
 
+def _options(args, kind_spec) -> dict:
+    """The job's options other than its paths, checked against the kind's spec."""
+    given = spec.from_namespace(kind_spec, args)
+    spec.validate(kind_spec, given)
+    return {k: v for k, v in given.items() if k not in PATHS}
+
+
 def _check(args, project, kind_wanted: str) -> dict:
-    """The checks that need no model: options, input, output. Returns the job's path arguments."""
+    """The checks of input and output that need no model. Returns the job's path arguments."""
     from core.convert import plan as convert
 
-    convert.check_direction(args.swap)
-    convert.merge_options(args.mask, args.erode, args.blur, args.color, args.blend, args.sharpen)
     src = Path(args.input).expanduser().resolve()
     kind = convert.input_kind(src)
     if kind_wanted == "preview" and kind == "folder":
@@ -94,8 +67,6 @@ def _check(args, project, kind_wanted: str) -> dict:
             raise convert.ConvertError(f"--end ({args.end}) must be after --start ({args.start})")
         if kind != "video" and (t0 or t1 is not None):
             raise convert.ConvertError("--start/--end apply to a video input, not to images")
-        if not 0 <= args.crf <= 51:
-            raise convert.ConvertError(f"--crf must be 0–51 (lower is better quality), not {args.crf}")
         overwrite = bool(getattr(args, "overwrite", False))
         try:
             dest = convert.resolve_output(project, src, kind, args.swap, args.output, overwrite)
@@ -119,16 +90,10 @@ def _ask(question: str) -> bool:
         return False
 
 
-def _merge_job_args(args) -> dict:
-    return {"swap": args.swap, "faces": args.faces, "mask": args.mask, "erode": args.erode, "blur": args.blur,
-            "color": args.color, "blend": args.blend, "sharpen": args.sharpen, "label": args.label,
-            "detector": args.detector}
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
     project = open_project(args)
-    job_args = _check(args, project, "convert")
-    job_args.update(_merge_job_args(args), start=args.start, end=args.end, crf=args.crf, batch=args.batch)
+    options = _options(args, CONVERT)
+    job_args = {**_check(args, project, "convert"), **options}
     if not args.label:
         from core.convert.plan import c2pa_possible, input_kind
 
@@ -140,8 +105,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     project = open_project(args)
-    job_args = _check(args, project, "preview")
-    job_args.update(_merge_job_args(args), frame=args.frame)
+    options = _options(args, PREVIEW)
+    job_args = {**_check(args, project, "preview"), **options}
     return run_job(args, project, "preview", job_args, show=_show_output)
 
 

@@ -8,15 +8,9 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from tui.cli.commands.common import (
-    add_detach,
-    console,
-    err_console,
-    home,
-    positive_float,
-    positive_int,
-    run_job,
-)
+from core.demo.options import SPEC
+from core.jobs import spec
+from tui.cli.commands.common import add_detach, console, err_console, home, run_job
 
 
 def register(sub, parents) -> None:
@@ -32,19 +26,10 @@ def register(sub, parents) -> None:
                     "the model trains the budget again from its checkpoint.",
     )
     p.add_argument("--name", default=demo.NAME, help=f"project name (default {demo.NAME})")
-    p.add_argument("--preset", default=demo.DEFAULT_PRESET, metavar="P",
-                   help=f"model preset (default {demo.DEFAULT_PRESET}; tiny for a quick check)")
+    spec.add_arguments(p, SPEC, ["preset"])
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=positive_int, metavar="N", help="train N more steps")
-    budget.add_argument("--minutes", type=positive_float, metavar="M",
-                        help=f"train for M minutes of the training job (default {demo.DEFAULT_MINUTES:g}, "
-                             f"compile included)")
-    p.add_argument("--frames", type=positive_int, default=demo.DEFAULT_FRAMES, metavar="N",
-                   help=f"frames of each training clip (default {demo.DEFAULT_FRAMES})")
-    p.add_argument("--target-frames", type=positive_int, default=demo.DEFAULT_TARGET_FRAMES, metavar="N",
-                   help=f"frames of the clip converted (default {demo.DEFAULT_TARGET_FRAMES})")
-    p.add_argument("--batch", type=positive_int, default=demo.TRAIN_BATCH, metavar="N",
-                   help=f"faces per side per training step (default {demo.TRAIN_BATCH})")
+    spec.add_arguments(budget, SPEC, ["steps", "minutes"])
+    spec.add_arguments(p, SPEC, ["frames", "target_frames", "batch"])
     p.add_argument("--fresh", action="store_true", help="delete the demo project and build it again")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress goes to stderr)")
     add_detach(p)
@@ -59,9 +44,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = err_console if args.json else console
     project, note = demo.prepare(home(args), args.name, fresh=args.fresh)
     out.print(escape(note))
-    job_args = {"preset": args.preset, "steps": args.steps, "minutes": args.minutes, "frames": args.frames,
-                "target_frames": args.target_frames, "batch": args.batch}
-    return run_job(args, project, "demo", {k: v for k, v in job_args.items() if v is not None},
+    return run_job(args, project, "demo", spec.from_namespace(SPEC, args, drop_none=True),
                    show=print_summary, hint=f" (or open the TUI: {escape(demo.open_hint(project.home))})")
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from tui.cli.commands.common import add_detach, console, open_project, positive_int, run_job
+from core.evaluate.options import SPEC
+from core.jobs import spec
+from tui.cli.commands.common import add_detach, console, open_project, run_job
 
 
 def register(sub, parents) -> None:
@@ -26,14 +28,7 @@ def register(sub, parents) -> None:
                     "of each side through their own decoder (docs/quality.md).",
     )
     p.add_argument("name", help="project")
-    p.add_argument("--input", "-i", required=True, metavar="VIDEO",
-                   help="the converted video (or the original: its newest conversion in this project is measured)")
-    p.add_argument("--original", metavar="VIDEO",
-                   help="the video it was converted from (default: found from the project's convert job)")
-    p.add_argument("--frames", type=positive_int, default=300, metavar="N",
-                   help="compare the first N frames (default 300)")
-    p.add_argument("--identity-faces", type=positive_int, default=24, metavar="K",
-                   help="frames (spread over the clip) whose faces get dlib descriptors (default 24; ~0.3 s each on a CPU)")
+    spec.add_arguments(p, SPEC)
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress goes to stderr)")
     add_detach(p)
     p.set_defaults(func=cmd_eval)
@@ -45,8 +40,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     project = open_project(args)
     # Checked here so a wrong path is reported before any job starts.
     pair = evaluate.find_pair(project, args.input, args.original)
-    job_args = {"input": str(pair.converted), "original": str(pair.original), "frames": args.frames,
-                "identity_faces": args.identity_faces}
+    job_args = {**spec.from_namespace(SPEC, args), "input": str(pair.converted), "original": str(pair.original)}
     return run_job(args, project, "eval", job_args, show=print_result)
 
 

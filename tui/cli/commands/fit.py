@@ -11,17 +11,9 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
+from core.fit.options import SPEC
+from core.jobs import spec
 from tui.cli.commands.common import add_detach, console, open_project, run_job
-
-
-def _frames(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= n <= 2000:
-        raise argparse.ArgumentTypeError(f"{n} is out of range: sample 1–2000 frames")
-    return n
 
 
 def register(sub, parents) -> None:
@@ -35,14 +27,7 @@ def register(sub, parents) -> None:
                     "faces cover. Without --candidates it ranks the project's side-A sources (the project "
                     "screen of the TUI shows that ranking).")
     p.add_argument("name", help="project")
-    p.add_argument("--candidates", "-c", nargs="+", metavar="PATH",
-                   help="videos, images or folders of images to rank (default: the side-A sources)")
-    p.add_argument("--frames", type=_frames, default=120, metavar="N",
-                   help="frames sampled from each video, or images from each folder (default 120)")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog",
-                   help="face detector (default hog; cnn finds turned faces but is slow on a CPU)")
-    p.add_argument("--no-store", dest="use_store", action="store_false",
-                   help="sample extracted side-A sources again instead of reading their crops in faces/a")
+    spec.add_arguments(p, SPEC)
     p.add_argument("--json", action="store_true", help="print the ranking as JSON (progress goes to stderr)")
     add_detach(p)
     p.set_defaults(func=cmd_fit)
@@ -52,10 +37,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from core.fit import job as fit_job
 
     project = open_project(args)
-    fit_job.check_frames(args.frames)
     paths, _ = fit_job.check_candidates(project, args.candidates)
-    job_args = {"candidates": paths if args.candidates else None, "frames": args.frames,
-                "detector": args.detector, "use_store": args.use_store}
+    job_args = {**spec.from_namespace(SPEC, args), "candidates": paths if args.candidates else None}
     return run_job(args, project, "fit", job_args, show=print_ranking)
 
 

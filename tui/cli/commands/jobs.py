@@ -13,8 +13,10 @@ from rich.table import Table
 
 from core.errors import JobError
 from core.jobs import control as jobs
-from core.jobs import follow
+from core.jobs import follow, spec
+from core.jobs import kinds as jobkinds
 from core.jobs.events import read_events, split_corrupt
+from core.jobs.selftest import SPEC as SELFTEST
 from tui.cli.commands.common import add_detach, console, home, open_project, print_json, run_job
 from tui.styles import job_state_style
 
@@ -37,15 +39,23 @@ def register(sub, parents) -> None:
     p.set_defaults(func=cmd_job_log)
     p = jsub.add_parser("cancel", parents=parents, help="SIGTERM, a grace period to save, then SIGKILL")
     p.add_argument("job_id", metavar="JOB")
-    p.add_argument("--grace", type=float, default=10.0, help="seconds to wait before SIGKILL (default 10)")
+    p.add_argument("--grace", type=float, default=None,
+                   help="seconds to wait before SIGKILL (default: the job kind's: " + _graces() + ")")
     p.set_defaults(func=cmd_job_cancel)
 
     p = sub.add_parser("selftest", parents=parents, help="run a harmless job that sleeps and writes events")
     p.add_argument("name", help="project to run it in")
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--steps", type=int, default=20)
+    spec.add_arguments(p, SELFTEST, ["seconds", "steps"], check=False)
     add_detach(p)
     p.set_defaults(func=cmd_selftest)
+
+
+def _graces() -> str:
+    """'10 s; train 120 s, …': the kinds' cancel grace periods, the common one first."""
+    graces = {kind: jobkinds.grace(kind) for kind in jobkinds.KINDS}
+    usual = max(set(graces.values()), key=list(graces.values()).count)
+    others = [f"{kind} {g:g} s" for kind, g in graces.items() if g != usual]
+    return f"{usual:g} s" + (f"; {', '.join(others)}" if others else "")
 
 
 def _age(seconds: float) -> str:
@@ -150,12 +160,13 @@ def cmd_job_cancel(args: argparse.Namespace) -> int:
     if not job.active:
         console.print(f"job {job.id} is already {job.state}")
         return 0
-    console.print(f"cancelling {job.id} (pid {job.pid}); up to {args.grace:g} s to save…")
-    final = jobs.cancel_job(job, grace=args.grace)
+    grace = jobkinds.grace(job.kind) if args.grace is None else args.grace
+    console.print(f"cancelling {job.id} (pid {job.pid}); up to {grace:g} s to save…")
+    final = jobs.cancel_job(job, grace=grace)
     console.print(f"job {final.id}: {final.state}" + (f" ({escape(final.reason)})" if final.reason else ""))
     return 0
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     p = open_project(args)
-    return run_job(args, p, "selftest", {"seconds": args.seconds, "steps": args.steps})
+    return run_job(args, p, "selftest", spec.from_namespace(SELFTEST, args))

@@ -7,6 +7,8 @@ import time
 
 from rich.markup import escape
 
+from core.jobs import spec
+from core.train.options import MULTI_HOST, SPEC
 from tui.cli.commands.common import add_detach, err_console, open_project, run_job
 
 
@@ -18,38 +20,23 @@ def register(sub, parents) -> None:
                     "newest checkpoint; saves every N steps and when stopped (Ctrl-C or `facepair job cancel`).",
     )
     p.add_argument("name")
-    p.add_argument("--preset", metavar="P",
-                   help="model preset: tiny, lite, original, hq128, hq256 (default: the checkpoint's; for a new "
-                        "model lite on a CPU, original on a GPU)")
-    p.add_argument("--batch", type=int, metavar="N", help="faces per side per step (default: the preset's)")
+    # Ranges are checked when the job starts (core's words, before anything runs), not by argparse.
+    spec.add_arguments(p, SPEC, ["preset", "batch"], check=False)
     until = p.add_mutually_exclusive_group()
-    until.add_argument("--steps", type=int, metavar="N",
-                       help="train until the model reaches step N (counting earlier runs), then stop")
+    spec.add_arguments(until, SPEC, ["steps"], check=False)
     until.add_argument("--until-stopped", action="store_true", help="train until stopped (the default)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (default: the preset's, or the checkpoint's)")
-    p.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps (default 500)")
-    p.add_argument("--preview-every", type=int, metavar="N", help="preview grid every N steps (default 250)")
-    p.add_argument("--keep", type=int, default=3, metavar="K", help="checkpoints to keep (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of a new model and of its augmentation")
-    p.add_argument("--stream-from-host", action="store_true",
-                   help="keep the faces in host memory and send each step's batch (for face sets too big "
-                        "for the device; chosen automatically when they are)")
+    spec.add_arguments(p, SPEC, ["lr", "save_every", "preview_every", "keep", "seed", "stream"], check=False)
     multi = p.add_argument_group("several hosts (one process per host; run the same command on each)")
-    multi.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
-    multi.add_argument("--num-processes", type=int, metavar="N")
-    multi.add_argument("--process-id", type=int, metavar="I")
+    spec.add_arguments(multi, SPEC, list(MULTI_HOST), check=False)
     add_detach(p)
     p.set_defaults(func=cmd_train)
 
 
 def job_args(args: argparse.Namespace) -> dict:
-    out = {
-        "preset": args.preset, "batch": args.batch, "steps": None if args.until_stopped else args.steps,
-        "lr": args.lr, "save_every": args.save_every, "preview_every": args.preview_every,
-        "keep": args.keep, "seed": args.seed, "stream": True if args.stream_from_host else None,
-        "coordinator": args.coordinator, "num_processes": args.num_processes, "process_id": args.process_id,
-    }
-    return {k: v for k, v in out.items() if v is not None}
+    out = spec.from_namespace(SPEC, args, drop_none=True)
+    if args.until_stopped:
+        out.pop("steps", None)
+    return out
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -61,10 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             "and --process-id I")
     if args.num_processes and args.num_processes > 1 and not args.preset:
         raise FacepairError("a multi-host run needs --preset (the same on every process)")
-    for opt in ("batch", "steps", "save_every", "preview_every", "keep"):
-        v = getattr(args, opt)
-        if v is not None and v < 1:
-            raise FacepairError(f"--{opt.replace('_', '-')} must be at least 1, not {v}")
+    spec.validate(SPEC, job_args(args))  # before the project is opened, as always
     project = open_project(args)
     if args.detach:
         code = run_job(args, project, "train", job_args(args))

@@ -1,0 +1,48 @@
+"""The `train` job kind's declared options (core/train/job.py `run_job`).
+
+`facepair train`, the TUI's training dialog and the check before the job starts all come from
+`SPEC` (core.jobs.spec). Light: no JAX. The job writes the model (it holds the project's model
+lock), and a cancel gives it time to save a checkpoint before SIGKILL.
+"""
+
+from __future__ import annotations
+
+from core.jobs.spec import KindSpec, Option
+
+SAVE_EVERY_DEFAULT = 500  # core.train.job.DEFAULT_SAVE_EVERY
+PREVIEW_EVERY_DEFAULT = 250  # core.train.job.DEFAULT_PREVIEW_EVERY
+GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large model on a CPU takes a while
+
+SPEC = KindSpec(
+    kind="train",
+    locks=("model",),
+    grace_s=GRACE_S,
+    options=(
+        Option("preset", str, None, metavar="P",
+               auto="the checkpoint's; for a new model lite on a CPU, original on a GPU",
+               help="model preset: tiny, lite, original, hq128, hq256 (default: {default})",
+               label="Preset (empty: the checkpoint's, else the default)"),
+        Option("batch", int, None, min=1, metavar="N", auto="the preset's",
+               help="faces per side per step (default: {default})", label="Batch size (per side)"),
+        Option("steps", int, None, min=1, metavar="N",
+               help="train until the model reaches step N (counting earlier runs), then stop",
+               label="Steps (empty: until stopped)"),
+        Option("lr", float, None, min=0, above_min=True, metavar="X", auto="the preset's, or the checkpoint's",
+               help="learning rate (default: {default})", label="Learning rate"),
+        Option("save_every", int, None, min=1, metavar="N", auto=str(SAVE_EVERY_DEFAULT),
+               help="checkpoint every N steps (default {default})", label="Save every N steps"),
+        Option("preview_every", int, None, min=1, metavar="N", auto=str(PREVIEW_EVERY_DEFAULT),
+               help="preview grid every N steps (default {default})", label="Preview every N steps"),
+        Option("keep", int, 3, min=1, metavar="K", help="checkpoints to keep (default {default})"),
+        Option("seed", int, 0, help="seed of a new model and of its augmentation"),
+        Option("stream", bool, None, flag="--stream-from-host",
+               help="keep the faces in host memory and send each step's batch (for face sets too big "
+                    "for the device; chosen automatically when they are)"),
+        Option("steps_per_call", int, None, min=1, flag=None),  # tests: several steps per device call
+        Option("coordinator", str, None, metavar="HOST:PORT", help="address of process 0"),
+        Option("num_processes", int, None, metavar="N"),
+        Option("process_id", int, None, metavar="I"),
+    ),
+)
+
+MULTI_HOST = ("coordinator", "num_processes", "process_id")  # `facepair train`'s "several hosts" group
