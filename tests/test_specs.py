@@ -109,9 +109,10 @@ def test_each_spec_declares_its_job_functions_arguments_and_defaults(kind):
 
 def test_what_an_unset_default_means_is_what_the_job_does():
     pipeline = pytest.importorskip("core.extract.pipeline")
+    from core.extract import finder
     from core.extract import options as ex
 
-    assert pipeline.auto_min_face(640, 480) == ex.MIN_FACE_AUTO
+    assert finder.auto_min_face(640, 480) == ex.MIN_FACE_AUTO
     assert pipeline.SIZE_RANGE == ex.SIZE_RANGE
     train = pytest.importorskip("core.train.job")
     from core.train import options as tr
@@ -125,7 +126,7 @@ def test_what_an_unset_default_means_is_what_the_job_does():
     from core.fit import options as fo
 
     assert fit.MAX_FRAMES == fo.MAX_FRAMES
-    convert = pytest.importorskip("core.convert.pipeline")
+    convert = pytest.importorskip("core.convert.plan")
     from core.convert import merge
     from core.convert import options as co
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.convert import options
 from core.convert.identity import IdentityMatcher, reference_descriptors
 from core.convert.merge import MergeOptions
 from core.convert.plan import ConvertError, replaced_side
@@ -26,7 +27,7 @@ from core.convert.sources import FaceWork, FrameWork
 from core.errors import FacepairError, JobCancelled
 from core.media import label as labels
 
-DEFAULT_BATCH = 32
+DEFAULT_BATCH = options.BATCH_DEFAULT
 QUEUE_FRAMES = 8  # frames buffered between two stages (bounds memory for any video length)
 QUEUE_BYTES = 64 << 20  # … or fewer, for large frames
 HOLD_BYTES = 256 << 20  # frames the swap stage may hold while it gathers a batch of faces

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from core.convert import options
 from core.convert.merge import MergeOptions
 from core.errors import FacepairError
 from core.media import label as labels
 from core.media import types as mediatypes
 
-DIRECTIONS = ("a-to-b", "b-to-a", "a-to-a", "b-to-b")  # the last two: self-swap controls (bench quality)
+DIRECTIONS = options.DIRECTIONS
 FACE_MODES = ("all", "match")
 VIDEO_SUFFIX = ".mp4"
 

@@ -37,6 +37,7 @@ import signal
 import time
 from pathlib import Path
 
+from core.demo import options
 from core.errors import FacepairError, JobCancelled
 from core.system.atomic import atomic_write_json, read_json
 from core.train.options import GRACE_S as TRAIN_GRACE_S
@@ -54,15 +55,15 @@ CONSENT = (
 )
 CONSENT_BY = ("scikit-image sample data (public domain)", "matplotlib sample data (public domain)")
 
-DEFAULT_PRESET = "lite"
-DEFAULT_MINUTES = 5.0
+DEFAULT_PRESET = options.PRESET_DEFAULT
+DEFAULT_MINUTES = options.MINUTES_DEFAULT
 DEFAULT_FRAMES = 96          # per training clip (4 s at 24 fps)
 DEFAULT_TARGET_FRAMES = 72   # the clip converted (3 s, with audio)
 CLIP_SIZE = (320, 240)
 FPS = 24.0
 SEEDS = {"a": 11, "b": 12, "target": 13}
 EXTRACT_SIZE = 128           # crops for a 64 px model (tiny and lite resize them)
-TRAIN_BATCH = 4              # faces per side per step: small batches, more steps in the budget
+TRAIN_BATCH = options.BATCH_DEFAULT            # faces per side per step: small batches, more steps in the budget
 TRAIN_LR = 5e-4              # the demo's faces are two stills: a high rate converges in minutes
 # The clips already move the head (±6° roll, ±6 % zoom, ±4 % pan, light changes): a light touch on
 # top, instead of the presets' ±10° / 5 % / 5 % affine, strong colour jitter and 3 % warp.

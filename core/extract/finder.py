@@ -34,10 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.extract import options
 from core.faces import align, detect
 from core.media import read as media
 
-DETECT_EVERY = 10
+DETECT_EVERY = options.DETECT_EVERY_DEFAULT
 TRACK_MIN_SCORE = 0.0
 SMOOTH_SIGMA = 1.0
 SMOOTH_RADIUS = 2
@@ -51,7 +52,7 @@ BLUR_SIZE = 128
 
 def auto_min_face(width: int, height: int) -> int:
     """Default smallest face: 60 px, or 1/16 of the frame's short side for large frames."""
-    return max(60, int(round(min(width, height) / 16)))
+    return max(options.MIN_FACE_AUTO, int(round(min(width, height) / 16)))
 
 
 @dataclass(frozen=True)

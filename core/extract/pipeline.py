@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from core.errors import FacepairError
+from core.extract import options
 from core.extract.finder import DETECT_EVERY, default_workers
 from core.extract.identity import Identity, reference_path
 from core.extract.source import (
@@ -38,7 +39,7 @@ from core.faces import align, detect
 from core.media import read as media
 from core.media.probe import probe
 
-SIZE_RANGE = (64, 1024)
+SIZE_RANGE = options.SIZE_RANGE
 
 
 def parse_settings(size: int = 256, every: int = 1, detector: str = "hog", min_face: int | None = None,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import FacepairError, JobCancelled
+from core.extract import options
 from core.extract.finder import (
     DETECT_EVERY,
     POOL_MIN_FRAMES,
@@ -36,7 +37,7 @@ from core.media import read as media
 from core.media.probe import probe
 from core.system.atomic import atomic_write_json
 
-BLUR_THRESHOLD = 20.0
+BLUR_THRESHOLD = options.BLUR_DEFAULT
 FLUSH_SECONDS = 5.0
 COMPLETE = "complete.json"  # in a video's store: every frame was processed (core.media.fingerprint.COMPLETE)
 CROP_SETTINGS = ("size", "coverage", "center", "every")

@@ -34,12 +34,13 @@ import numpy as np
 
 from core.errors import FacepairError
 from core.fit import measures as fit
+from core.fit import options
 from core.system.atomic import atomic_write_json, read_json
 
 CACHE_FILE = "fit.json"
 CACHE_VERSION = 1
-FRAMES = 120          # frames sampled from a video (or images from a folder)
-MAX_FRAMES = 2000     # bounds memory: people are grouped with (faces × faces) matrices
+FRAMES = options.FRAMES_DEFAULT       # frames sampled from a video (or images from a folder)
+MAX_FRAMES = options.MAX_FRAMES     # bounds memory: people are grouped with (faces × faces) matrices
 CLIP = 6              # consecutive frames per sampled clip of a video
 MAX_FACES = 1000      # crops read for an extracted side-A source (evenly spaced)
 MAX_B_FACES = 500     # crops read for B (evenly spaced)

@@ -27,7 +27,7 @@ import numpy as np
 from core.errors import FacepairError, JobCancelled
 from core.system.atomic import atomic_write_bytes, atomic_write_json
 from core.system.clock import now_iso
-from core.train import model_io
+from core.train import model_io, options
 
 MIN_FACES = 4             # per side, after the held-out share is set aside
 HOLDOUT_SHARE = 0.1       # of each side's faces, never trained on (for evaluation)
@@ -35,8 +35,8 @@ HOLDOUT_MIN_FACES = 2 * MIN_FACES  # a side with fewer faces keeps none back
 NONFINITE_LIMIT = 8       # consecutive non-finite steps before restoring the last checkpoint
 MAX_RECOVERIES = 5
 LR_FACTOR = 0.5
-DEFAULT_SAVE_EVERY = 500
-DEFAULT_PREVIEW_EVERY = 250
+DEFAULT_SAVE_EVERY = options.SAVE_EVERY_DEFAULT
+DEFAULT_PREVIEW_EVERY = options.PREVIEW_EVERY_DEFAULT
 METRICS_INTERVAL_S = 1.0
 PREVIEW_FACES = 4
 MAX_DEVICE_FRACTION = 0.5  # use at most this share of a device's memory for the face set
