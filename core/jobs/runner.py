@@ -20,6 +20,7 @@ from core.errors import FacepairError, JobCancelled, LockHeld
 from core.jobs import kinds as jobkinds
 from core.jobs import locks
 from core.jobs.events import EventWriter
+from core.jobs.record import JOB_FILE, load_job
 from core.project.projects import Project, load_project, now_iso
 from core.system import diskfull, procs
 
@@ -100,8 +101,6 @@ def _install_signals(ctx: JobContext) -> None:
 
 def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, install_signals: bool = True) -> int:
     """Run the job in `job_dir` in this process, recording every state change. Returns an exit code."""
-    from core.jobs.control import load_job
-
     job = load_job(Path(job_dir), check=False)
     if job.state != "queued":
         print(f"job {job.id} is {job.state}, not queued; not running it", file=sys.stderr)
@@ -182,7 +181,7 @@ def clean_dead_partials(project: Project, ctx: JobContext | None = None) -> list
     if runs.is_dir():
         for d in runs.iterdir():
             try:
-                record = read_json(d / "job.json")
+                record = read_json(d / JOB_FILE)
             except (OSError, ValueError):
                 continue
             if not isinstance(record, dict):
