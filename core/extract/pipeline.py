@@ -696,6 +696,7 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
     re-extracted from the start; a video that decodes fewer frames than its container counts is
     marked partial (no complete marker: the next run tries again). Adds the store's totals
     (frames, faces found, kept, dropped), not only this run's, to `summary`."""
+    from core.faces import sources as source_store
     from core.media import fingerprint
     from core.project import projects
 
@@ -706,7 +707,7 @@ def extract_source(ctx, project, source, settings: ExtractSettings, identity: Id
     want = settings.for_store()
     current = fingerprint.fingerprint(path, source.kind)
     if store.store_exists(project, sid):
-        check = fingerprint.compare(fingerprint.store_record(project, source), current)
+        check = fingerprint.compare(source_store.store_record(project, source), current)
         if check.changed:
             _message(ctx, f"{path.name}: the file changed since it was extracted ({check.why}); its alignments and "
                           f"faces describe another file: re-extracting it from the start", "warning")

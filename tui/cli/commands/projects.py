@@ -161,7 +161,7 @@ STATE_STYLE = {"extracted": "green", "not extracted": "dim", "incomplete": "yell
 
 
 def _state(src: dict) -> str:
-    """A source's state (core.media.fingerprint.source_state), with the words when it needs action."""
+    """A source's state (core.faces.sources.source_state), with the words when it needs action."""
     state = src.get("state")
     if not state:
         return ""
