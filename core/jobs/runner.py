@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import FacepairError, JobCancelled, LockHeld
+from core.jaxmodels.presets import PresetError
 from core.jobs import kinds as jobkinds
 from core.jobs import locks
 from core.jobs.events import EventWriter
@@ -140,7 +141,7 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
     except KeyboardInterrupt:
         job.state, job.reason = "cancelled", "interrupted"
         code = 130
-    except (FacepairError, LockHeld) as e:
+    except (FacepairError, LockHeld, PresetError) as e:  # a user's error: its one line, no traceback
         job.state, job.reason = "failed", str(e)
         _log(f"error: {e}")
     except MemoryError:
