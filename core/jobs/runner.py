@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import FacepairError, JobCancelled, LockHeld
+from core.jaxmodels import xla_cpu
 from core.jaxmodels.presets import PresetError
 from core.jobs import kinds as jobkinds
 from core.jobs import locks
@@ -102,6 +103,7 @@ def _install_signals(ctx: JobContext) -> None:
 
 def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, install_signals: bool = True) -> int:
     """Run the job in `job_dir` in this process, recording every state change. Returns an exit code."""
+    xla_cpu.configure()  # before any kind starts JAX's backend (a no-op once it has started)
     job = load_job(Path(job_dir), check=False)
     if job.state != "queued":
         print(f"job {job.id} is {job.state}, not queued; not running it", file=sys.stderr)
