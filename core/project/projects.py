@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import platformdirs
 import tomli_w
 
 from core.errors import ProjectError
@@ -42,14 +43,14 @@ def now_iso() -> str:
 
 
 def home_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The projects home: `--home`, else $FACEPAIR_HOME, else $XDG_DATA_HOME/facepair (~/.local/share)."""
+    """The projects home: `--home`, else $FACEPAIR_HOME, else the user data folder (platformdirs;
+    on Linux $XDG_DATA_HOME/facepair, ~/.local/share/facepair by default)."""
     if explicit:
         return Path(explicit).expanduser().resolve()
     env = os.environ.get("FACEPAIR_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return (Path(xdg).expanduser() / "facepair").resolve()
+    return Path(platformdirs.user_data_dir("facepair", appauthor=False)).expanduser().resolve()
 
 
 def normalize_name(name: str) -> str:
