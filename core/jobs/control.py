@@ -163,11 +163,15 @@ def _spawn_runner(project: Project, job: Job) -> subprocess.Popen:
     # The runner must import the same `core` as this process, installed or not.
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The locks taken for the job (the model lock) are passed down open: the runner holds them on.
+    env.pop(locks.INHERIT_ENV, None)
+    lock_env, lock_fds = locks.inherited_env(job.id)
+    env.update(lock_env)
     with open(job.log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.jobs.runner", str(job.dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=str(project.root), env=env, start_new_session=True, close_fds=True,
+            cwd=str(project.root), env=env, start_new_session=True, close_fds=True, pass_fds=lock_fds,
         )
     # The runner is the only writer of job.json once it runs; the launch record lets a reader
     # notice a runner that died before writing its first state. Without it nobody could tell the

@@ -108,6 +108,7 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
     if job.state != "queued":
         print(f"job {job.id} is {job.state}, not queued; not running it", file=sys.stderr)
         return 2
+    locks.adopt_inherited(job.id)  # the model lock its starter passed down, if any
     home = job.dir.parent.parent.parent
     writer = EventWriter(job.events_path)
     ctx = JobContext(job, None, writer, on_event)
