@@ -183,7 +183,7 @@ def test_a_pool_started_by_a_thread_that_ended_keeps_working():
     signal follows the forking thread): conversion starts its pool in a pipeline thread."""
     code = (
         "import threading\n"
-        "from core import extract\n"
+        "from core.extract import pipeline as extract\n"
         "if __name__ == '__main__':\n"
         "    box = []\n"
         "    t = threading.Thread(target=lambda: box.append(extract.FacePool(2)))\n"
@@ -361,7 +361,7 @@ def test_two_concurrent_model_writer_starts_from_two_processes(project, tmp_path
     code = (
         "import os, sys, time\n"
         "from pathlib import Path\n"
-        "from core import jobs\n"
+        "from core.jobs import control as jobs\n"
         "from core.errors import LockHeld\n"
         "from core.project.projects import load_project\n"
         "p = load_project(Path(sys.argv[1]), 'pair')\n"
