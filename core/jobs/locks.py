@@ -55,9 +55,20 @@ def _parse(data: bytes) -> dict:
 
 
 @contextlib.contextmanager
-def _guard(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(path) + ".guard", os.O_CREAT | os.O_RDWR, 0o644)
+def _guard(path: Path, create: bool = True):
+    """The short flock every change takes. A reader (`create=False`) never creates the file: where
+    it is missing nobody has taken the lock through here, and a read-only project stays readable."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(path) + ".guard", os.O_CREAT | os.O_RDWR, 0o644)
+    else:
+        try:
+            fd = os.open(str(path) + ".guard", os.O_RDONLY)
+        except OSError:
+            fd = None
+    if fd is None:
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -101,7 +112,7 @@ def _record(job_id: str, pid: int) -> dict:
 def holder(project: Project, name: str) -> dict | None:
     """The live holder of lock `name` (its record), or None when nobody holds it."""
     path = lock_path(project, name)
-    with _guard(path):
+    with _guard(path, create=False):
         info = read_lock(path)
         if info is None or not _is_locked(path):
             return None

@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from core.errors import FacepairError, JobCancelled, LockHeld
 from core.jaxmodels import xla_cpu
 from core.jaxmodels.presets import PresetError
@@ -219,12 +221,11 @@ def reap_group() -> list[int]:
         if pid == me:
             continue
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"resource_tracker" in f.read():
-                    continue
+            if any("resource_tracker" in part for part in psutil.Process(pid).cmdline()):
+                continue
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-        except OSError:
+        except (psutil.Error, OSError):
             continue
     return killed
 
