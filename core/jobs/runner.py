@@ -111,7 +111,6 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
         print(f"job {job.id} is {job.state}, not queued; not running it", file=sys.stderr)
         return 2
     locks.adopt_inherited(job.id)  # the model lock its starter passed down, if any
-    home = job.dir.parent.parent.parent
     writer = EventWriter(job.events_path)
     ctx = JobContext(job, None, writer, on_event)
     if install_signals:
@@ -121,24 +120,9 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
     job.pid, job.pid_start = os.getpid(), procs.start_ticks(os.getpid())
     job.state, job.started = "running", now_iso()
     job.save()
-    took_lock = False
     code = 1
     try:
-        project = load_project(home, job.project)
-        ctx.project = project
-        ctx.emit("state", state="running", pid=job.pid, kind=job.kind)
-        if jobkinds.writes_model(job.kind, job.args):
-            # Usually handed over by start_job (same job id); taken here when run inline.
-            if locks.acquire(project, "model", job.id, job.pid):
-                ctx.message("recovered a stale model lock left by a job that is gone", level="warning")
-            took_lock = True
-        try:
-            clean_dead_partials(project, ctx)
-        except OSError as e:  # tidying up must never stop a job
-            ctx.warning(f"could not remove partial outputs of killed jobs: {e}")
-        func = jobkinds.resolve(job.kind)
-        result = func(ctx, **job.args)
-        job.state, job.reason, job.result = "succeeded", None, result if isinstance(result, dict) else None
+        job.state, job.reason, job.result = "succeeded", None, _run_kind(ctx)
         code = 0
     except JobCancelled:
         job.state, job.reason = "cancelled", "cancelled on request"
@@ -161,8 +145,6 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
             job.state, job.reason = "failed", f"{type(e).__name__}: {e}"
         _log_traceback()
     finally:
-        if took_lock:
-            locks.release(project, "model", job.id)
         job.ended = now_iso()
         try:
             event = writer.write("state", state=job.state, reason=job.reason, result=job.result)
@@ -173,6 +155,28 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
         writer.close()
         job.save()
     return code
+
+
+def _run_kind(ctx: JobContext) -> dict | None:
+    """The job proper: its project, the model lock when the kind writes the model (held until the
+    kind returns or raises), a tidy-up of killed jobs' partial outputs, then the kind's function."""
+    job = ctx.job
+    ctx.project = project = load_project(job.dir.parent.parent.parent, job.project)
+    ctx.emit("state", state="running", pid=job.pid, kind=job.kind)
+    writes_model = jobkinds.writes_model(job.kind, job.args)
+    # Usually handed down by start_job (same job id, adopted above); taken here when run inline.
+    if writes_model and locks.acquire(project, "model", job.id, job.pid):
+        ctx.message("recovered a stale model lock left by a job that is gone", level="warning")
+    try:
+        try:
+            clean_dead_partials(project, ctx)
+        except OSError as e:  # tidying up must never stop a job
+            ctx.warning(f"could not remove partial outputs of killed jobs: {e}")
+        result = jobkinds.resolve(job.kind)(ctx, **job.args)
+    finally:
+        if writes_model:
+            locks.release(project, "model", job.id)
+    return result if isinstance(result, dict) else None
 
 
 def clean_dead_partials(project: Project, ctx: JobContext | None = None) -> list[Path]:
