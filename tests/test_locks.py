@@ -31,45 +31,62 @@ def _dead_pid() -> int:
     return p.pid
 
 
-def _race(home: str, name: str, job: str, barrier, results, done) -> None:
-    """One recoverer: all start together, report, and hold what they got until every one has tried."""
+def _racer(home: str, index: int, rounds: int, step, results) -> None:
+    """One of the recoverers, for every round: start with the others, report, hold what it got
+    until the test has looked, then release it for the next round's stale lock."""
     project = load_project(Path(home), "pair")
-    barrier.wait()
-    try:
-        recovered = locks.acquire(project, name, job)
-        results.put((job, "won", recovered))
-    except LockHeld as e:
-        results.put((job, "refused", str(e)))
-    except Exception as e:  # noqa: BLE001 - reported to the test, not lost in a child
-        results.put((job, "error", repr(e)))
-    done.wait(30)
+    for round_ in range(rounds):
+        step.wait()  # the stale lock is in place: go
+        job, won = f"train-{round_}-{index}", False
+        try:
+            results.put((job, "won", locks.acquire(project, "model", job)))
+            won = True
+        except LockHeld as e:
+            results.put((job, "refused", str(e)))
+        except Exception as e:  # noqa: BLE001 - reported to the test, not lost in a child
+            results.put((job, "error", repr(e)))
+        step.wait()  # the test has seen every outcome
+        if won:
+            locks.release(project, "model", job)
+        step.wait()  # released: the test lays the next stale lock
+
+
+def _check_round(project, round_: int, outcomes: list) -> None:
+    won = [o for o in outcomes if o[1] == "won"]
+    refused = [o for o in outcomes if o[1] == "refused"]
+    assert len(won) == 1 and len(refused) == RACERS - 1, (round_, outcomes)
+    assert won[0][2] is True  # it says it recovered a stale lock
+    # Every refusal names the winner, never the dead holder or an empty record.
+    for _, _, message in refused:
+        assert f"held by job {won[0][0]} (pid " in message, message
+    assert locks.holder(project, "model")["job"] == won[0][0]
 
 
 @pytest.mark.parametrize("stale", ["dead pid", "empty file"])
 def test_six_recoverers_of_one_stale_lock_exactly_one_wins(project, stale):
-    fork = mp.get_context("fork")
+    # Spawned once (not forked from this process, which may run JAX's threads), racing every round.
+    spawn = mp.get_context("spawn")
+    step, results = spawn.Barrier(RACERS + 1, timeout=120), spawn.Queue()
+    racers = [spawn.Process(target=_racer, args=(str(project.home), i, ROUNDS, step, results), daemon=True)
+              for i in range(RACERS)]
+    for r in racers:
+        r.start()
     path = locks.lock_path(project, "model")
     project.runs_dir.mkdir(exist_ok=True)
-    for round_ in range(ROUNDS):
-        path.write_text("" if stale == "empty file" else json.dumps({"pid": _dead_pid(), "job": "train-dead"}))
-        barrier, results, done = fork.Barrier(RACERS), fork.Queue(), fork.Event()
-        racers = [fork.Process(target=_race, args=(str(project.home), "model", f"train-{round_}-{i}",
-                                                   barrier, results, done)) for i in range(RACERS)]
+    try:
+        for round_ in range(ROUNDS):
+            path.write_text("" if stale == "empty file" else json.dumps({"pid": _dead_pid(), "job": "train-dead"}))
+            step.wait()
+            _check_round(project, round_, [results.get(timeout=120) for _ in racers])
+            step.wait()
+            step.wait()
+            assert locks.holder(project, "model") is None and not path.exists()
+    finally:
+        step.abort()
         for r in racers:
-            r.start()
-        outcomes = [results.get(timeout=60) for _ in racers]
-        done.set()
-        for r in racers:
-            r.join(30)
-        won = [o for o in outcomes if o[1] == "won"]
-        refused = [o for o in outcomes if o[1] == "refused"]
-        assert len(won) == 1 and len(refused) == RACERS - 1, (round_, outcomes)
-        assert won[0][2] is True  # it says it recovered a stale lock
-        # Every refusal names the winner, never the dead holder or an empty record.
-        for _, _, message in refused:
-            assert f"held by job {won[0][0]} (pid " in message, message
-        # The winner has exited: the kernel dropped its flock; nobody holds the lock now.
-        assert locks.holder(project, "model") is None
+            r.join(10)
+            if r.is_alive():
+                r.kill()
 
 
 HOLD = r"""
