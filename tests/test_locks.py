@@ -139,7 +139,8 @@ def test_a_lock_is_handed_to_a_child_and_held_across_the_hand_over(project):
                              env=os.environ | env | {"PYTHONPATH": str(ROOT)})
     try:
         locks.hand_over(project, "model", "train-child", child.pid)
-        assert child.stdout.readline().split() == [f"['{locks.lock_path(project, 'model')}']", "False"]
+        adopted = os.path.realpath(locks.lock_path(project, "model"))
+        assert child.stdout.readline().split() == [f"['{adopted}']", "False"]  # adopted, not recovered
         assert locks.holder(project, "model")["pid"] == child.pid
         with pytest.raises(LockHeld, match=rf"held by job train-child \(pid {child.pid}\)"):
             locks.acquire(project, "model", "train-other")

@@ -38,6 +38,11 @@ def lock_path(project: Project, name: str) -> Path:
     return project.runs_dir / f".{name}.lock"
 
 
+def _key(path: Path | str) -> str:
+    """A lock file's name in `_held`: one spelling however the project's folder was reached."""
+    return os.path.realpath(path)
+
+
 def read_lock(path: Path) -> dict | None:
     """The record in a lock file: None when there is no file, {} when it is empty or unreadable."""
     try:
@@ -78,7 +83,7 @@ def _guard(path: Path, create: bool = True):
 
 def _is_locked(path: Path) -> bool:
     """Does some process hold the flock on `path`? (Under the guard: nobody takes it meanwhile.)"""
-    if str(path) in _held:
+    if _key(path) in _held:
         return True
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -135,7 +140,7 @@ def acquire(project: Project, name: str, job_id: str, pid: int | None = None) ->
     path = lock_path(project, name)
     pid = pid or os.getpid()
     with _guard(path):
-        mine = _held.get(str(path))
+        mine = _held.get(_key(path))
         if mine is not None:
             fd, held_for = mine
             if held_for != job_id:
@@ -158,7 +163,7 @@ def acquire(project: Project, name: str, job_id: str, pid: int | None = None) ->
             os.close(fd)
             raise
         with _held_mutex:
-            _held[str(path)] = (fd, job_id)
+            _held[_key(path)] = (fd, job_id)
         return existed and previous.get("job") != job_id
 
 
@@ -166,7 +171,7 @@ def release(project: Project, name: str, job_id: str) -> None:
     """Give up lock `name` when this process holds it for `job_id`: the file goes, then the flock."""
     path = lock_path(project, name)
     with _guard(path):
-        mine = _held.get(str(path))
+        mine = _held.get(_key(path))
         if mine is None or mine[1] != job_id:
             return
         if (read_lock(path) or {}).get("job") == job_id:
@@ -178,7 +183,7 @@ def _forget(path: Path, unlock: bool) -> None:
     """Drop this process's hold on `path`. With `unlock` the flock goes for every process sharing
     the open file (a runner that inherited it too); without, only this process's descriptor closes."""
     with _held_mutex:
-        fd, _ = _held.pop(str(path))
+        fd, _ = _held.pop(_key(path))
     try:
         if unlock:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -210,7 +215,7 @@ def adopt_inherited(job_id: str, environ=os.environ) -> list[str]:
             continue
         if same:
             with _held_mutex:
-                _held[path] = (fd, job_id)
+                _held[_key(path)] = (fd, job_id)
             adopted.append(path)
     return adopted
 
@@ -221,7 +226,7 @@ def hand_over(project: Project, name: str, job_id: str, pid: int) -> None:
     is left alone when it no longer names `job_id` (the runner finished and released it already)."""
     path = lock_path(project, name)
     with _guard(path):
-        mine = _held.get(str(path))
+        mine = _held.get(_key(path))
         if mine is None or mine[1] != job_id:
             return
         try:
