@@ -18,6 +18,14 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # Tests run on the CPU (a GPU box runs them the same way); set before anything imports jax.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+
+def pytest_configure(config):
+    """XLA:CPU's own convolutions, as a job or a benchmark runs with (core.jaxmodels.xla_cpu), set
+    before any test module starts JAX's backend; subprocesses inherit it."""
+    from core.jaxmodels import xla_cpu
+
+    xla_cpu.configure()
+
 pytest_plugins = sorted(
     f"tests.fixtures.{p.stem}" for p in (Path(__file__).parent / "fixtures").glob("*.py") if p.stem != "__init__"
 )

@@ -117,19 +117,12 @@ def test_every_checkpoint_damaged_stops_training_with_one_clear_error(trained_pr
 def test_a_reader_leaves_a_damaged_step_in_place_while_training_holds_the_model(trained_project, tmp_path):
     """A conversion while a training job runs uses the older step but does not move folders under
     the job's feet; the job (or the next reader) moves it."""
-    import json
-    import subprocess
-    import sys
-
-    from core.system import procs
+    from core.jobs import locks
 
     p = copy_project(trained_project, tmp_path)
     damage(p, TRAINED_STEPS, "metadata")
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    locks.acquire(p, "model", "train-x")  # a training job holds the model lock (an flock: taken, not written)
     try:
-        p.runs_dir.mkdir(exist_ok=True)
-        (p.runs_dir / ".model.lock").write_text(json.dumps(
-            {"pid": proc.pid, "pid_start": procs.start_ticks(proc.pid), "job": "train-x"}))
         clip = Path(p.sources_of("a")[0].path)
         job = jobs.run_inline(p, "preview", {"input": str(clip), "frame": 2, "faces": "all"})
         assert job.state == "succeeded", job.reason
@@ -137,5 +130,4 @@ def test_a_reader_leaves_a_damaged_step_in_place_while_training_holds_the_model(
         assert any("left it in place" in w for w in warnings_of(job))
         assert (model_io.checkpoint_dir(p) / str(TRAINED_STEPS)).is_dir()
     finally:
-        proc.kill()
-        proc.wait()
+        locks.release(p, "model", "train-x")

@@ -442,7 +442,7 @@ def test_an_old_store_without_fingerprint_still_counts_as_extracted(project, tmp
     recorded from then on; a new size is a change."""
     import dataclasses
 
-    from core.media import fingerprint
+    from core.faces.sources import source_state
     from core.project.projects import load_project
     from core.system.atomic import atomic_write_json, read_json
 
@@ -459,14 +459,14 @@ def test_an_old_store_without_fingerprint_still_counts_as_extracted(project, tmp
     meta = read_json(meta_path)
     del meta["source"]["fingerprint"]
     atomic_write_json(meta_path, meta)
-    assert fingerprint.source_state(project, src)["state"] == "extracted"
+    assert source_state(project, src)["state"] == "extracted"
     job, events = _run(project, side="a", identity=False)
     assert "changed" not in _messages(events) and job.result["sides"]["a"]["faces_kept"] == 1
     assert "fingerprint" in read_json(meta_path)["source"]
     os.utime(img, (1e9, 1e9))  # same content, new mtime: the fingerprint now says unchanged
-    assert fingerprint.source_state(project, src)["state"] == "extracted"
+    assert source_state(project, src)["state"] == "extracted"
     _write(img, astronaut[:, ::-1])
-    assert fingerprint.source_state(project, src)["state"] == "changed"
+    assert source_state(project, src)["state"] == "changed"
 
 
 def test_a_truncated_video_is_marked_partial_and_tried_again(project, tmp_path, capsys):

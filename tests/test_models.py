@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from core.errors import FacepairError
 from core.jaxmodels import layers
 from core.jaxmodels.models import FaceSwapModel, param_counts
-from core.jaxmodels.presets import PRESETS, get_preset, preset_from_json
+from core.jaxmodels.presets import PRESETS, PresetError, get_preset, preset_from_json
 from tests.tolerance import assert_sums_close, conv_atols
 
 
@@ -76,7 +75,7 @@ def test_tiny_forward_is_an_image_and_decoders_differ():
 def test_preset_roundtrip_and_unknown_name():
     for p in PRESETS.values():
         assert preset_from_json(p.to_json()) == p
-    with pytest.raises(FacepairError, match="unknown preset 'huge'.*tiny"):
+    with pytest.raises(PresetError, match="unknown preset 'huge'.*tiny"):
         get_preset("huge")
 
 

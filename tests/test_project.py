@@ -9,6 +9,7 @@ import pytest
 
 from core.errors import ProjectError
 from core.project import projects as P
+from core.studio.removal import delete_project
 from core.system.atomic import atomic_write_text
 
 
@@ -165,10 +166,10 @@ def test_malformed_project_file_is_a_clear_error(home):
 
 
 def test_delete_project(home, project):
-    P.delete_project(home, "pair")
+    delete_project(home, "pair")
     assert not (home / "pair").exists()
     with pytest.raises(ProjectError, match="no project"):
-        P.delete_project(home, "pair")
+        delete_project(home, "pair")
 
 
 def test_home_resolution(monkeypatch, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from core.errors import ProjectError
 from core.project import projects as P
+from core.studio.removal import delete_project
 from core.system import procs
 from tui.cli.main import main
 
@@ -78,12 +79,12 @@ def test_delete_never_removes_a_folder_that_is_not_a_project_folder(home, capsys
     assert code == 2 and "not deleting" in err and "chapter1.tex" in err
     assert (folder / "chapter1.tex").is_file()
     with pytest.raises(ProjectError, match="chapter1.tex"):
-        P.delete_project(home, "thesis", unreadable_ok=True)
+        delete_project(home, "thesis", unreadable_ok=True)
     assert folder.is_dir()
     (folder / "chapter1.tex").unlink()
     (folder / ".git").mkdir()  # a hidden folder is not facepair's either
     with pytest.raises(ProjectError, match=".git"):
-        P.delete_project(home, "thesis", unreadable_ok=True)
+        delete_project(home, "thesis", unreadable_ok=True)
     assert (folder / ".git").is_dir()
 
 

@@ -181,7 +181,8 @@ def prepare(home: Path, a: Path, b: Path, recipe: Recipe):
     """A fresh benchmark project for the pair (rebuilt when the benchmark made it; refused when not)."""
     from core.jobs import control as jobs
     from core.media.probe import probe
-    from core.project.projects import add_sources, create_project, delete_project, load_project, project_names
+    from core.project.projects import add_sources, create_project, load_project, project_names
+    from core.studio.removal import delete_project
 
     a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
     for p in (a, b):

@@ -103,6 +103,9 @@ def run(stages=STAGES, options: dict | None = None, progress=None) -> dict:
 
     `options`: {stage: {keyword: value}} passed to that stage's `run`.
     """
+    from core.jaxmodels import xla_cpu
+
+    xla_cpu.configure()  # before machine() lists JAX's devices, which starts its backend
     options = options or {}
     out = {"machine": machine()}
     missing = []

@@ -50,7 +50,7 @@ def store_for_input(project, input_path: Path, first: int, stop: int | None, fra
     project whose store cannot be used: 'changed …' when the file is not the one the store describes
     (core.media.fingerprint.compare), else a shorter reason; (None, None) when it is no source."""
     from core.faces import alignments as store
-    from core.media import fingerprint
+    from core.faces.sources import check_store
 
     want = str(input_path.resolve())
     for src in project.sources:
@@ -58,7 +58,7 @@ def store_for_input(project, input_path: Path, first: int, stop: int | None, fra
             continue
         if not store.store_exists(project, src.id):
             return None, "not extracted"
-        check = fingerprint.check_store(project, src, path=input_path)
+        check = check_store(project, src, path=input_path)
         if check.changed:
             return None, f"changed since it was extracted ({check.why})"
         try:

@@ -97,7 +97,8 @@ def prepare(home: Path, name: str = NAME, fresh: bool = False) -> tuple[object, 
 
     Refuses a project of that name the demo did not make, and a demo project with a job running."""
     from core.jobs import control as jobs
-    from core.project.projects import create_project, delete_project, load_project, project_names
+    from core.project.projects import create_project, load_project, project_names
+    from core.studio.removal import delete_project
 
     missing = [pkg for mod, pkg in (("skimage", "scikit-image"), ("matplotlib", "matplotlib"))
                if importlib.util.find_spec(mod) is None]

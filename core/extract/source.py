@@ -179,13 +179,14 @@ def _check_store(ctx, project, source, path: Path, want: dict, current, summary:
     """Drop a store that describes another file or other crop settings (re-extracted from the
     start), record the fingerprint of an older store of this very file, and bring project.toml's
     record up to date before a new store is started; returns the (maybe refreshed) source."""
+    from core.faces import sources as source_store
     from core.media import fingerprint
     from core.project import projects
 
     side, sid = source.side, source.id
     spath = store.store_path(project, sid)
     if store.store_exists(project, sid):
-        check = fingerprint.compare(fingerprint.store_record(project, source), current)
+        check = fingerprint.compare(source_store.store_record(project, source), current)
         if check.changed:
             note(ctx, f"{path.name}: the file changed since it was extracted ({check.why}); its alignments and "
                       f"faces describe another file: re-extracting it from the start", "warning")

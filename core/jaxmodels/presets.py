@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from core.errors import FacepairError
-
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -133,11 +131,16 @@ _add(Preset(
 ))
 
 
+class PresetError(ValueError):
+    """An unknown preset name. Its message is for the user: the CLI and the job runner print it as
+    one line (core.jaxmodels knows nothing of `core.errors`, so it cannot be a FacepairError)."""
+
+
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise FacepairError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        raise PresetError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
 
 
 def preset_from_json(d: dict) -> Preset:

@@ -9,6 +9,9 @@ docs/performance.md has the measurements.
 The flag only exists in the jaxlib versions listed in TESTED (an unknown flag in XLA_FLAGS aborts
 the process), is only read when the backend starts, and is left alone when the user already chose
 a YNNPACK fusion setting or set FACEPAIR_XLA_CPU=default.
+
+Nothing sets it at import: `configure()` is called where work that uses JAX starts (the job runner
+before it runs a kind, `facepair bench`), and it is idempotent, so calling it twice is harmless.
 """
 
 from __future__ import annotations

@@ -7,15 +7,13 @@ Anything that watches a job reads those files; nothing else is shared with it.
 States: queued → running → succeeded | failed | cancelled. A job whose process has gone while
 it still says queued/running is marked failed ("process vanished") by whoever looks first.
 
-`job.json` is checked field by field when it is read (valid JSON with a wrongly typed field is as
-unreadable as a torn file): `load_job` raises JobError naming the file and the field, and the
-listings (`project_jobs`, `all_jobs`, `find_job`) show such a folder as a job in the state
-`unreadable` whose reason says why, so one bad job never hides the others.
+The record (`Job`, job.json checked field by field, `load_job`) is `core.jobs.record`, re-exported
+here. The listings (`project_jobs`, `all_jobs`, `find_job`) show a folder whose job.json cannot be
+read as a job in the state `unreadable` whose reason says why, so one bad job never hides the others.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -25,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -33,148 +30,21 @@ from core.errors import JobError
 from core.jobs import kinds as jobkinds
 from core.jobs import locks
 from core.jobs.events import EventReader
-from core.project.projects import Project, load_project, now_iso, project_names
-from core.system import diskfull, procs
-from core.system.atomic import atomic_write_json, read_json
-
-ACTIVE = ("queued", "running")
-FINAL = ("succeeded", "failed", "cancelled")
-UNREADABLE = "unreadable"  # a listing's stand-in for a folder whose job.json cannot be read
-JOB_FILE = "job.json"
-EVENTS_FILE = "events.jsonl"
-LOG_FILE = "log.txt"
-LAUNCH_FILE = "launch.json"
-VANISHED = "process vanished"
-
-
-@dataclass
-class Job:
-    dir: Path
-    id: str
-    kind: str
-    project: str
-    args: dict
-    state: str
-    created: str
-    pid: int | None = None
-    pid_start: int | None = None
-    started: str | None = None
-    ended: str | None = None
-    reason: str | None = None
-    result: dict | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def events_path(self) -> Path:
-        return self.dir / EVENTS_FILE
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / LOG_FILE
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
-
-    def to_json(self) -> dict:
-        d = {
-            "id": self.id, "kind": self.kind, "project": self.project, "args": self.args,
-            "state": self.state, "created": self.created, "pid": self.pid, "pid_start": self.pid_start,
-            "started": self.started, "ended": self.ended, "reason": self.reason, "result": self.result,
-        }
-        d.update(self.extra)
-        return d
-
-    @property
-    def readable(self) -> bool:
-        return self.state != UNREADABLE
-
-    @classmethod
-    def from_json(cls, dir: Path, d: dict) -> Job:
-        """A job from its job.json content; ValueError naming the field when a field has the wrong type."""
-        _check_fields(d)
-        known = set(_FIELDS)
-        return cls(
-            dir=dir, id=d["id"], kind=d["kind"], project=d.get("project", ""), args=d.get("args", {}),
-            state=d["state"], created=d.get("created", ""), pid=d.get("pid"), pid_start=d.get("pid_start"),
-            started=d.get("started"), ended=d.get("ended"), reason=d.get("reason"), result=d.get("result"),
-            extra={k: v for k, v in d.items() if k not in known},
-        )
-
-    @classmethod
-    def unreadable(cls, dir: Path, reason: str) -> Job:
-        """What a listing shows for a job folder whose job.json cannot be read."""
-        try:
-            created = datetime.fromtimestamp((dir / JOB_FILE).stat().st_mtime).astimezone().isoformat(timespec="seconds")
-        except OSError:
-            created = ""
-        reason = reason.replace(f"{dir}{os.sep}", "")  # the folder is shown beside it
-        return cls(dir=dir, id=dir.name, kind="?", project=dir.parent.parent.name, args={}, state=UNREADABLE,
-                   created=created, reason=reason)
-
-    def save(self) -> None:
-        path = self.dir / JOB_FILE
-        try:
-            atomic_write_json(path, self.to_json())
-        except OSError as e:
-            # A full disk has no room for the temp file; the existing job.json's own blocks
-            # still take the new state (it is small), so a job that fails for want of space
-            # still says so. Not atomic: only when there is no other way.
-            if not (diskfull.is_disk_full(e) and path.is_file()):
-                raise
-            _rewrite_in_place(path, (json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n").encode())
-
-    def age_s(self) -> float:
-        try:
-            return time.time() - datetime.fromisoformat(self.created).timestamp()
-        except ValueError:
-            return 0.0
-
-
-# job.json's fields: (allowed types, required). None means JSON null. bool is not a number here.
-_FIELDS: dict[str, tuple[tuple, bool]] = {
-    "id": ((str,), True), "kind": ((str,), True), "project": ((str,), False), "args": ((dict,), False),
-    "state": ((str,), True), "created": ((str,), False), "pid": ((int, None), False),
-    "pid_start": ((int, None), False), "started": ((str, None), False), "ended": ((str, None), False),
-    "reason": ((str, None), False), "result": ((dict, None), False),
-}
-_TYPE_WORDS = {str: "a string", int: "a whole number", dict: "an object", None: "null"}
-
-
-def _json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    return {str: "a string", int: "a whole number", float: "a number", dict: "an object",
-            list: "a list"}.get(type(value), type(value).__name__)
-
-
-def _check_fields(d) -> None:
-    """ValueError saying which field of job.json is missing or of the wrong type."""
-    if not isinstance(d, dict):
-        raise ValueError(f"it holds {_json_type(d)}, not a JSON object")
-    for name, (types, required) in _FIELDS.items():
-        if name not in d:
-            if required:
-                raise ValueError(f"field {name!r} is missing")
-            continue
-        value = d[name]
-        ok = (value is None and None in types) or (
-            value is not None and not isinstance(value, bool) and isinstance(value, tuple(t for t in types if t)))
-        if not ok:
-            want = " or ".join(_TYPE_WORDS[t] for t in types)
-            raise ValueError(f"field {name!r} is {value!r:.60} ({_json_type(value)}), not {want}")
-    if d["state"] not in ACTIVE + FINAL:
-        raise ValueError(f"field 'state' is {d['state']!r:.60}, not one of {', '.join(ACTIVE + FINAL)}")
-
-
-def _rewrite_in_place(path: Path, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.write(data)
-        f.truncate()
-        f.flush()
-        os.fsync(f.fileno())
+from core.jobs.record import (  # noqa: F401
+    ACTIVE,
+    EVENTS_FILE,
+    FINAL,
+    JOB_FILE,
+    LAUNCH_FILE,
+    LOG_FILE,
+    UNREADABLE,
+    VANISHED,
+    Job,
+    load_job,
+)
+from core.project.projects import Project, now_iso, project_names
+from core.system import procs
+from core.system.atomic import atomic_write_json
 
 
 def new_job_id(kind: str) -> str:
@@ -193,43 +63,6 @@ def create_job(project: Project, kind: str, args: dict, job_id: str | None = Non
         shutil.rmtree(job_dir, ignore_errors=True)
         raise
     return job
-
-
-def load_job(job_dir: Path, check: bool = True) -> Job:
-    """Read a job's state; with `check`, a queued/running job whose process is gone becomes failed."""
-    job = _read_job(job_dir)
-    if check and job.active and job.pid is None:
-        try:
-            launch = read_json(job_dir / LAUNCH_FILE)
-        except (OSError, ValueError):
-            launch = None
-        if isinstance(launch, dict) and _is_int(launch.get("pid")) and _is_int(launch.get("pid_start"), none=True):
-            job.pid, job.pid_start = launch["pid"], launch.get("pid_start")
-    if check and job.active and job.pid and not procs.is_alive(job.pid, job.pid_start):
-        # Re-read: the process may have written its final state just before exiting.
-        job = _read_job(job_dir)
-        if job.active:
-            job.state, job.reason, job.ended = "failed", VANISHED, now_iso()
-            job.save()
-    return job
-
-
-def _is_int(value, none: bool = False) -> bool:
-    return (none and value is None) or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def _read_job(job_dir: Path) -> Job:
-    path = job_dir / JOB_FILE
-    try:
-        return Job.from_json(job_dir, read_json(path))
-    except FileNotFoundError:
-        raise JobError(f"{job_dir} is not a job (no {JOB_FILE})") from None
-    except UnicodeDecodeError:
-        raise JobError(f"{path} is unreadable: it is not UTF-8 text") from None
-    except ValueError as e:  # not JSON, or a field of the wrong type
-        raise JobError(f"{path} is unreadable: {e}") from None
-    except OSError as e:
-        raise JobError(f"{path} is unreadable: {e.strerror or e}") from None
 
 
 def _jobs_in(runs: Path, unreadable: bool) -> list[Job]:
@@ -273,10 +106,6 @@ def find_job(home: Path, job_id: str) -> Job:
     if len(matches) > 1:
         raise JobError(f"job id {job_id!r} is ambiguous: {', '.join(j.id for j in matches[:5])}")
     return matches[0]
-
-
-def running(project: Project, kind: str | None = None) -> list[Job]:
-    return [j for j in project_jobs(project) if j.active and (kind is None or j.kind == kind)]
 
 
 # ---- starting -------------------------------------------------------------------------------
@@ -335,11 +164,15 @@ def _spawn_runner(project: Project, job: Job) -> subprocess.Popen:
     # The runner must import the same `core` as this process, installed or not.
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The locks taken for the job (the model lock) are passed down open: the runner holds them on.
+    env.pop(locks.INHERIT_ENV, None)
+    lock_env, lock_fds = locks.inherited_env(job.id)
+    env.update(lock_env)
     with open(job.log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.jobs.runner", str(job.dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=str(project.root), env=env, start_new_session=True, close_fds=True,
+            cwd=str(project.root), env=env, start_new_session=True, close_fds=True, pass_fds=lock_fds,
         )
     # The runner is the only writer of job.json once it runs; the launch record lets a reader
     # notice a runner that died before writing its first state. Without it nobody could tell the
@@ -433,6 +266,3 @@ def _signal_group(pid: int, sig: int) -> None:
         except ProcessLookupError:
             pass
 
-
-def open_project_of(home: Path, job: Job) -> Project:
-    return load_project(home, job.project)

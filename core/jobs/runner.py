@@ -16,10 +16,15 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from core.errors import FacepairError, JobCancelled, LockHeld
+from core.jaxmodels import xla_cpu
+from core.jaxmodels.presets import PresetError
 from core.jobs import kinds as jobkinds
 from core.jobs import locks
 from core.jobs.events import EventWriter
+from core.jobs.record import JOB_FILE, load_job
 from core.project.projects import Project, load_project, now_iso
 from core.system import diskfull, procs
 
@@ -100,13 +105,12 @@ def _install_signals(ctx: JobContext) -> None:
 
 def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, install_signals: bool = True) -> int:
     """Run the job in `job_dir` in this process, recording every state change. Returns an exit code."""
-    from core.jobs.control import load_job
-
+    xla_cpu.configure()  # before any kind starts JAX's backend (a no-op once it has started)
     job = load_job(Path(job_dir), check=False)
     if job.state != "queued":
         print(f"job {job.id} is {job.state}, not queued; not running it", file=sys.stderr)
         return 2
-    home = job.dir.parent.parent.parent
+    locks.adopt_inherited(job.id)  # the model lock its starter passed down, if any
     writer = EventWriter(job.events_path)
     ctx = JobContext(job, None, writer, on_event)
     if install_signals:
@@ -116,24 +120,9 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
     job.pid, job.pid_start = os.getpid(), procs.start_ticks(os.getpid())
     job.state, job.started = "running", now_iso()
     job.save()
-    took_lock = False
     code = 1
     try:
-        project = load_project(home, job.project)
-        ctx.project = project
-        ctx.emit("state", state="running", pid=job.pid, kind=job.kind)
-        if jobkinds.writes_model(job.kind, job.args):
-            # Usually handed over by start_job (same job id); taken here when run inline.
-            if locks.acquire(project, "model", job.id, job.pid):
-                ctx.message("recovered a stale model lock left by a job that is gone", level="warning")
-            took_lock = True
-        try:
-            clean_dead_partials(project, ctx)
-        except OSError as e:  # tidying up must never stop a job
-            ctx.warning(f"could not remove partial outputs of killed jobs: {e}")
-        func = jobkinds.resolve(job.kind)
-        result = func(ctx, **job.args)
-        job.state, job.reason, job.result = "succeeded", None, result if isinstance(result, dict) else None
+        job.state, job.reason, job.result = "succeeded", None, _run_kind(ctx)
         code = 0
     except JobCancelled:
         job.state, job.reason = "cancelled", "cancelled on request"
@@ -141,7 +130,7 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
     except KeyboardInterrupt:
         job.state, job.reason = "cancelled", "interrupted"
         code = 130
-    except (FacepairError, LockHeld) as e:
+    except (FacepairError, LockHeld, PresetError) as e:  # a user's error: its one line, no traceback
         job.state, job.reason = "failed", str(e)
         _log(f"error: {e}")
     except MemoryError:
@@ -156,8 +145,6 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
             job.state, job.reason = "failed", f"{type(e).__name__}: {e}"
         _log_traceback()
     finally:
-        if took_lock:
-            locks.release(project, "model", job.id)
         job.ended = now_iso()
         try:
             event = writer.write("state", state=job.state, reason=job.reason, result=job.result)
@@ -168,6 +155,28 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
         writer.close()
         job.save()
     return code
+
+
+def _run_kind(ctx: JobContext) -> dict | None:
+    """The job proper: its project, the model lock when the kind writes the model (held until the
+    kind returns or raises), a tidy-up of killed jobs' partial outputs, then the kind's function."""
+    job = ctx.job
+    ctx.project = project = load_project(job.dir.parent.parent.parent, job.project)
+    ctx.emit("state", state="running", pid=job.pid, kind=job.kind)
+    writes_model = jobkinds.writes_model(job.kind, job.args)
+    # Usually handed down by start_job (same job id, adopted above); taken here when run inline.
+    if writes_model and locks.acquire(project, "model", job.id, job.pid):
+        ctx.message("recovered a stale model lock left by a job that is gone", level="warning")
+    try:
+        try:
+            clean_dead_partials(project, ctx)
+        except OSError as e:  # tidying up must never stop a job
+            ctx.warning(f"could not remove partial outputs of killed jobs: {e}")
+        result = jobkinds.resolve(job.kind)(ctx, **job.args)
+    finally:
+        if writes_model:
+            locks.release(project, "model", job.id)
+    return result if isinstance(result, dict) else None
 
 
 def clean_dead_partials(project: Project, ctx: JobContext | None = None) -> list[Path]:
@@ -182,7 +191,7 @@ def clean_dead_partials(project: Project, ctx: JobContext | None = None) -> list
     if runs.is_dir():
         for d in runs.iterdir():
             try:
-                record = read_json(d / "job.json")
+                record = read_json(d / JOB_FILE)
             except (OSError, ValueError):
                 continue
             if not isinstance(record, dict):
@@ -216,12 +225,11 @@ def reap_group() -> list[int]:
         if pid == me:
             continue
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"resource_tracker" in f.read():
-                    continue
+            if any("resource_tracker" in part for part in psutil.Process(pid).cmdline()):
+                continue
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-        except OSError:
+        except (psutil.Error, OSError):
             continue
     return killed
 

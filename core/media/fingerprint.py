@@ -12,8 +12,8 @@ and the alignments store records the one of the file content it describes (meta.
 show`, the TUI): same or changed, and why in words. A record without a hash (a project or store
 written before fingerprints existed) falls back to size and mtime.
 
-`source_state(project, source)` is what `show` and the TUI print for a source: not extracted,
-extracted, partial, incomplete, changed or missing (see `STATES`).
+`STATES` names what `show` and the TUI print for a source; `core.faces.sources.source_state`,
+which reads the alignments store, decides which applies. This module reads files, never a store.
 """
 
 from __future__ import annotations
@@ -145,57 +145,3 @@ def recorded_for(source) -> dict:
     """What project.toml recorded about a source when it was added."""
     return {"size": source.size, "mtime": source.mtime, "hash": getattr(source, "fingerprint", None),
             "frames": getattr(source, "frames", None)}
-
-
-def store_record(project, source) -> dict | None:
-    """What the source's alignments store says it describes: its own fingerprint, else (a store
-    written before fingerprints) what project.toml recorded; None when there is no store."""
-    from core.faces import alignments as store
-
-    path = store.store_path(project, source.id)
-    try:
-        meta = store.read_meta(path)
-    except store.AlignmentsError:
-        return None
-    fp = (meta.get("source") or {}).get("fingerprint")
-    return dict(fp) if isinstance(fp, dict) else recorded_for(source)
-
-
-def check_store(project, source, current: dict | None = None, path: str | os.PathLike | None = None) -> Check:
-    """Does the file at `path` (default: the source's own) hold what the source's store describes?"""
-    recorded = store_record(project, source)
-    if recorded is None:
-        return Check("unknown", "not extracted")
-    if current is None:
-        current = fingerprint(path or source.path, source.kind)
-    return compare(recorded, current)
-
-
-def source_state(project, source) -> dict:
-    """{"state": one of STATES, "detail": words} for `facepair show` and the TUI."""
-    from core.faces import alignments as store
-
-    current = fingerprint(source.path, source.kind)
-    spath = store.store_path(project, source.id)
-    if current is None:
-        return {"state": "missing", "detail": f"{source.path}: no such file or folder"}
-    if not store.store_exists(project, source.id):
-        return {"state": "not extracted", "detail": STATES["not extracted"]}
-    check = compare(store_record(project, source), current)
-    if check.changed:
-        return {"state": "changed", "detail": f"changed since it was extracted ({check.why}): run "
-                                              f"`facepair extract {project.name}` to extract it again"}
-    if source.kind == "video":
-        from core.system.atomic import read_json
-
-        if (spath / PARTIAL).is_file():
-            try:
-                p = read_json(spath / PARTIAL)
-                detail = (f"only {p.get('decoded')} of {p.get('expected')} frames could be decoded "
-                          f"(truncated or damaged file)")
-            except (OSError, ValueError):
-                detail = STATES["partial"]
-            return {"state": "partial", "detail": detail}
-        if not (spath / COMPLETE).is_file():
-            return {"state": "incomplete", "detail": f"{STATES['incomplete']}: run `facepair extract {project.name}`"}
-    return {"state": "extracted", "detail": STATES["extracted"]}

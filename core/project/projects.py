@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import platformdirs
 import tomli_w
 
 from core.errors import ProjectError
@@ -38,14 +39,14 @@ NAME_RULE = (
 
 
 def home_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The projects home: `--home`, else $FACEPAIR_HOME, else $XDG_DATA_HOME/facepair (~/.local/share)."""
+    """The projects home: `--home`, else $FACEPAIR_HOME, else the user data folder (platformdirs;
+    on Linux $XDG_DATA_HOME/facepair, ~/.local/share/facepair by default)."""
     if explicit:
         return Path(explicit).expanduser().resolve()
     env = os.environ.get("FACEPAIR_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return (Path(xdg).expanduser() / "facepair").resolve()
+    return Path(platformdirs.user_data_dir("facepair", appauthor=False)).expanduser().resolve()
 
 
 def normalize_name(name: str) -> str:
@@ -341,59 +342,6 @@ def not_a_project_folder(root: Path) -> str | None:
         more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
         return f"{root} holds {', '.join(odd[:5])}{more}, which a facepair project folder does not"
     return None
-
-
-def live_jobs(root: Path) -> list[str]:
-    """The jobs in ROOT/runs that still run: job.json says queued or running and its process lives,
-    or job.json cannot be read and launch.json names a live process (an unreadable job counts as
-    running while its process does)."""
-    from core.jobs import control as jobs  # jobs builds on projects; imported here to keep the layers one-way
-    from core.system import procs
-    from core.system.atomic import read_json
-
-    runs = Path(root) / "runs"
-    out = []
-    if not runs.is_dir():
-        return out
-    for d in sorted(runs.iterdir()):
-        if not d.is_dir():
-            continue
-        try:
-            if jobs.load_job(d).active:
-                out.append(d.name)
-            continue
-        except Exception:  # unreadable or missing job.json: its launcher's record decides
-            pass
-        try:
-            launch = read_json(d / jobs.LAUNCH_FILE)
-            if procs.is_alive(launch.get("pid"), launch.get("pid_start")):
-                out.append(f"{d.name} (job.json unreadable, pid {launch.get('pid')} alive)")
-        except (OSError, ValueError, AttributeError):
-            continue
-    return out
-
-
-def delete_project(home: Path, name: str, unreadable_ok: bool = False) -> Path:
-    """Delete HOME/NAME. Refused while a job of it runs. A project whose project.toml cannot be read
-    is deleted only with `unreadable_ok` (the caller asked the user) and only when the folder looks
-    like a facepair project folder (`not_a_project_folder`)."""
-    root = project_root(home, name)
-    if not (root / PROJECT_FILE).is_file():
-        raise ProjectError(f"no project named {name!r} in {home}")
-    try:
-        load_project(home, name)
-    except ProjectError as e:
-        if not unreadable_ok:
-            raise
-        why = not_a_project_folder(root)
-        if why:
-            raise ProjectError(f"not deleting {root}: its {PROJECT_FILE} cannot be read ({e}) and {why}; "
-                               f"delete it by hand if it is yours to delete") from e
-    active = live_jobs(root)
-    if active:
-        raise ProjectError(f"project {name!r} has running jobs ({', '.join(active)}); cancel them first")
-    shutil.rmtree(root)
-    return root
 
 
 def describe_source(side: str, path: Path, copied_from: str | None = None) -> Source:

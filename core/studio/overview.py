@@ -2,7 +2,7 @@
 
 Reads only small files: project.toml, the face folders, `model/status.json` (written by the
 training job: preset, step, last losses) and the jobs' state files; and each source's state
-(`core.media.fingerprint.source_state`: its store's meta and markers, ~2 MiB of the file, cached).
+(`core.faces.sources.source_state`: its store's meta and markers, ~2 MiB of the file, cached).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import FacepairError
+from core.faces.sources import source_state
 from core.jobs import control as jobs
-from core.media.fingerprint import source_state
 from core.project.projects import Project, load_project, project_names
 from core.system.atomic import read_json
 

@@ -1,46 +1,50 @@
-"""Is a process still the one we started? (pid liveness that sees zombies and pid reuse.)"""
+"""Is a process still the one we started? (pid liveness that sees zombies and pid reuse, via psutil.)"""
 
 from __future__ import annotations
 
 import os
 
+import psutil
+
+_DEAD = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+
+
+def _clock_ticks() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 100
+
 
 def start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux /proc), or None when unknown."""
+    """The process's start time in clock ticks since boot, or None when unknown.
+
+    psutil gives the start as seconds since the epoch (ticks / CLK_TCK + the boot time); the boot
+    time is taken off again so the value stays the kernel's own count: a whole number that never
+    changes with the wall clock, comparable with what an earlier facepair recorded in job.json."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode("ascii", "replace")
-    except OSError:
+        boot = psutil.boot_time()  # first: psutil 5 caches it for create_time below
+        created = psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError, OSError):
         return None
-    # Field 2 (comm) may hold spaces and parentheses: split after the last ')'.
-    rest = stat[stat.rfind(")") + 2:].split()
-    try:
-        return int(rest[19])  # field 22 overall
-    except (IndexError, ValueError):
-        return None
+    return round((created - boot) * _clock_ticks())
 
 
-def _state(pid: int) -> str | None:
+def _status(pid: int) -> str | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode("ascii", "replace")
-    except OSError:
+        return psutil.Process(pid).status()
+    except psutil.NoSuchProcess:
         return None
-    return stat[stat.rfind(")") + 2:].split()[0]
+    except (psutil.Error, OSError):
+        return "unknown"  # it exists, we may not look: count it as running
 
 
 def is_alive(pid: int | None, expected_start: int | None = None) -> bool:
     """True while `pid` runs (not a zombie) and, when known, started at `expected_start`."""
     if not pid or pid <= 0:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    state = _state(pid)
-    if state in ("Z", "X"):
+    status = _status(pid)
+    if status is None or status in _DEAD:
         return False
     if expected_start is not None:
         now = start_ticks(pid)
@@ -74,24 +78,12 @@ def set_parent_death_signal(sig: int = 9) -> bool:
 
 
 def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is `pgid` (Linux /proc)."""
+    """Live (non-zombie) processes whose process group is `pgid`."""
     out = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:  # pragma: no cover - not Linux
-        return out
-    for name in names:
-        if not name.isdigit():
-            continue
+    for p in psutil.process_iter(["status"]):
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2:].split()
-        try:
-            if rest[0] not in ("Z", "X") and int(rest[2]) == pgid:
-                out.append(int(name))
-        except (IndexError, ValueError):
+            if p.info["status"] not in _DEAD and os.getpgid(p.pid) == pgid:
+                out.append(p.pid)
+        except (ProcessLookupError, PermissionError, OSError):
             continue
     return out

@@ -77,7 +77,8 @@ def device_info() -> DeviceInfo:
 def enable_compile_cache() -> str | None:
     """Keep compiled steps on disk so a resumed or repeated run skips the compile (tens of seconds).
 
-    The folder: $FACEPAIR_JAX_CACHE, else $XDG_CACHE_HOME/facepair/jax (~/.cache/…); an empty
+    The folder: $FACEPAIR_JAX_CACHE, else the user cache folder's facepair/jax (platformdirs; on
+    Linux $XDG_CACHE_HOME/facepair/jax, ~/.cache/… by default); an empty
     $FACEPAIR_JAX_CACHE turns it off, and a cache the user configured for JAX is left alone."""
     import jax
 
@@ -85,8 +86,9 @@ def enable_compile_cache() -> str | None:
         return jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR")
     path = os.environ.get("FACEPAIR_JAX_CACHE")
     if path is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = os.path.join(base, "facepair", "jax")
+        import platformdirs
+
+        path = os.path.join(platformdirs.user_cache_dir("facepair", appauthor=False), "jax")
     if not path:
         return None
     try:

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from core.errors import FacepairError
+from core.jaxmodels.presets import PresetError
 
 COMMAND_MODULES = (
     "tui.cli.commands.projects",
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(home=getattr(args, "home", None)) or 0
     try:
         return int(args.func(args) or 0)
-    except FacepairError as e:
+    except (FacepairError, PresetError) as e:  # PresetError: core.jaxmodels' own user error
         _print_error(str(e))
         return 2
     except KeyboardInterrupt:

@@ -223,7 +223,7 @@ class ConvertScreen(FacepairScreen):
             self.poll()
 
     def action_stop(self) -> None:
-        from tui.app.screens.jobs import confirm_cancel
+        from tui.app.screens.confirm import confirm_cancel
 
         if self.convert_watch is not None and self.convert_watch.job is not None:
             confirm_cancel(self.app, self.convert_watch.job)

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 
 from core.jobs import control as jobs
 from tui.app.screens.base import FacepairScreen
+from tui.app.screens.confirm import confirm_cancel
 from tui.app.watch import JobWatch, LogTail, fmt_duration, fmt_loss, fmt_progress
 from tui.app.widgets.event_tail import EventTail
 from tui.app.widgets.loss_chart import LossChart
@@ -117,8 +118,6 @@ class JobScreen(FacepairScreen):
         return True
 
     def action_cancel(self) -> None:
-        from tui.app.screens.jobs import confirm_cancel
-
         if self.watch.job is not None:
             confirm_cancel(self.app, self.watch.job)
 

@@ -7,11 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from core.errors import JobError
 from core.jobs import control as jobs
-from core.jobs import kinds as jobkinds
 from core.jobs.events import last_event
 from tui.app.screens.base import FacepairScreen
+from tui.app.screens.confirm import confirm_cancel
 from tui.app.watch import TRAINING_KINDS, fmt_duration, fmt_progress
 from tui.styles import job_state_style
 
@@ -132,30 +131,6 @@ class JobsScreen(FacepairScreen):
         self.show_all = not self.show_all
         self.notify("showing all jobs" if self.show_all else "showing running and recent jobs")
         self.poll()
-
-
-def confirm_cancel(app, job: jobs.Job) -> None:
-    """Ask, then cancel in the background (the UI never waits for the grace period)."""
-    from tui.app.screens.confirm import ConfirmDialog
-
-    try:
-        current = jobs.load_job(job.dir)
-    except JobError as e:  # job.json turned unreadable
-        app.notify(f"job {job.id} cannot be cancelled: {e}", severity="error", markup=False)
-        return
-    if not current.active:
-        app.notify(f"job {job.id} is already {current.state}", markup=False)
-        return
-
-    def answered(yes: bool | None) -> None:
-        if yes:
-            app.cancel_job(current)
-
-    app.push_screen(ConfirmDialog(
-        f"Cancel {current.kind} job {current.id} in {current.project}?\n"
-        f"It gets SIGTERM (and may save first), then SIGKILL after {jobkinds.grace(current.kind):g} s.",
-        yes="Cancel job", no="Keep it"),
-        answered)
 
 
 def _created_ts(job: jobs.Job, default: float) -> float:

@@ -49,7 +49,7 @@ def extraction_text(watch: JobWatch | None) -> Text:
     return t
 
 
-# Source states worth a mark in the kind column (core.media.fingerprint.source_state); others show the kind only.
+# Source states worth a mark in the kind column (core.faces.sources.source_state); others show the kind only.
 STATE_MARKS = {"changed": ("changed", "bold red"), "partial": ("partial", "yellow"), "incomplete": ("incomplete", "yellow")}
 
 
@@ -57,7 +57,7 @@ def kind_cell(project: projects.Project, source: projects.Source) -> Text:
     """The kind column: the source's kind, and 'changed' when its file is no longer the one it was
     extracted from (its faces and alignments describe another file), 'partial' when fewer frames
     than the container's could be decoded, 'incomplete' when an extraction stopped midway."""
-    from core.media.fingerprint import source_state
+    from core.faces.sources import source_state
 
     t = Text(source.kind)
     try:

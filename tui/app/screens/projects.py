@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core.errors import FacepairError
-from core.project import projects
 from core.studio import overview
+from core.studio.removal import delete_project
 from tui.app.screens.base import FacepairScreen
 from tui.app.watch import fmt_loss
 from tui.styles import job_state_style
@@ -126,7 +126,7 @@ class ProjectsScreen(FacepairScreen):
             if not yes:
                 return
             try:
-                projects.delete_project(self.app.home, name, unreadable_ok=True)  # asked below
+                delete_project(self.app.home, name, unreadable_ok=True)  # asked below
             except FacepairError as e:
                 self.app.report(e)
                 return

@@ -84,7 +84,9 @@ def _default_presets() -> list[str]:
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.bench import report as bench
     from core.errors import FacepairError
+    from core.jaxmodels import xla_cpu
 
+    xla_cpu.configure()  # before _default_presets starts JAX's backend
     if args.which == "quality":
         return cmd_quality(args)
     args.batch = 16 if args.batch is None else args.batch

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from core.project import projects
 from core.studio.overview import summarize, summarize_all
+from core.studio.removal import delete_project
 from tui.cli.commands.common import console, home, open_project, print_json
 
 
@@ -150,7 +151,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             console.print("not deleted")
             return 1
-    projects.delete_project(home(args), name, unreadable_ok=unreadable is not None)
+    delete_project(home(args), name, unreadable_ok=unreadable is not None)
     console.print(f"deleted {root}")
     return 0
 
@@ -160,7 +161,7 @@ STATE_STYLE = {"extracted": "green", "not extracted": "dim", "incomplete": "yell
 
 
 def _state(src: dict) -> str:
-    """A source's state (core.media.fingerprint.source_state), with the words when it needs action."""
+    """A source's state (core.faces.sources.source_state), with the words when it needs action."""
     state = src.get("state")
     if not state:
         return ""
