@@ -29,7 +29,9 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    import core.jaxmodels  # noqa: F401  (XLA:CPU flags before the backend starts)
+    from core.jaxmodels import xla_cpu
+
+    xla_cpu.configure()  # XLA:CPU flags before the backend starts
     from core.jaxmodels import augment as aug
     from core.jaxmodels.presets import get_preset
 

@@ -30,7 +30,9 @@ def _measure(indices: list[int], calls: int) -> list[dict]:
     import numpy as np
     from jax import lax
 
-    import core.jaxmodels  # noqa: F401  (applies facepair's flag unless FACEPAIR_XLA_CPU=default)
+    from core.jaxmodels import xla_cpu
+
+    xla_cpu.configure()  # facepair's flag unless FACEPAIR_XLA_CPU=default
     from benchmarks.conv_layers import SHAPES
 
     out = []
