@@ -24,7 +24,9 @@ from tui.styles import job_state_style
 
 # `facepair convert`'s options with a form label, in its spec's order (core/convert/options.py);
 # preview takes the same, less output and range.
-CONVERT_FIELDS = fields_of(CONVERT)
+# The form leads with what a user changes most (the direction, the faces, the look), as before.
+CONVERT_FIELDS = fields_of(CONVERT, order=("output", "swap", "faces", "mask", "color", "blend", "erode", "blur",
+                                           "sharpen", "start", "end", "crf", "label", "detector"))
 
 
 def convert_status(watch: JobWatch | None, what: str) -> Text:

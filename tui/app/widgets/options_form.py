@@ -31,9 +31,12 @@ class Field:
         return "opt-" + self.name.replace("_", "-")
 
 
-def fields_of(spec: KindSpec, choices: dict[str, tuple] | None = None) -> list[Field]:
-    """The form's fields for a kind's spec: its options with a form label, in the spec's order."""
-    return [Field(**asdict(f)) for f in form_fields(spec, choices)]
+def fields_of(spec: KindSpec, choices: dict[str, tuple] | None = None, order: tuple[str, ...] = ()) -> list[Field]:
+    """The form's fields for a kind's spec: its options with a form label, in the spec's order (or
+    with the names in `order` first, in that order: a form may group what the CLI lists apart)."""
+    fields = [Field(**asdict(f)) for f in form_fields(spec, choices)]
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(fields, key=lambda f: rank.get(f.name, len(rank)))
 
 
 class OptionError(ValueError):
