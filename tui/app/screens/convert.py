@@ -156,13 +156,17 @@ class ConvertScreen(FacepairScreen):
             return None
         return str(Path(value).expanduser().resolve())
 
-    def action_preview(self) -> None:
+    def _ready(self, kind: str) -> str | None:
+        """The input path when a job of `kind` can start now; else None, the user told why."""
         if self.project is None:
-            return
-        if not self.app.kind_available("preview"):
-            self.app.notify(self.app.unavailable("preview"), title="not available", severity="warning", markup=False)
-            return
-        path = self._input()
+            return None
+        if not self.app.kind_available(kind):
+            self.app.notify(self.app.unavailable(kind), title="not available", severity="warning", markup=False)
+            return None
+        return self._input()
+
+    def action_preview(self) -> None:
+        path = self._ready("preview")
         if path is None:
             return
         try:
@@ -182,12 +186,7 @@ class ConvertScreen(FacepairScreen):
             self.poll()
 
     def action_start(self) -> None:
-        if self.project is None:
-            return
-        if not self.app.kind_available("convert"):
-            self.app.notify(self.app.unavailable("convert"), title="not available", severity="warning", markup=False)
-            return
-        path = self._input()
+        path = self._ready("convert")
         if path is None:
             return
         try:
