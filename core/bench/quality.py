@@ -20,7 +20,6 @@ docs table. A recipe is data (`Recipe`, JSON), so a later model option is one mo
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import re
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import FacepairError, JobCancelled
+from core.jobs import kinds as jobkinds
 from core.system.atomic import atomic_write_json
 
 KIND = "bench-quality"
@@ -102,13 +102,12 @@ class Recipe:
             raise BenchQualityError(f"frames must be at least 3 (the stability figure needs three), not {self.frames}")
         if int(self.identity_faces) < 1:
             raise BenchQualityError(f"identity_faces must be at least 1, not {self.identity_faces}")
-        for name, kind, owned in (("train", "core.train.job:run_job", RECIPE_KEYS + OWNED_TRAIN_KEYS),
-                                  ("extract", "core.extract.pipeline:run_job", ()),
-                                  ("convert", "core.convert.pipeline:run_job", ("input", "output", "start", "end", "swap"))):
+        for name, owned in (("train", RECIPE_KEYS + OWNED_TRAIN_KEYS), ("extract", ()),
+                            ("convert", ("input", "output", "start", "end", "swap"))):
             opts = getattr(self, name)
             if not isinstance(opts, dict):
                 raise BenchQualityError(f"recipe {name!r} options are a JSON object, not {opts!r}")
-            accepted = _parameters(kind)
+            accepted = list(jobkinds.spec(name).by_name)  # the kind's declared options
             for key in opts:
                 if key in owned:
                     where = "its own recipe field" if key in RECIPE_KEYS else "the benchmark"
@@ -122,14 +121,6 @@ class Recipe:
         budget = f"{self.steps} steps" if self.steps is not None else f"{self.minutes:g} min"
         extra = "".join(f", {k}={v}" for k, v in sorted(self.train.items()))
         return f"{self.preset}, {budget}, batch {self.batch}, seed {self.seed}{extra}"
-
-
-def _parameters(target: str) -> list[str]:
-    import importlib
-
-    module, _, func = target.partition(":")
-    sig = inspect.signature(getattr(importlib.import_module(module), func))
-    return [n for n in list(sig.parameters)[1:] if n != "ctx"]
 
 
 def parse_option(text: str) -> tuple[str, object]:
