@@ -243,7 +243,11 @@ def test_the_dialogs_fields_are_the_specs_options():
     assert {f.name: f.kind for f in stage_options.extract_fields()}["reference"] == "paths"
     from tui.app.screens.convert import CONVERT_FIELDS
 
-    assert [f.name for f in CONVERT_FIELDS] == [o.name for o in jobkinds.spec("convert").options if o.label]
+    convert_offered = [o for o in jobkinds.spec("convert").options if o.label]
+    assert sorted(f.name for f in CONVERT_FIELDS) == sorted(o.name for o in convert_offered)  # form order its own
+    assert [f.name for f in CONVERT_FIELDS][:3] == ["output", "swap", "faces"]
+    labels = {o.name: o.label_text() for o in convert_offered}
+    assert all(f.label == labels[f.name] for f in CONVERT_FIELDS)
     preset = next(f for f in stage_options.train_fields() if f.name == "preset")
     assert preset.kind == "choice" and "tiny" in preset.choices and preset.optional
 

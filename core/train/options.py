@@ -29,6 +29,12 @@ SPEC = KindSpec(
                label="Steps (empty: until stopped)"),
         Option("lr", float, None, min=0, above_min=True, metavar="X", auto="the preset's, or the checkpoint's",
                help="learning rate (default: {default})", label="Learning rate"),
+        Option("coverage", float, None, min=0, above_min=True, max=4, metavar="C",
+               auto="the extracted crops' own, 2.0: the whole head",
+               help="the model's crop in mean-face units: a tighter crop (e.g. 1.6) spends the model's "
+                    "pixels on the inner face rather than hair and background. A new model's setting, kept "
+                    "in its checkpoint; conversion frames faces the same way (default: {default})",
+               label="Crop coverage (empty: the crops')"),
         Option("save_every", int, None, min=1, metavar="N", auto=str(SAVE_EVERY_DEFAULT),
                help="checkpoint every N steps (default {default})", label="Save every N steps"),
         Option("preview_every", int, None, min=1, metavar="N", auto=str(PREVIEW_EVERY_DEFAULT),
