@@ -226,7 +226,9 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             lr: float | None = None, save_every: int | None = None, preview_every: int | None = None,
             seed: int = 0, keep: int = 3, stream: bool | None = None, steps_per_call: int | None = None,
             coordinator: str | None = None, num_processes: int | None = None,
-            process_id: int | None = None, coverage: float | None = None) -> dict:
+            process_id: int | None = None, coverage: float | None = None, dssim: float | None = None,
+            face_weighted: bool | None = None, eye_priority: float | None = None,
+            mouth_priority: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -234,8 +236,17 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
     devices.enable_compile_cache()
     run = TrainingRun(ctx, preset=preset, batch=batch, steps=steps, lr=lr, save_every=save_every,
                       preview_every=preview_every, seed=seed, keep=keep, stream=stream,
-                      steps_per_call=steps_per_call, distributed=distributed, coverage=coverage)
+                      steps_per_call=steps_per_call, distributed=distributed, coverage=coverage,
+                      loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority))
     return run.run()
+
+
+def _loss_changes(dssim, face_weighted, eye_priority, mouth_priority) -> dict:
+    """The LossConfig fields a run asks to change (None: keep the preset's or the checkpoint's)."""
+    asked = {"dssim": dssim, "mask_weighted": face_weighted, "eye_multiplier": eye_priority,
+             "mouth_multiplier": mouth_priority}
+    kinds = {"dssim": float, "mask_weighted": bool, "eye_multiplier": float, "mouth_multiplier": float}
+    return {k: kinds[k](v) for k, v in asked.items() if v is not None}
 
 
 _TRAINERS: dict = {}
@@ -255,7 +266,7 @@ def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
 
 class TrainingRun:
     def __init__(self, ctx, *, preset, batch, steps, lr, save_every, preview_every, seed, keep, stream,
-                 steps_per_call, distributed, coverage=None):
+                 steps_per_call, distributed, coverage=None, loss=None):
         import jax
 
         self.ctx = ctx
@@ -263,7 +274,7 @@ class TrainingRun:
         self.primary = jax.process_index() == 0
         self.distributed = distributed
         self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr,
-                              coverage=None if coverage is None else float(coverage))
+                              coverage=None if coverage is None else float(coverage), loss=dict(loss or {}))
         self.save_every = int(save_every or DEFAULT_SAVE_EVERY)
         self.preview_every = int(preview_every or DEFAULT_PREVIEW_EVERY)
         if self.save_every < 1 or self.preview_every < 1:
@@ -303,6 +314,17 @@ class TrainingRun:
             name = "lite" if jax.devices()[0].platform == "cpu" else "original"
             self.ctx.message(f"no model yet and no --preset: starting a {name!r} model")
         return dataclasses.replace(get_preset(name), coverage=self.requested["coverage"]), None
+
+    def _with_loss(self, preset):
+        """The preset with the loss this run asks for: the loss shapes no weight, so a resume may
+        change it (the checkpoint records the loss it was last trained with)."""
+        changes = self.requested["loss"]
+        if not changes or all(getattr(preset.loss, k) == v for k, v in changes.items()):
+            return preset
+        loss = dataclasses.replace(preset.loss, **changes)
+        self.ctx.message("loss: " + ", ".join(f"{k} {getattr(preset.loss, k)} → {v}" for k, v in changes.items()
+                                              if getattr(preset.loss, k) != v))
+        return dataclasses.replace(preset, loss=loss)
 
     def _check_coverage(self, preset, step: int) -> None:
         """A model keeps the crop it was trained on: a resume that asks for another is refused."""
@@ -393,6 +415,7 @@ class TrainingRun:
         self.device_text = info.describe()
         ctx.message(self.device_text)
         preset, found = self._resolve_preset()
+        preset = self._with_loss(preset)
         if self.distributed:
             self._check_same(preset.to_json(), "model preset (pass the same --preset to every process)")
         batch = int(self.requested["batch"] or preset.batch)

@@ -1,5 +1,6 @@
-"""The model's crop coverage (issue 15's first lever): training on the centre of the extracted crops,
-the checkpoint keeping it, a resume refusing another, and conversion framing faces the same way."""
+"""`facepair train`'s model options (issue 15's levers): the crop coverage — training on the centre of
+the extracted crops, the checkpoint keeping it, a resume refusing another, conversion framing faces
+the same way — and the loss (DSSIM, face weighting, eye/mouth priority), which a resume may change."""
 
 from __future__ import annotations
 
@@ -91,3 +92,34 @@ def test_a_model_of_the_crops_own_coverage_converts_at_the_extraction_coverage(t
     assert swapper.coverage is None
     converter = make_converter(trained_project, "a-to-b", MergeOptions(), "all", True, swapper=swapper)
     assert converter.coverage == align.COVERAGE
+
+
+def _meta_loss(project) -> dict:
+    m = model_io.checkpoint_manager(model_io.checkpoint_dir(project), read_only=True)
+    try:
+        return model_io.read_meta(m, m.latest_step())["preset_config"]["loss"]
+    finally:
+        m.close()
+
+
+@pytest.mark.slow
+def test_a_resume_may_change_the_loss_and_the_checkpoint_records_it(trained_project, tmp_path):
+    import shutil
+
+    from core.project.projects import load_project
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)
+    p = load_project(home, trained_project.name)
+    before = _meta_loss(p)
+    assert before["dssim"] == 0.5 and before["mask_weighted"] and before["eye_multiplier"] == 2.0  # tiny's
+    job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 9, "dssim": 0.0, "face_weighted": False,
+                                       "eye_priority": 3.0})
+    assert job.state == "succeeded", job.reason
+    said = [e["text"] for e in read_events(job.events_path) if e["type"] == "message"]
+    assert any(t.startswith("loss: ") and "dssim 0.5 → 0.0" in t and "mask_weighted True → False" in t for t in said)
+    after = _meta_loss(p)
+    assert (after["dssim"], after["mask_weighted"], after["eye_multiplier"]) == (0.0, False, 3.0)
+    assert after["mouth_multiplier"] == before["mouth_multiplier"]  # not asked: kept
+    metrics = [e for e in read_events(job.events_path) if e["type"] == "metrics"]
+    assert metrics and all(np.isfinite(e["loss_a"]) and np.isfinite(e["loss_b"]) for e in metrics)
