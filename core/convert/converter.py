@@ -24,7 +24,8 @@ from core.convert.identity import IdentityMatcher, reference_descriptors
 from core.convert.merge import MergeOptions
 from core.convert.plan import ConvertError, replaced_side
 from core.convert.sources import FaceWork, FrameWork
-from core.errors import FacepairError, JobCancelled
+from core.errors import JobCancelled
+from core.faces.alignments import crop_geometry
 from core.media import label as labels
 
 DEFAULT_BATCH = options.BATCH_DEFAULT
@@ -297,22 +298,6 @@ class Converter:
 
 # ---- the model -------------------------------------------------------------------------------------
 
-def crop_geometry(project, side: str) -> tuple[float, tuple[float, float]]:
-    """(coverage, center) of the crops the model was trained on (from the extraction settings)."""
-    from core.faces import align
-    from core.faces import alignments as store
-
-    for src in project.sources_of(side):
-        try:
-            settings = store.read_meta(store.store_path(project, src.id)).get("settings", {})
-        except FacepairError:
-            continue
-        if "coverage" in settings:
-            center = settings.get("center") or align.CENTER
-            return float(settings["coverage"]), (float(center[0]), float(center[1]))
-    return align.COVERAGE, tuple(align.CENTER)
-
-
 _swappers: dict[tuple, object] = {}
 
 
@@ -351,5 +336,7 @@ def make_converter(project, direction: str, options: MergeOptions, faces: str, l
                            f"{getattr(swapper, 'preset', '?')!r} has none: use --mask hull")
     matcher = IdentityMatcher(reference_descriptors(project, side)) if faces == "match" else None
     coverage, center = crop_geometry(project, side)
+    if getattr(swapper, "coverage", None):
+        coverage = swapper.coverage  # the model's own crop (a sub-crop of the extracted ones)
     return Converter(swapper, direction, options, matcher=matcher, coverage=coverage, center=center,
                      visible_label=bool(label), batch=batch)

@@ -224,7 +224,7 @@ def reconstruction(project, swapper, side: str, holdout: list[str], train_faces:
     side's own decoder."""
     from core.faces.faceset import load_faceset
 
-    fs = load_faceset(project, side, size=swapper.resolution)
+    fs = load_faceset(project, side, size=swapper.resolution, coverage=getattr(swapper, "coverage", None))
     held = set(holdout)
     h_idx = [i for i, n in enumerate(fs.names) if n in held]
     t_all = [i for i, n in enumerate(fs.names) if n not in held]

@@ -382,3 +382,18 @@ def meta_for(source, settings: dict, fingerprint: dict | None = None) -> dict:
         src["fingerprint"] = fingerprint
     return {"source": src, "settings": settings, "created": now_iso()}
 
+
+
+def crop_geometry(project, side: str) -> tuple[float, tuple[float, float]]:
+    """(coverage, center) of a side's extracted crops (from the first source's extraction settings)."""
+    from core.faces import align
+
+    for src in project.sources_of(side):
+        try:
+            settings = read_meta(store_path(project, src.id)).get("settings", {})
+        except AlignmentsError:
+            continue
+        if "coverage" in settings:
+            center = settings.get("center") or align.CENTER
+            return float(settings["coverage"]), (float(center[0]), float(center[1]))
+    return align.COVERAGE, tuple(align.CENTER)

@@ -8,7 +8,10 @@ eyebrows). No dlib: training imports this.
 FaceSet fields: `images` (N, S, S, 3) uint8 RGB, `masks` (N, S, S) uint8 0/255 (anti-aliased
 edge), `landmarks` (N, 68, 2) float32 crop pixels, `names` (file names, sorted), `size` S,
 `skipped` (names of crops that could not be used, with why).
-`size` resizes everything to a model's resolution (area filtering down, cubic up).
+`size` resizes everything to a model's resolution (area filtering down, cubic up). `coverage`
+keeps only the centre of each crop, as a crop of that coverage would frame it (a model trained on
+a tighter crop than the extraction's: more of its pixels on the inner face); `FaceSet.coverage` is
+the coverage the arrays really have (whole pixels of the stored crops: within a pixel of the ask).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class FaceSet:
     names: list[str]
     size: int
     skipped: dict[str, str] = field(default_factory=dict)
+    coverage: float | None = None  # of the arrays (mean-face units), when known
 
     def __len__(self) -> int:
         return len(self.names)
@@ -70,9 +74,37 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
+def central_box(crop_size: int, crop_coverage: float, coverage: float) -> tuple[int, int]:
+    """(offset, side) in whole pixels of the centred square that frames `coverage` in a crop of
+    `crop_size` px made at `crop_coverage` (the same centre: align.unit_to_crop)."""
+    if not 0 < coverage <= crop_coverage + 1e-9:
+        raise FaceSetError(f"coverage {coverage:g} is not inside the extracted crops (coverage {crop_coverage:g}): "
+                           f"use a coverage in (0, {crop_coverage:g}]")
+    offset = int(round(crop_size * (1 - coverage / crop_coverage) / 2))
+    side = crop_size - 2 * offset
+    if side < 8:
+        raise FaceSetError(f"coverage {coverage:g} leaves {side} px of the {crop_size} px crops: too few")
+    return offset, side
+
+
+def _framed(img: np.ndarray, lms: np.ndarray, size: int | None,
+            coverages: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A crop (and its landmarks) cut to the centre that `coverages` = (the crop's, wanted) asks
+    for, then resized to `size`."""
+    if coverages is not None:
+        offset, kept = central_box(img.shape[0], *coverages)
+        img, lms = img[offset:offset + kept, offset:offset + kept], lms - offset
+    s = size or img.shape[0]
+    if img.shape[0] != s:
+        lms = (lms + 0.5) * (s / img.shape[0]) - 0.5
+        img = _resize(img, s)
+    return img, lms.astype(np.float32)
+
+
 def load_faceset(project, side: str, size: int | None = None, limit: int | None = None,
-                 workers: int = 4) -> FaceSet:
+                 workers: int = 4, coverage: float | None = None) -> FaceSet:
     """Every usable crop of `side` (see the module notes). Raises FaceSetError when none is."""
+    crop_coverage = store.crop_geometry(project, side)[0]
     files = face_files(project, side)
     if limit is not None:
         files = files[: max(0, int(limit))]
@@ -100,27 +132,28 @@ def load_faceset(project, side: str, size: int | None = None, limit: int | None 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         images = list(pool.map(lambda fw: _read(fw[0]), wanted))
 
-    out_imgs, out_masks, out_lms, names = [], [], [], []
+    out_imgs, out_masks, out_lms, names, stored = [], [], [], [], []
     for (f, lms), img in zip(wanted, images, strict=True):
         if img is None or img.shape[0] != img.shape[1]:
             skipped[f.name] = "unreadable or not a square crop"
             continue
-        s = size or img.shape[0]
-        if img.shape[0] != s:
-            k = s / img.shape[0]
-            lms = ((lms + 0.5) * k - 0.5).astype(np.float32)
-            img = _resize(img, s)
-        if out_imgs and img.shape != out_imgs[0].shape:
-            skipped[f.name] = f"crop is {img.shape[0]} px, the others {out_imgs[0].shape[0]} px (pass size=)"
+        framed, lms = _framed(img, lms, size, None if coverage is None else (crop_coverage, coverage))
+        if out_imgs and framed.shape != out_imgs[0].shape:
+            skipped[f.name] = f"crop is {framed.shape[0]} px, the others {out_imgs[0].shape[0]} px (pass size=)"
             continue
-        out_imgs.append(img)
-        out_masks.append(landmark_mask(lms, s))
+        out_imgs.append(framed)
+        out_masks.append(landmark_mask(lms, framed.shape[0]))
         out_lms.append(lms)
         names.append(f.name)
+        stored.append(img.shape[0])
     if not names:
         why = f" ({len(skipped)} crops unusable, e.g. {next(iter(skipped.items()))})" if skipped else ""
         raise FaceSetError(f"side {side} of project {project.name!r} has no faces{why}: "
                            f"add sources and run `facepair extract {project.name} --side {side}`")
     s = out_imgs[0].shape[0]
+    effective = crop_coverage
+    if coverage is not None:
+        effective = crop_coverage * central_box(stored[0], crop_coverage, coverage)[1] / stored[0]
     return FaceSet(side=side, images=np.stack(out_imgs), masks=np.stack(out_masks), landmarks=np.stack(out_lms),
-                   names=names, size=s, skipped=skipped)
+                   names=names, size=s, skipped=skipped, coverage=effective)
+

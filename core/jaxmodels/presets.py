@@ -50,6 +50,7 @@ class Preset:
     decoder_channels: tuple[int, ...]  # one upscale block each
     residual_blocks: int = 0           # residual blocks after each decoder upscale
     mask: bool = False                 # a learned mask output (4th channel)
+    coverage: float | None = None      # the model's crop, mean-face units (None: the extracted crops' own)
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     batch: int = 16                    # default faces per side per step

@@ -15,6 +15,7 @@ writes the checkpoints, status, previews and metrics; the others follow its deci
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -35,6 +36,7 @@ HOLDOUT_MIN_FACES = 2 * MIN_FACES  # a side with fewer faces keeps none back
 NONFINITE_LIMIT = 8       # consecutive non-finite steps before restoring the last checkpoint
 MAX_RECOVERIES = 5
 LR_FACTOR = 0.5
+COVERAGE_TOLERANCE = 0.02  # a resume's --coverage within this of the model's own (whole-pixel crops)
 DEFAULT_SAVE_EVERY = options.SAVE_EVERY_DEFAULT
 DEFAULT_PREVIEW_EVERY = options.PREVIEW_EVERY_DEFAULT
 METRICS_INTERVAL_S = 1.0
@@ -97,16 +99,17 @@ class SideData:
     names: list[str]       # training faces
     holdout: list[str]
     source_size: int
+    coverage: float | None = None  # of the faces (mean-face units)
 
 
 def load_side(project, side: str, resolution: int, previous_holdout: list[str] | None,
-              previous_trained: list[str] | None = None) -> SideData:
+              previous_trained: list[str] | None = None, coverage: float | None = None) -> SideData:
     """A side's training faces at the model's resolution; clear errors for missing or mixed faces."""
     import cv2
 
     from core.faces.faceset import load_faceset
 
-    fs = load_faceset(project, side)  # FaceSetError (a FacepairError) when the side has none
+    fs = load_faceset(project, side, coverage=coverage)  # FaceSetError (a FacepairError) when none
     mixed = {n: int(why.split(" px")[0].split()[-1]) for n, why in fs.skipped.items() if " px, the others " in why}
     if mixed:
         counts = Counter(mixed.values())
@@ -134,7 +137,7 @@ def load_side(project, side: str, resolution: int, previous_holdout: list[str] |
         lms = ((lms + 0.5) * k - 0.5).astype(np.float32)
     maps = region_maps(lms, masks, resolution)
     return SideData(faces=np.ascontiguousarray(images), maps=maps, names=[fs.names[i] for i in keep],
-                    holdout=holdout, source_size=fs.size)
+                    holdout=holdout, source_size=fs.size, coverage=fs.coverage)
 
 
 # ---- checkpoints --------------------------------------------------------------------------------
@@ -223,7 +226,9 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             lr: float | None = None, save_every: int | None = None, preview_every: int | None = None,
             seed: int = 0, keep: int = 3, stream: bool | None = None, steps_per_call: int | None = None,
             coordinator: str | None = None, num_processes: int | None = None,
-            process_id: int | None = None) -> dict:
+            process_id: int | None = None, coverage: float | None = None, dssim: float | None = None,
+            face_weighted: bool | None = None, eye_priority: float | None = None,
+            mouth_priority: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -231,8 +236,17 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
     devices.enable_compile_cache()
     run = TrainingRun(ctx, preset=preset, batch=batch, steps=steps, lr=lr, save_every=save_every,
                       preview_every=preview_every, seed=seed, keep=keep, stream=stream,
-                      steps_per_call=steps_per_call, distributed=distributed)
+                      steps_per_call=steps_per_call, distributed=distributed, coverage=coverage,
+                      loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority))
     return run.run()
+
+
+def _loss_changes(dssim, face_weighted, eye_priority, mouth_priority) -> dict:
+    """The LossConfig fields a run asks to change (None: keep the preset's or the checkpoint's)."""
+    asked = {"dssim": dssim, "mask_weighted": face_weighted, "eye_multiplier": eye_priority,
+             "mouth_multiplier": mouth_priority}
+    kinds = {"dssim": float, "mask_weighted": bool, "eye_multiplier": float, "mouth_multiplier": float}
+    return {k: kinds[k](v) for k, v in asked.items() if v is not None}
 
 
 _TRAINERS: dict = {}
@@ -252,14 +266,15 @@ def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
 
 class TrainingRun:
     def __init__(self, ctx, *, preset, batch, steps, lr, save_every, preview_every, seed, keep, stream,
-                 steps_per_call, distributed):
+                 steps_per_call, distributed, coverage=None, loss=None):
         import jax
 
         self.ctx = ctx
         self.project = ctx.project
         self.primary = jax.process_index() == 0
         self.distributed = distributed
-        self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr)
+        self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr,
+                              coverage=None if coverage is None else float(coverage), loss=dict(loss or {}))
         self.save_every = int(save_every or DEFAULT_SAVE_EVERY)
         self.preview_every = int(preview_every or DEFAULT_PREVIEW_EVERY)
         if self.save_every < 1 or self.preview_every < 1:
@@ -292,11 +307,37 @@ class TrainingRun:
                     f"the model of {self.project.name!r} is a {meta['preset']!r} model at step {step}; it cannot "
                     f"continue as {name!r}. Resume it with --preset {meta['preset']} (or leave --preset out), or "
                     f"move {self.model_dir} away to start a new {name!r} model")
-            return preset_from_json(meta["preset_config"]), found
+            preset = preset_from_json(meta["preset_config"])
+            self._check_coverage(preset, step)
+            return preset, found
         if name is None:
             name = "lite" if jax.devices()[0].platform == "cpu" else "original"
             self.ctx.message(f"no model yet and no --preset: starting a {name!r} model")
-        return get_preset(name), None
+        return dataclasses.replace(get_preset(name), coverage=self.requested["coverage"]), None
+
+    def _with_loss(self, preset):
+        """The preset with the loss this run asks for: the loss shapes no weight, so a resume may
+        change it (the checkpoint records the loss it was last trained with)."""
+        changes = self.requested["loss"]
+        if not changes or all(getattr(preset.loss, k) == v for k, v in changes.items()):
+            return preset
+        loss = dataclasses.replace(preset.loss, **changes)
+        self.ctx.message("loss: " + ", ".join(f"{k} {getattr(preset.loss, k)} → {v}" for k, v in changes.items()
+                                              if getattr(preset.loss, k) != v))
+        return dataclasses.replace(preset, loss=loss)
+
+    def _check_coverage(self, preset, step: int) -> None:
+        """A model keeps the crop it was trained on: a resume that asks for another is refused."""
+        asked = self.requested["coverage"]
+        if asked is None:
+            return
+        had = preset.coverage
+        if had is None or abs(had - asked) > COVERAGE_TOLERANCE:
+            words = "the extracted crops' own coverage" if had is None else f"coverage {had:.3g}"
+            raise TrainError(
+                f"the model of {self.project.name!r} was trained at {words} (step {step}); it cannot continue "
+                f"at --coverage {asked:g}. Leave --coverage out to resume, or move {self.model_dir} away to "
+                f"start a new model")
 
     def _load_data(self, preset):
         from core.jaxmodels.step import FaceData
@@ -310,7 +351,8 @@ class TrainingRun:
             except ValueError:
                 previous = {}
         trained = self.previous_trained = previous.get("trained") or {}
-        sides = {s: load_side(self.project, s, preset.resolution, previous.get(s), trained.get(s)) for s in ("a", "b")}
+        sides = {s: load_side(self.project, s, preset.resolution, previous.get(s), trained.get(s), preset.coverage)
+                 for s in ("a", "b")}
         if sides["a"].source_size != sides["b"].source_size:
             raise TrainError(
                 f"the faces of side a are {sides['a'].source_size} px and those of side b "
@@ -318,6 +360,19 @@ class TrainingRun:
                 f"(`facepair extract {self.project.name} --size N`)")
         data = FaceData(sides["a"].faces, sides["a"].maps, sides["b"].faces, sides["b"].maps)
         return sides, data
+
+    def _framed_preset(self, preset, sides):
+        """The preset with the coverage its faces really have (whole pixels of the stored crops), so
+        conversion frames faces exactly as training did."""
+        if preset.coverage is None:
+            return preset
+        a, b = sides["a"].coverage, sides["b"].coverage
+        if abs(a - b) > 1e-6:
+            raise TrainError(f"the crops of side a frame coverage {a:.4g} and those of side b {b:.4g} at "
+                             f"--coverage {preset.coverage:g}: extract both sides with the same settings")
+        if abs(a - preset.coverage) > 1e-9:
+            self.ctx.message(f"coverage {preset.coverage:g} is {a:.4g} on these crops (whole pixels)")
+        return dataclasses.replace(preset, coverage=a)
 
     def _check_consistent(self, sides) -> None:
         """Every process must hold the same faces (the data is replicated, the batch sharded)."""
@@ -360,6 +415,7 @@ class TrainingRun:
         self.device_text = info.describe()
         ctx.message(self.device_text)
         preset, found = self._resolve_preset()
+        preset = self._with_loss(preset)
         if self.distributed:
             self._check_same(preset.to_json(), "model preset (pass the same --preset to every process)")
         batch = int(self.requested["batch"] or preset.batch)
@@ -368,6 +424,7 @@ class TrainingRun:
             raise TrainError(f"--batch {batch} does not split over {n_dev} devices: use a multiple of {n_dev} "
                              f"(e.g. {max(n_dev, batch // n_dev * n_dev)})")
         sides, host_data = self._load_data(preset)
+        preset = self._framed_preset(preset, sides)
         self._check_consistent(sides)
         nbytes = sum(x.nbytes for x in host_data)
         limit = devices.device_memory_bytes()

@@ -307,6 +307,7 @@ class Swapper:
     _params: dict
     _fn: object
     batch: int = 64
+    coverage: float | None = None  # the model's crop (None: the extracted crops')
 
     def swap(self, faces, direction: str = "a-to-b"):
         if direction not in _SIDES:
@@ -391,5 +392,5 @@ def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
         return fns[side](params, faces)
 
     return Swapper(preset=preset.name, resolution=preset.resolution, step=int(step), has_mask=preset.mask,
-                   _params=params, _fn=fn, batch=batch)
+                   _params=params, _fn=fn, batch=batch, coverage=preset.coverage)
 

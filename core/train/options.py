@@ -29,6 +29,22 @@ SPEC = KindSpec(
                label="Steps (empty: until stopped)"),
         Option("lr", float, None, min=0, above_min=True, metavar="X", auto="the preset's, or the checkpoint's",
                help="learning rate (default: {default})", label="Learning rate"),
+        Option("coverage", float, None, min=0, above_min=True, max=4, metavar="C",
+               auto="the extracted crops' own, 2.0: the whole head",
+               help="the model's crop in mean-face units: a tighter crop (e.g. 1.6) spends the model's "
+                    "pixels on the inner face rather than hair and background. A new model's setting, kept "
+                    "in its checkpoint; conversion frames faces the same way (default: {default})",
+               label="Crop coverage (empty: the crops')"),
+        Option("dssim", float, None, min=0, max=10, metavar="W", auto="the preset's, or the checkpoint's",
+               help="weight of the structural (DSSIM) term beside the pixel loss; 0 turns it off "
+                    "(default: {default})", label="DSSIM weight"),
+        Option("face_weighted", bool, None, flag="--face-weighted",
+               help="score the reconstruction on the face (landmark hull) more than on the background; "
+                    "--no-face-weighted scores every pixel alike (default: the preset's, or the checkpoint's)"),
+        Option("eye_priority", float, None, min=1, max=10, metavar="X", auto="the preset's, or the checkpoint's",
+               help="extra weight on the eyes, 1 = none (default: {default})", label="Eye priority"),
+        Option("mouth_priority", float, None, min=1, max=10, metavar="X", auto="the preset's, or the checkpoint's",
+               help="extra weight on the mouth, 1 = none (default: {default})", label="Mouth priority"),
         Option("save_every", int, None, min=1, metavar="N", auto=str(SAVE_EVERY_DEFAULT),
                help="checkpoint every N steps (default {default})", label="Save every N steps"),
         Option("preview_every", int, None, min=1, metavar="N", auto=str(PREVIEW_EVERY_DEFAULT),
