@@ -1,14 +1,15 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (the suite).
 # Both create .venv when it is missing and install what they need; on a machine where
-# `nvidia-smi` works they add JAX's CUDA build (the `gpu` extra).
+# `nvidia-smi` works they add the JAX CUDA build its driver runs (core/system/cuda.py: the `gpu12` or
+# `gpu13` extra) and say in one line when that JAX then finds no usable GPU.
 SHELL := /bin/bash
 comma := ,
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
-EXTRAS := dev$(if $(HAS_GPU),$(comma)gpu)
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)$(if $(HAS_GPU),-gpu)
+GPU_EXTRA := $(shell $(PYTHON) core/system/cuda.py 2>/dev/null)
+EXTRAS := dev$(if $(GPU_EXTRA),$(comma)$(GPU_EXTRA))
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)$(if $(GPU_EXTRA),-$(GPU_EXTRA))
 PYTEST_ARGS ?=
 
 .PHONY: demo test install lint bench clean
@@ -24,7 +25,9 @@ install: $(STAMP)
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@$(PYTHON) core/system/cuda.py >/dev/null
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(if $(GPU_EXTRA),@$(PY) core/system/cuda.py --check)
 	rm -f $(VENV)/.installed-*
 	touch $@
 
