@@ -36,6 +36,7 @@ from jax.sharding import PartitionSpec as P
 from core.jaxmodels import augment as aug
 from core.jaxmodels.losses import side_loss, uses_maps
 from core.jaxmodels.models import FaceSwapModel
+from core.jaxmodels.precision import compute_dtype_name
 from core.jaxmodels.presets import Preset, get_preset
 
 
@@ -76,8 +77,9 @@ def default_mesh(devices=None) -> Mesh:
 
 
 def compute_dtype_for(platform: str):
-    """bf16 compute with fp32 parameters on accelerators; fp32 everywhere on a CPU."""
-    return jnp.float32 if platform == "cpu" else jnp.bfloat16
+    """bf16 compute with fp32 parameters on accelerators; fp32 everywhere on a CPU (unless
+    $FACEPAIR_COMPUTE_DTYPE says otherwise: core/jaxmodels/precision.py)."""
+    return jnp.bfloat16 if compute_dtype_name(platform) == "bfloat16" else jnp.float32
 
 
 _B1, _B2, _EPS = 0.9, 0.999, 1e-8  # Adam's constants (optax.scale_by_adam's defaults)

@@ -25,13 +25,18 @@ class DeviceInfo:
 
     def describe(self) -> str:
         """'trains on 1× NVIDIA H200 (gpu, bf16)' / 'trains on the CPU (2 cores, fp32)' / '…across 2 processes'."""
+        from core.jaxmodels.precision import short_name
+
+        precision = short_name(self.platform)
+        if precision == "bf16":
+            precision = "bf16 compute, fp32 weights"
         if self.platform == "cpu":
             cores = os.cpu_count() or 1
-            what = f"the CPU ({cores} core{'s' if cores != 1 else ''}, fp32)"
+            what = f"the CPU ({cores} core{'s' if cores != 1 else ''}, {precision})"
             if self.total > 1:
-                what = f"{self.total} CPU devices ({cores} cores here, fp32)"
+                what = f"{self.total} CPU devices ({cores} cores here, {precision})"
         else:
-            what = f"{self.total}× {self.kind} ({self.platform}, bf16 compute, fp32 weights)"
+            what = f"{self.total}× {self.kind} ({self.platform}, {precision})"
         if self.processes > 1:
             what += f" across {self.processes} processes (this is process {self.process_index})"
         return f"trains on {what}"

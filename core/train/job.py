@@ -256,9 +256,11 @@ def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
     """A Trainer per configuration and process, so jobs run in one process (tests) compile once."""
     import jax
 
+    from core.jaxmodels.precision import compute_dtype_name
     from core.jaxmodels.step import Trainer
 
-    key = (preset, batch, streamed, steps_per_call, tuple(d.id for d in jax.devices()), jax.process_count())
+    key = (preset, batch, streamed, steps_per_call, tuple(d.id for d in jax.devices()), jax.process_count(),
+           compute_dtype_name(jax.devices()[0].platform))
     if key not in _TRAINERS:
         _TRAINERS[key] = Trainer(preset, batch, mesh=None, streamed=streamed, steps_per_call=steps_per_call)
     return _TRAINERS[key]
