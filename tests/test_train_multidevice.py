@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8
 
 
-def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
+def run_curve(faces_npz: str, steps: int = STEPS, batch: int = TRAIN_ARGS["batch"]) -> dict:
     """Train the micro model on the saved faces over all devices of this process; the loss curve."""
     import jax
 
@@ -37,7 +37,7 @@ def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
     from core.train.job import get_trainer
 
     d = np.load(faces_npz)
-    tr = get_trainer(micro_preset(), TRAIN_ARGS["batch"], False, None)
+    tr = get_trainer(micro_preset(), batch, False, None)
     state = tr.init_state(0)
     data = tr.put_data(FaceData(d["fa"], d["ma"], d["fb"], d["mb"]))
     hlo = tr._train.lower(state, data, np.int32(1)).compile().as_text()
@@ -48,7 +48,9 @@ def run_curve(faces_npz: str, steps: int = STEPS) -> dict:
         lb.append(float(np.asarray(m["loss_b"])[0]))
     return {"devices": jax.device_count(), "mesh": int(tr.mesh.size), "loss_a": la, "loss_b": lb,
             "all_reduce": "all-reduce" in hlo,
-            "params_replicated": all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.params))}
+            "params_replicated": all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.params)),
+            "dtype": str(tr.dtype.__name__ if hasattr(tr.dtype, "__name__") else tr.dtype),
+            "params_fp32": all(x.dtype == np.float32 for x in jax.tree.leaves(state.params))}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,29 @@ def test_four_cpu_devices_follow_one(faces_npz):
     np.testing.assert_allclose(four["loss_a"], one["loss_a"], rtol=rtol)
     np.testing.assert_allclose(four["loss_b"], one["loss_b"], rtol=rtol)
     assert four["loss_a"][-1] < four["loss_a"][0] or four["loss_b"][-1] < four["loss_b"][0]
+
+
+@pytest.mark.slow
+def test_eight_cpu_devices_in_bf16(faces_npz, monkeypatch):
+    """Data parallelism with the GPU's precision (bf16 compute, fp32 weights) over 8 simulated
+    devices: sharded, reduced, falling; its first loss is the one-device bf16 run's (the same
+    weights and faces, the sums in another order: within bf16's rounding of a mean)."""
+    monkeypatch.setenv("FACEPAIR_COMPUTE_DTYPE", "bfloat16")
+    one = run_curve(faces_npz, steps=1, batch=8)
+    assert "bfloat16" in one["dtype"]
+    code = (f"import json; from tests.test_train_multidevice import run_curve; "
+            f"print(json.dumps(run_curve({faces_npz!r}, batch=8)))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=8",
+                                FACEPAIR_COMPUTE_DTYPE="bfloat16"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    eight = json.loads(p.stdout.strip().splitlines()[-1])
+    assert eight["devices"] == 8 and eight["mesh"] == 8 and "bfloat16" in eight["dtype"]
+    assert eight["all_reduce"] and eight["params_replicated"] and eight["params_fp32"]
+    assert all(np.isfinite(eight["loss_a"] + eight["loss_b"]))
+    assert eight["loss_a"][-1] < eight["loss_a"][0] or eight["loss_b"][-1] < eight["loss_b"][0]
+    np.testing.assert_allclose(eight["loss_a"][0], one["loss_a"][0], rtol=2e-2)
+    np.testing.assert_allclose(eight["loss_b"][0], one["loss_b"][0], rtol=2e-2)
 
 
 def _free_port() -> int:
