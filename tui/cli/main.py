@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "tui.cli.commands.evaluate",
     "tui.cli.commands.demo",
     "tui.cli.commands.bench",
+    "tui.cli.commands.plan",
     "tui.cli.commands.jobs",
 )
 
