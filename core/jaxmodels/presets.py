@@ -117,7 +117,7 @@ _add(Preset(
     decoder_channels=(512, 256, 128, 64), residual_blocks=1, mask=True,
     loss=LossConfig(kind="l1", dssim=1.0, mask_weighted=True, eye_multiplier=3.0, mouth_multiplier=2.0),
     batch=32, lr=5e-5, warmup_steps=500, steps_per_call=20,
-    param_count=113_088_776, hardware="one GPU with ≥ 16 GB",
+    param_count=113_088_776, hardware="one GPU: 9.8 GiB at batch 32 (facepair plan)",
     description="128 px, wider decoders with residual blocks, a learned mask, DSSIM and eye/mouth priority",
 ))
 
@@ -127,7 +127,7 @@ _add(Preset(
     decoder_channels=(512, 384, 256, 128, 64), residual_blocks=1, mask=True,
     loss=LossConfig(kind="l1", dssim=1.0, mask_weighted=True, eye_multiplier=3.0, mouth_multiplier=2.0),
     batch=16, lr=4e-5, warmup_steps=1000, steps_per_call=10,
-    param_count=152_161_480, hardware="a large GPU (≥ 40 GB) or several",
+    param_count=152_161_480, hardware="one GPU: 18.4 GiB at batch 16 (facepair plan)",
     description="256 px, the hq128 design one level deeper, for close-ups",
 ))
 
