@@ -54,3 +54,20 @@ def test_the_cli_plans_without_dlib_or_textual_and_says_what_does_not_fit():
     assert row["fits"] is False and row["memory_bytes"] == 5 * 2**20
     assert "datasheet" in out["peak_source"]
     assert json.loads(done.stderr.strip().splitlines()[-1])["mods"] == []
+
+
+@pytest.mark.slow
+def test_the_gpu_script_runs_its_smoke_recipe(tmp_path):
+    """benchmarks/gpu.sh is what a session with a GPU runs once: a broken import there wastes it."""
+    import os
+
+    env = {**os.environ, "OUT": str(tmp_path), "PRESETS": "tiny", "BATCH": "4", "STEPS": "2", "REPEATS": "1",
+           "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks/gpu.sh")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    bench = json.loads((tmp_path / "bench_gpu.json").read_text())
+    (row,) = bench["train"]
+    assert row["preset"] == "tiny" and row["images_per_s"] > 0
+    (plan,) = json.loads((tmp_path / "plan_gpu.json").read_text())
+    assert plan["preset"] == "tiny" and plan["batch"] == 4 and plan["total_bytes"] > 0
