@@ -315,7 +315,10 @@ class TrainingRun:
         if name is None:
             name = "lite" if jax.devices()[0].platform == "cpu" else "original"
             self.ctx.message(f"no model yet and no --preset: starting a {name!r} model")
-        return dataclasses.replace(get_preset(name), coverage=self.requested["coverage"]), None
+        preset = get_preset(name)
+        if self.requested["coverage"] is not None:
+            preset = dataclasses.replace(preset, coverage=self.requested["coverage"])
+        return preset, None
 
     def _with_loss(self, preset):
         """The preset with the loss this run asks for: the loss shapes no weight, so a resume may
