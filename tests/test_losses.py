@@ -93,12 +93,12 @@ def test_gradients_are_finite_at_the_optimum():
 
 
 def test_target_maps_are_skipped_only_when_the_loss_ignores_them():
-    """lite and original score plain L1: their step augments no maps. Where the loss ignores them,
+    """original scores plain L1: its step augments no maps. Where the loss ignores them,
     a 0-channel map gives the same loss; every preset that weights or learns a mask needs them."""
     from core.jaxmodels.losses import uses_maps
     from core.jaxmodels.presets import PRESETS
 
-    assert {n for n, p in PRESETS.items() if not uses_maps(p.loss, p.mask)} == {"lite", "original"}
+    assert {n for n, p in PRESETS.items() if not uses_maps(p.loss, p.mask)} == {"original"}
     assert uses_maps(LossConfig(mask_weighted=True), False) and uses_maps(LossConfig(eye_multiplier=2.0), False)
     assert uses_maps(LossConfig(), True) and not uses_maps(LossConfig(mask_loss=0.0), True)
     r = np.random.default_rng(5)
