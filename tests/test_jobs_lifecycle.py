@@ -473,3 +473,34 @@ def test_jobs_all_shows_old_finished_jobs(project):
     table = cli("jobs", env={"COLUMNS": "120"}).stdout
     assert "selftest-old-done" not in table and "selftest-old-running" in table
     assert "selftest-old-done" in cli("jobs", "--all", env={"COLUMNS": "120"}).stdout
+
+
+def test_a_cancel_signal_during_an_event_write_is_still_said(tmp_path):
+    """The signal handler writes 'cancel requested'; when the signal lands while the main thread is
+    writing an event, the file refuses the reentrant write: the message is said afterwards instead
+    of being lost (this made test_cancel_right_after_start_… flaky under load)."""
+    import types
+
+    from core.errors import JobCancelled
+    from core.jobs.runner import JobContext, on_cancel_signal
+
+    written = []
+
+    class Busy:
+        refuse = True
+
+        def write(self, type, **fields):
+            if self.refuse:
+                self.refuse = False
+                raise RuntimeError("reentrant call inside <_io.BufferedWriter name='events.jsonl'>")
+            written.append(fields.get("text"))
+            return {"type": type, **fields}
+
+    ctx = JobContext(types.SimpleNamespace(dir=tmp_path), None, Busy())
+    on_cancel_signal(ctx, signal.SIGTERM)
+    assert ctx.cancelled and written == []
+    with pytest.raises(JobCancelled):
+        ctx.check_cancelled()
+    assert written == ["cancel requested (SIGTERM)"]
+    with pytest.raises(JobCancelled):
+        on_cancel_signal(ctx, signal.SIGTERM)  # a second signal stops the job where it is

@@ -42,6 +42,7 @@ class JobContext:
         self._writer = writer
         self._on_event = on_event
         self._cancel_requests = 0
+        self._pending: list[str] = []
         self._last_progress = 0.0
 
     @property
@@ -84,19 +85,31 @@ class JobContext:
 
     def check_cancelled(self) -> None:
         if self._cancel_requests:
+            self.say_pending()
             raise JobCancelled()
+
+    def say_pending(self) -> None:
+        """Messages a signal handler could not write (it came while the main thread was writing an
+        event: the file refuses a reentrant write), written now, from the main thread."""
+        while self._pending:
+            self.emit("message", level="warning", text=self._pending.pop(0))
+
+
+def on_cancel_signal(ctx: JobContext, signum: int) -> None:
+    """The first SIGTERM/SIGINT is a request the job sees; a second one stops it where it is."""
+    ctx.request_cancel()
+    if ctx._cancel_requests > 1:
+        raise JobCancelled()
+    text = f"cancel requested ({signal.Signals(signum).name})"
+    try:
+        ctx.emit("message", level="warning", text=text)
+    except Exception:  # e.g. a reentrant write into the events file: said later, from the main thread
+        ctx._pending.append(text)
 
 
 def _install_signals(ctx: JobContext) -> None:
     def on_term(signum, frame):
-        ctx.request_cancel()
-        if ctx._cancel_requests == 1:
-            try:
-                ctx.emit("message", level="warning", text=f"cancel requested ({signal.Signals(signum).name})")
-            except Exception:
-                pass
-        else:
-            raise JobCancelled()
+        on_cancel_signal(ctx, signum)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -126,6 +139,7 @@ def execute(job_dir: Path, on_event: Callable[[dict], None] | None = None, insta
         code = 0
     except JobCancelled:
         job.state, job.reason = "cancelled", "cancelled on request"
+        ctx.say_pending()
         code = 130
     except KeyboardInterrupt:
         job.state, job.reason = "cancelled", "interrupted"
