@@ -36,7 +36,7 @@ def test_a_tighter_faceset_is_the_crop_a_tighter_alignment_would_make(extracted_
     tight = load_faceset(extracted_project, "a", coverage=1.5)
     offset, kept = central_box(EXTRACTED_SIZE, align.COVERAGE, 1.5)
     assert full.coverage == align.COVERAGE and tight.size == kept
-    assert tight.coverage == pytest.approx(align.COVERAGE * kept / EXTRACTED_SIZE, abs=1e-12)
+    assert tight.coverage == pytest.approx(align.COVERAGE * kept / EXTRACTED_SIZE, rel=1e-12)
     assert tight.names == full.names
     np.testing.assert_array_equal(tight.images[0], full.images[0][offset:offset + kept, offset:offset + kept])
 
@@ -49,10 +49,11 @@ def test_a_tighter_faceset_is_the_crop_a_tighter_alignment_would_make(extracted_
     assert resized.images.shape[1:] == (32, 32, 3) and resized.coverage == tight.coverage
 
 
-def _meta_coverage(project) -> float | None:
+def _preset_config(project) -> dict:
+    """The preset the newest checkpoint records."""
     m = model_io.checkpoint_manager(model_io.checkpoint_dir(project), read_only=True)
     try:
-        return model_io.read_meta(m, m.latest_step())["preset_config"]["coverage"]
+        return model_io.read_meta(m, m.latest_step())["preset_config"]
     finally:
         m.close()
 
@@ -66,7 +67,7 @@ def test_a_model_trained_tighter_keeps_its_coverage_through_resume_and_conversio
     job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 3, "coverage": 1.6})
     assert job.state == "succeeded", job.reason
     expected = align.COVERAGE * central_box(EXTRACTED_SIZE, align.COVERAGE, 1.6)[1] / EXTRACTED_SIZE
-    assert _meta_coverage(p) == pytest.approx(expected, abs=1e-12)
+    assert _preset_config(p)["coverage"] == pytest.approx(expected, rel=1e-12)
     assert json.loads((p.model_dir / "config.json").read_text())["coverage"] == pytest.approx(expected)
     said = [e["text"] for e in read_events(job.events_path) if e["type"] == "message"]
     assert any(f"coverage 1.6 is {expected:.4g}" in t for t in said)
@@ -76,12 +77,12 @@ def test_a_model_trained_tighter_keeps_its_coverage_through_resume_and_conversio
 
     resumed = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 6})  # no --coverage: the model's own
     assert resumed.state == "succeeded", resumed.reason
-    assert _meta_coverage(p) == pytest.approx(expected, abs=1e-12)
+    assert _preset_config(p)["coverage"] == pytest.approx(expected, rel=1e-12)
 
     swapper = model_io.load_swapper(p)
-    assert swapper.coverage == pytest.approx(expected, abs=1e-12)
+    assert swapper.coverage == pytest.approx(expected, rel=1e-12)
     converter = make_converter(p, "a-to-b", MergeOptions(), "all", True, swapper=swapper)
-    assert converter.coverage == pytest.approx(expected, abs=1e-12)
+    assert converter.coverage == pytest.approx(expected, rel=1e-12)
 
 
 def test_a_model_of_the_crops_own_coverage_converts_at_the_extraction_coverage(trained_project):
@@ -94,14 +95,6 @@ def test_a_model_of_the_crops_own_coverage_converts_at_the_extraction_coverage(t
     assert converter.coverage == align.COVERAGE
 
 
-def _meta_loss(project) -> dict:
-    m = model_io.checkpoint_manager(model_io.checkpoint_dir(project), read_only=True)
-    try:
-        return model_io.read_meta(m, m.latest_step())["preset_config"]["loss"]
-    finally:
-        m.close()
-
-
 @pytest.mark.slow
 def test_a_resume_may_change_the_loss_and_the_checkpoint_records_it(trained_project, tmp_path):
     import shutil
@@ -111,14 +104,14 @@ def test_a_resume_may_change_the_loss_and_the_checkpoint_records_it(trained_proj
     home = tmp_path / "home"
     shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)
     p = load_project(home, trained_project.name)
-    before = _meta_loss(p)
+    before = _preset_config(p)["loss"]
     assert before["dssim"] == 0.5 and before["mask_weighted"] and before["eye_multiplier"] == 2.0  # tiny's
     job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 9, "dssim": 0.0, "face_weighted": False,
                                        "eye_priority": 3.0})
     assert job.state == "succeeded", job.reason
     said = [e["text"] for e in read_events(job.events_path) if e["type"] == "message"]
     assert any(t.startswith("loss: ") and "dssim 0.5 → 0.0" in t and "mask_weighted True → False" in t for t in said)
-    after = _meta_loss(p)
+    after = _preset_config(p)["loss"]
     assert (after["dssim"], after["mask_weighted"], after["eye_multiplier"]) == (0.0, False, 3.0)
     assert after["mouth_multiplier"] == before["mouth_multiplier"]  # not asked: kept
     metrics = [e for e in read_events(job.events_path) if e["type"] == "metrics"]
