@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 GPU_EXTRA := $(shell $(PYTHON) core/system/cuda.py 2>/dev/null)
-EXTRAS := dev$(if $(GPU_EXTRA),$(comma)$(GPU_EXTRA))
+EXTRAS := dev,export$(if $(GPU_EXTRA),$(comma)$(GPU_EXTRA))
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)$(if $(GPU_EXTRA),-$(GPU_EXTRA))
 PYTEST_ARGS ?=
 

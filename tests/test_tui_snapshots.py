@@ -145,3 +145,15 @@ def test_delete_confirmation(studio, snap_compare):
         await settle(pilot)
 
     assert snap_compare(app_for(studio), terminal_size=SIZE, run_before=run_before)
+
+
+def test_export_dialog(studio, snap_compare):
+    async def run_before(pilot):
+        await settle(pilot, lambda: len(pilot.app.screen.rows) == 2, "rows")
+        await pilot.press("enter")
+        await settle(pilot, lambda: pilot.app.screen.query_one("#thumbs-b").image is not None, "thumbnails")
+        await pilot.press("o")
+        await settle(pilot, lambda: "Export the model" in str(pilot.app.screen.query_one(".dialog-title").render()),
+                     "the export dialog")
+
+    assert snap_compare(app_for(studio), terminal_size=SIZE, run_before=run_before)

@@ -18,6 +18,9 @@ What is measured, on VIDEO (default ../shared/data/video/short_hamilton_clip.mp4
    busy in that run (so they show which stage sets the pace, on a CPU shared by all of them).
 With --detect, a second run finds faces on the fly (`frames_per_s_detect`), as for an input that
 was never extracted.
+5. With `--engine both` (the default where the `export` extra is installed) steps 3-4 run again with
+   the model exported to ONNX and run by ONNX Runtime (`convert --engine onnx`; the export and the
+   session's start count as its `compile_s`): `engines` holds both engines' figures side by side.
 """
 
 from __future__ import annotations
@@ -75,13 +78,34 @@ class FreshModel:
         return np.asarray(rgb), (None if mask is None else np.asarray(mask))
 
 
-def _swapper(preset: str, project: str | None, home: str | None):
+def _swapper(preset: str, project: str | None, home: str | None, engine: str = "jax", work: Path | None = None):
     if project:
+        from core.convert.converter import load_swapper
         from core.project.projects import home_dir, load_project
-        from core.train import model_io
 
-        return model_io.load_swapper(load_project(home_dir(home), project))
-    return FreshModel(preset)
+        return load_swapper(load_project(home_dir(home), project), engine=engine)
+    fresh = FreshModel(preset)
+    return fresh if engine == "jax" else _fresh_onnx(fresh, work)
+
+
+def _fresh_onnx(fresh: FreshModel, work: Path):
+    """The fresh model exported to ONNX in `work`, run by ONNX Runtime."""
+    from core.export.engine import make_swapper
+    from core.train.model_io import LoadedModel
+
+    loaded = LoadedModel(preset=fresh.trainer.preset, step=0, graphdef=fresh.trainer.graphdef, params=fresh.params)
+    return make_swapper(loaded, lambda side: work / f"fresh-to-{side}.onnx", lambda side: {})
+
+
+def engines_available() -> tuple[str, ...]:
+    """jax, and onnx where the `export` extra is installed."""
+    from core.export.onnx_file import ExportUnavailable, require
+
+    try:
+        require()
+    except ExportUnavailable:
+        return ("jax",)
+    return ("jax", "onnx")
 
 
 def _warm(swapper, batch: int) -> float:
@@ -161,8 +185,22 @@ def _fps(n: int, seconds: float) -> float | None:
     return round(n / seconds, 1) if seconds > 0 else None
 
 
+def _engine_run(engine: str, preset, project, home, batch, crf, path, info, faces, work) -> dict:
+    """One engine's timed conversion: its figures."""
+    t0 = time.perf_counter()
+    swapper = _swapper(preset, project, home, engine, work)
+    load_s = time.perf_counter() - t0
+    compile_s = _warm(swapper, batch)
+    total, conv, busy, _ = _timed_conversion(swapper, path, info, work / f"out_{engine}.mp4", _stored(path, faces),
+                                             batch, crf, work)
+    c = conv.counters
+    return {"frames_per_s": _fps(c.frames_out, total), "infer_fps": _fps(c.frames_out, busy.get("infer", 0.0)),
+            "infer_faces_per_s": _fps(c.faces_swapped, busy.get("infer", 0.0)), "seconds": round(total, 3),
+            "compile_s": round(compile_s, 3), "load_s": round(load_s, 3)}
+
+
 def run(video: str | None = None, preset: str = "lite", project: str | None = None, home: str | None = None,
-        batch: int = 32, detect: bool = False, crf: int = 18, **_ignored) -> dict:
+        batch: int = 32, detect: bool = False, crf: int = 18, engine: str = "both", **_ignored) -> dict:
     """Benchmark one conversion; returns {"convert": {...}} (see the module notes for each key)."""
     from core.convert.sources import frames_detected
     from core.media import read as media
@@ -201,6 +239,11 @@ def run(video: str | None = None, preset: str = "lite", project: str | None = No
                                                       frames_detected(media.iter_frames(path), video=True),
                                                       batch, crf, work)
             result["frames_per_s_detect"] = _fps(conv_d.counters.frames_out, total_d)
+        result["engines"] = {"jax": {k: result[k] for k in ("frames_per_s", "infer_fps", "infer_faces_per_s",
+                                                             "seconds", "compile_s", "load_s")}}
+        wanted = engines_available() if engine == "both" else (engine,)
+        for other in (e for e in wanted if e != "jax"):
+            result["engines"][other] = _engine_run(other, preset, project, home, batch, crf, path, info, faces, work)
         return {"convert": result}
 
 
@@ -218,6 +261,12 @@ def format_table(result: dict) -> str:
     ]
     if "frames_per_s_detect" in r:
         rows.append(("end to end, detecting", r["frames_per_s_detect"], "faces found on the fly"))
+    for name, e in r.get("engines", {}).items():
+        if name != "jax":
+            rows.append((f"end to end, {name}", e["frames_per_s"], f"the same run with the {name} engine "
+                         f"(export + session {e['compile_s']} s)"))
+            rows.append((f"inference, {name}", e["infer_fps"], f"{e['infer_faces_per_s']} faces/s "
+                         f"(jax: {r['infer_faces_per_s']})"))
     width = max(len(n) for n, _, _ in rows)
     lines = [f"convert: {Path(r['video']).name} ({r['width']}×{r['height']}"
              + (", synthetic" if r["synthetic_video"] else "") + ")"]
@@ -234,10 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", help="projects home (with --project)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--detect", action="store_true", help="also time a run that finds faces on the fly")
+    ap.add_argument("--engine", choices=("jax", "onnx", "both"), default="both",
+                    help="both (default): JAX, then ONNX Runtime where the export extra is installed")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     result = run(args.video, preset=args.preset, project=args.project, home=args.home, batch=args.batch,
-                 detect=args.detect)
+                 detect=args.detect, engine=args.engine)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -233,6 +233,14 @@ def summary_rows(result: dict) -> list[list[str]]:
                          f"end to end finding them on the fly: {_fmt(c['frames_per_s_detect'])} frames/s"
                          if c.get("frames_per_s_detect") else "") if x) or "—",
                      "—", "≥ 30 frames/s", "yes" if fps >= 30 else "no"])
+        for name, e in (c.get("engines") or {}).items():
+            if name != "jax":
+                efps = e.get("frames_per_s") or 0
+                rows.append([f"convert, {name} engine", f"{_fmt(efps)} frames/s end to end (inference "
+                             f"{_fmt(e.get('infer_fps'))}; {_fmt(e.get('infer_faces_per_s'))} faces/s)",
+                             f"jax engine: {_fmt(fps)} frames/s (inference {_fmt(c.get('infer_fps'))}; "
+                             f"{_fmt(c.get('infer_faces_per_s'))} faces/s)", "—", "≥ 30 frames/s",
+                             "yes" if efps >= 30 else "no"])
     return rows
 
 

@@ -301,9 +301,10 @@ class Converter:
 _swappers: dict[tuple, object] = {}
 
 
-def load_swapper(project, warn=None):
+def load_swapper(project, warn=None, engine: str = "jax"):
     """The project's trained model (core.train.model_io); a clear error naming `facepair train` when absent.
     A damaged newest checkpoint is moved aside and the newest intact one used; `warn(text)` says so.
+    `engine` "onnx": the exported graph run by ONNX Runtime (core/export/engine.py) instead of JAX.
 
     Kept per process while the model's status.json is unchanged, so conversions run in one process
     (tests, scripts) load and compile the model once.
@@ -313,12 +314,17 @@ def load_swapper(project, warn=None):
     status = project.model_dir / "status.json"
     try:
         st = status.stat()
-        key = (str(project.model_dir.resolve()), st.st_mtime_ns, st.st_size)
+        key = (str(project.model_dir.resolve()), st.st_mtime_ns, st.st_size, engine)
     except OSError:
         key = None
     if key is not None and key in _swappers:
         return _swappers[key]
-    swapper = model_io.load_swapper(project, warn=warn)
+    if engine == "onnx":
+        from core.export.engine import load_onnx_swapper
+
+        swapper = load_onnx_swapper(project, warn=warn)
+    else:
+        swapper = model_io.load_swapper(project, warn=warn)
     if key is not None:
         _swappers.clear()  # one model at a time: a retrained model replaces the old one
         _swappers[key] = swapper
@@ -326,11 +332,11 @@ def load_swapper(project, warn=None):
 
 
 def make_converter(project, direction: str, options: MergeOptions, faces: str, label: bool, swapper=None,
-                   batch: int = DEFAULT_BATCH, warn=None) -> Converter:
-    """A Converter for the project's model (loaded unless given), checked against the options."""
+                   batch: int = DEFAULT_BATCH, warn=None, engine: str = "jax") -> Converter:
+    """A Converter for the project's model (loaded with `engine` unless given), checked against the options."""
     side = replaced_side(direction)
     if swapper is None:
-        swapper = load_swapper(project, warn=warn)
+        swapper = load_swapper(project, warn=warn, engine=engine)
     if options.mask == "learned" and not getattr(swapper, "has_mask", False):
         raise ConvertError(f"--mask learned needs a model with a learned mask, and preset "
                            f"{getattr(swapper, 'preset', '?')!r} has none: use --mask hull")

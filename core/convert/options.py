@@ -68,6 +68,9 @@ CONVERT = KindSpec(
         Option("batch", int, BATCH_DEFAULT, min=1, metavar="N", help="faces per model call (default {default})",
                label="Faces per batch (empty: default)"),
         Option("workers", int, None, min=1, flag=None, label="Worker processes (empty: auto)"),
+        Option("engine", str, "jax", choices=("jax", "onnx"),
+               help="jax (default): the model in JAX; onnx: its exported graph in ONNX Runtime (the `export` "
+                    "extra; core/export/engine.py)", label="Engine"),
     ),
 )
 

@@ -31,8 +31,10 @@ lax unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 
 import jax
@@ -45,13 +47,30 @@ _DN = ("NHWC", "HWIO", "NHWC")
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 
+_PLAIN = contextvars.ContextVar("facepair_plain_convs", default=False)
+
+
+@contextlib.contextmanager
+def plain_convs() -> Iterator[None]:
+    """Models traced inside use XLA's own convolution and the plain output conv, whatever the
+    backend: what an exporter (core/export) needs, since a custom VJP and the space-to-depth trick
+    are training-speed devices that other runtimes gain nothing from."""
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
+
+
 def enabled() -> bool:
     """Whether models should use this convolution: on XLA:CPU, unless FACEPAIR_CONV says otherwise.
 
     FACEPAIR_CONV=fast forces it on (any backend), =xla forces XLA's own convolution (to compare);
     unset or `auto`: on when JAX's default backend is the CPU. GPUs keep XLA's convolution, whose
-    gradients cuDNN runs well.
+    gradients cuDNN runs well. Never inside `plain_convs()`.
     """
+    if _PLAIN.get():
+        return False
     choice = os.environ.get("FACEPAIR_CONV", "auto").strip().lower()
     if choice in ("fast", "fastconv"):
         return True

@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "demo": "core.demo.job:run_job",
     "eval": "core.evaluate.job:run_job",
     "bench-quality": "core.bench.quality:run_job",
+    "export": "core.export.job:run_job",
 }
 
 # Each kind's spec: "module:NAME" (imported on first use) or, for kinds registered at runtime, the spec.
@@ -39,6 +40,7 @@ SPECS: dict[str, str | KindSpec] = {
     "demo": "core.demo.options:SPEC",
     "eval": "core.evaluate.options:SPEC",
     "bench-quality": "core.bench.options:SPEC",
+    "export": "core.export.options:SPEC",
 }
 
 # Kinds registered at runtime without a spec that still write the model (tests).

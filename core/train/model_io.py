@@ -308,6 +308,7 @@ class Swapper:
     _fn: object
     batch: int = 64
     coverage: float | None = None  # the model's crop (None: the extracted crops')
+    engine: str = "jax"
 
     def swap(self, faces, direction: str = "a-to-b"):
         if direction not in _SIDES:
@@ -345,17 +346,28 @@ def _bucket(n: int) -> int:
     return b
 
 
-def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
-    """The newest intact checkpoint of the project's model, ready to swap (a damaged newer one is
-    moved aside and `warn(text)` says so: `read_newest_intact`). Raises NoModel (naming
-    `facepair train`) when there is none, DamagedModel when every one is damaged."""
+@dataclass
+class LoadedModel:
+    """The newest intact checkpoint's weights with the model they belong to (graphdef + params)."""
+
+    preset: object  # core.jaxmodels.presets.Preset
+    step: int
+    graphdef: object
+    params: dict
+
+
+def load_model(project, warn=None, dtype=None) -> LoadedModel:
+    """The newest intact checkpoint of the project's model (a damaged newer one is moved aside and
+    `warn(text)` says so: `read_newest_intact`), built for compute `dtype` (default: the local
+    device's). Raises NoModel (naming `facepair train`) when there is none, DamagedModel when every
+    one is damaged. What the swapper and the exporter both start from."""
     import jax
     import jax.numpy as jnp
     from flax import nnx
 
     from core.jaxmodels.models import FaceSwapModel
     from core.jaxmodels.presets import preset_from_json
-    from core.jaxmodels.step import compute_dtype_for, predict
+    from core.jaxmodels.step import compute_dtype_for
 
     d = checkpoint_dir(project)
     hint = f"train one first: facepair train {project.name}"
@@ -375,12 +387,23 @@ def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
         raise NoModel(f"project {project.name!r} has no complete checkpoint in {d}; {hint}")
     step, meta, flat = found
     preset = preset_from_json(meta["preset_config"])
-    dtype = compute_dtype_for(jax.devices()[0].platform)
+    dtype = dtype or compute_dtype_for(jax.devices()[0].platform)
     abstract = nnx.eval_shape(lambda: FaceSwapModel(preset, rngs=nnx.Rngs(0), dtype=dtype))
     graphdef, abstract_state = nnx.split(abstract)
     params = unflatten(nnx.to_pure_dict(abstract_state), flat, prefix="params.")
-    params = jax.tree.map(jnp.asarray, params)
+    return LoadedModel(preset=preset, step=int(step), graphdef=graphdef,
+                       params=jax.tree.map(jnp.asarray, params))
 
+
+def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
+    """The newest intact checkpoint of the project's model (`load_model`), ready to swap."""
+    import jax
+    from flax import nnx
+
+    from core.jaxmodels.step import predict
+
+    loaded = load_model(project, warn=warn)
+    graphdef = loaded.graphdef
     fns: dict = {}
 
     def fn(params, faces, side: str):
@@ -391,6 +414,6 @@ def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
             fns[side] = jax.jit(run)
         return fns[side](params, faces)
 
-    return Swapper(preset=preset.name, resolution=preset.resolution, step=int(step), has_mask=preset.mask,
-                   _params=params, _fn=fn, batch=batch, coverage=preset.coverage)
-
+    p = loaded.preset
+    return Swapper(preset=p.name, resolution=p.resolution, step=loaded.step, has_mask=p.mask,
+                   _params=loaded.params, _fn=fn, batch=batch, coverage=p.coverage)

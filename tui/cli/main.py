@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "tui.cli.commands.convert",
     "tui.cli.commands.fit",
     "tui.cli.commands.evaluate",
+    "tui.cli.commands.export",
     "tui.cli.commands.demo",
     "tui.cli.commands.bench",
     "tui.cli.commands.plan",

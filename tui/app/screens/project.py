@@ -198,6 +198,7 @@ class ProjectScreen(FacepairScreen):
         Binding("t", "training", "Train", id="project.training"),
         Binding("c", "convert", "Convert", id="project.convert"),
         Binding("f", "fit", "Rank fit", id="project.fit"),
+        Binding("o", "export", "Export", id="project.export"),
         Binding("s", "selftest", "Self-test job", id="project.selftest", show=False),
     ]
 
@@ -452,6 +453,24 @@ class ProjectScreen(FacepairScreen):
         if job is not None:
             self.fit_watch = JobWatch(job.dir)
             self.poll()
+
+    def action_export(self) -> None:
+        """Export the trained model to a .dfm or ONNX file (the `export` job, core/export/job.py)."""
+        from tui.app.screens.stage_options import export_dialog
+
+        p = self._need_project()
+        if p is None:
+            return
+        if not self.app.kind_available("export"):
+            self.app.notify(self.app.unavailable("export"), title="not available", severity="warning",
+                            markup=False)
+            return
+
+        def answered(args: dict | None) -> None:
+            if args is not None and self.app.start_job(p, "export", args):
+                self._tick(force=True)
+
+        self.app.push_screen(export_dialog(p), answered)
 
     def action_selftest(self) -> None:
         p = self._need_project()

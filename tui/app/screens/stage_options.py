@@ -1,7 +1,7 @@
-"""Option dialogs for starting extraction and training, built from the kinds' declared specs.
+"""Option dialogs for starting extraction, training and an export, built from the kinds' declared specs.
 
-The fields are the options of `core/extract/options.py` and `core/train/options.py` that carry a
-form label, so the dialog, `facepair extract`/`facepair train` and the job's own check agree;
+The fields are the options of `core/extract/options.py`, `core/train/options.py` and
+`core/export/options.py` that carry a form label, so the dialog, `facepair extract`/`facepair train` and the job's own check agree;
 reading a spec imports neither dlib nor JAX.
 """
 
@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from core.export.options import SPEC as EXPORT
 from core.extract.options import SPEC as EXTRACT
 from core.jobs import kinds as jobkinds
 from core.project.projects import Project
@@ -107,3 +108,9 @@ def extract_dialog(project: Project, values: dict | None = None) -> OptionsDialo
 def train_dialog(project: Project, values: dict | None = None) -> OptionsDialog:
     return OptionsDialog(f"Train — {project.name}", train_fields(), values,
                          note="Resumes from the newest checkpoint of the same preset.")
+
+
+def export_dialog(project: Project, values: dict | None = None) -> OptionsDialog:
+    return OptionsDialog(f"Export the model — {project.name}", fields_of(EXPORT), values,
+                         note="A .dfm for DeepFaceLive / FaceFusion, or plain ONNX; checked with ONNX Runtime. "
+                              "The file says that what it makes is synthetic.")

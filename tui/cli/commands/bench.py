@@ -53,6 +53,8 @@ def register(sub, parents) -> None:
     g.add_argument("--video", default=None, help="video to run on (default: the shared sample clip or a "
                                                   "synthetic one)")
     g.add_argument("--workers", type=int, default=None, help="extraction worker processes")
+    g.add_argument("--engine", choices=("jax", "onnx", "both"), default="both",
+                   help="convert: both (default) times JAX, then ONNX Runtime where the export extra is installed")
     g = p.add_argument_group("quality (a recipe is --recipe JSON, then the flags below override it)")
     g.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"), default=None,
                    help="A's clip (converted) and B's clip; repeat for more pairs (default: talking/d18.mp4 → "
@@ -104,7 +106,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "train": {"presets": presets, "batch": args.batch, "steps": args.steps, "repeats": args.repeats,
                   "torch": args.torch},
         "extract": {"video": args.video, "workers": args.workers},
-        "convert": {"video": args.video, **({"preset": presets[0]} if presets else {})},
+        "convert": {"video": args.video, "engine": args.engine, **({"preset": presets[0]} if presets else {})},
     }
 
     def progress(msg: str) -> None:
