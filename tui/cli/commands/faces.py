@@ -20,7 +20,7 @@ from core.errors import FacepairError
 from tui.cli.commands.common import console, open_project, print_json
 
 ACTIONS = ("list", "remove", "restore")
-COLUMNS = ("blur", "yaw", "pitch", "roll", "identity", "size", "align", "change")
+COLUMNS = ("blur", "yaw", "pitch", "identity", "size", "align", "change")  # the table's; --json has every score
 USAGE = ("facepair faces [list] NAME SIDE [--sort KEY] [--desc] [--where EXPR] [--limit N] [--trash] [--json]\n"
          "       facepair faces remove NAME SIDE (--where EXPR | --ids NAME...) [--dry-run] [--json]\n"
          "       facepair faces restore NAME SIDE [--ids NAME... | --last | --all] [--json]")
@@ -105,10 +105,13 @@ def cmd_list(args: argparse.Namespace, project, side: str) -> int:
         console.print(f"no faces {what} on side {side} of {project.name!r}"
                       f"{f' meet {escape(str(where))}' if where.clauses else ''}")
         return 0
-    t = Table("face", "source", "frame", *COLUMNS, title=f"side {side}: {len(recs)} of {total} faces "
+    t = Table(box=None, pad_edge=False, padding=(0, 0, 0, 2), header_style="bold", title=f"side {side}: {len(recs)} of {total} faces "
               f"{'in the trash ' if args.trash else ''}by {sort}{' (desc)' if args.desc else ''}")
+    t.add_column("face", no_wrap=True)
+    for k in COLUMNS:
+        t.add_column(k, justify="right", no_wrap=True)
     for r in recs:
-        t.add_row(escape(r.name), escape(r.source), str(r.frame), *(_fmt(r.scores[k], k) for k in COLUMNS))
+        t.add_row(escape(r.name.removesuffix(".png")), *(_fmt(r.scores[k], k) for k in COLUMNS))
     console.print(t)
     return 0
 
