@@ -5,6 +5,7 @@ records it, restore brings it all back; `--where` filters parse or refuse with c
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -184,3 +185,40 @@ def test_where_selects_on_a_table(extracted_project_copy):
     assert set(rows.tolist()) == set(np.flatnonzero(np.abs(yaw) > 2).tolist())
     # The fixture's extraction kept its person's faces only: all near the reference.
     assert all(math.isfinite(float(d)) and d < 0.6 for d in table.columns["identity"])
+
+
+def test_training_says_so_at_its_checkpoint_and_a_resume_leaves_them_out(extracted_project_copy, monkeypatch):
+    """Faces removed while a run trains: its checkpoint warns; the resumed run loads fewer faces."""
+    from core.jobs import control as jobs
+    from core.jobs.events import read_events
+    from core.train import job as train_job
+    from tests.fixtures.train import TRAIN_ARGS
+
+    p = extracted_project_copy
+    gone = [r.name for r in _track_run(p)[:3]]
+    real = train_job.get_trainer
+
+    def remove_then_build(*args, **kwargs):  # after the faces are loaded, before the first step
+        curation.remove_faces(p, "a", gone)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_job, "get_trainer", remove_then_build)
+    first = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 3})
+    assert first.state == "succeeded", first.reason
+    texts = [e["text"] for e in read_events(first.events_path) if e["type"] == "message"]
+    warned = [t for t in texts if "were removed from faces/a" in t]
+    assert len(warned) == 1 and warned[0].startswith("3 of the "), texts
+    loaded = next(t for t in texts if "faces A " in t)
+
+    monkeypatch.setattr(train_job, "get_trainer", real)
+    resumed = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 6})
+    assert resumed.state == "succeeded", resumed.reason
+    texts = [e["text"] for e in read_events(resumed.events_path) if e["type"] == "message"]
+    again = next(t for t in texts if "faces A " in t)
+
+    def count(text: str) -> int:  # "faces A 24 (+5 held out)": trained and held out
+        m = re.search(r"faces A (\d+) \(\+(\d+) held out\)", text)
+        return int(m[1]) + int(m[2])
+
+    assert count(again) == count(loaded) - 3
+    assert not any("were removed" in t for t in texts)
