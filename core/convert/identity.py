@@ -18,7 +18,8 @@ REFERENCE_FACES = 12  # descriptors sampled from a side's faces to know who that
 
 class IdentityMatcher:
     """Is this face the replaced side's person? dlib descriptor distance to that side's reference,
-    decided once per track (a video) or per face (stills)."""
+    decided once per track (a video) or per face (stills). A detection the user removed from the
+    side (`facepair faces remove`: status 4 in the store) is not, whatever its track says."""
 
     def __init__(self, reference: np.ndarray, threshold: float = IDENTITY_THRESHOLD):
         self.reference = np.asarray(reference, np.float32)
@@ -30,6 +31,8 @@ class IdentityMatcher:
         return float(np.linalg.norm(self.reference - np.asarray(descriptor, np.float32), axis=-1).min())
 
     def matches(self, image: np.ndarray, face: FaceWork) -> bool:
+        if face.removed:  # decided for this face only: the rest of its track is still measured
+            return False
         if face.descriptor is not None:  # the finder or the store described this track already
             ok = self.distance(face.descriptor) < self.threshold
             if face.track is not None and face.track >= 0:

@@ -26,6 +26,7 @@ class FaceWork:
     crop: np.ndarray | None = None  # (R, R, 3) uint8, fed to the model
     rgb: np.ndarray | None = None  # (R, R, 3) float32, the model's face
     mask: np.ndarray | None = None  # (R, R) float32, the model's mask
+    removed: bool = False  # the user removed this detection from the side (curation): not the person
 
 
 @dataclass
@@ -78,13 +79,17 @@ def store_for_input(project, input_path: Path, first: int, stop: int | None, fra
 
 
 def store_faces(a, frame_index: int, track_descriptors: dict[int, np.ndarray] | None = None) -> list[FaceWork]:
+    """A frame's faces as the store holds them; those the user removed (status 4) are marked."""
+    from core.faces.alignments import STATUS_CODE
+
     out = []
     for r in a.faces_in(frame_index):
         track = int(a.track[r])
         desc = a.descriptor(int(r))
         if desc is None and track_descriptors is not None:
             desc = track_descriptors.get(track)
-        out.append(FaceWork(landmarks=np.asarray(a.landmarks[r], np.float32), track=track, descriptor=desc))
+        out.append(FaceWork(landmarks=np.asarray(a.landmarks[r], np.float32), track=track, descriptor=desc,
+                            removed=bool(a.status[r] == STATUS_CODE["removed"])))
     return out
 
 

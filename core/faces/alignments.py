@@ -29,10 +29,15 @@ Arrays of a part (F processed frames, N faces, M descriptors):
   descriptor_face (M,) int64, descriptor (M, 128) float32 — dlib descriptors, for the faces
       (row numbers into N) where one was computed
 Crops are named `SOURCEID_FRAME_FACE.png` (`crop_name`), FRAME ≥ 6 digits, FACE 2 digits.
+- `curation.json` (optional): `{"status": {"FRAME_FACE": code}}`, the user's curation decisions
+  (core.faces.curation): 4 "removed" (the crop is in the side's trash: not trained on, not swapped
+  by `--faces match`) or 0 "kept" (restored). `load` applies it over the parts' status. It is a
+  file of its own, not a part, so curating while an extraction appends parts never collides with
+  the extraction's part numbers, and the parts (what the score cache is keyed on) stay unchanged.
 
 API: `store_path(project, source_id)`, `store_exists(...)`, `load(path)`, `load_for_source(project,
 source_id) -> Alignments`, `Writer(path, meta)` (`add`, `flush`, `compact`), `crop_name`,
-`parse_crop_name`, `STATUS`.
+`parse_crop_name`, `STATUS`, `read_curation(path)`, `write_curation(path, changes)`.
 """
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ FORMAT = "facepair-alignments"
 VERSION = 1
 SUFFIX = ".fpa"
 META = "meta.json"
+CURATION = "curation.json"
 PART_RE = re.compile(r"^part-(\d{6,})\.npz$")
-STATUS = {0: "kept", 1: "small", 2: "blurry", 3: "identity"}
+STATUS = {0: "kept", 1: "small", 2: "blurry", 3: "identity", 4: "removed"}  # 4: by the user (curation.json)
 STATUS_CODE = {v: k for k, v in STATUS.items()}
 CROP_RE = re.compile(r"^(?P<source>[A-Za-z0-9-]+)_(?P<frame>\d{6,})_(?P<face>\d{2,})\.png$")
 
@@ -259,11 +265,49 @@ def load(path: str | os.PathLike) -> Alignments:
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         dface = [inverse[x] for x in dface]
+    _apply_curation(faces, read_curation(path))
     descriptor_face = np.concatenate(dface) if dface else np.zeros(0, np.int64)
     descriptors = np.concatenate(desc) if desc else np.zeros((0, 128), np.float32)
     o = np.argsort(descriptor_face, kind="stable")
     return Alignments(path, meta, uniq.astype(np.int64), faces, descriptor_face[o].astype(np.int64),
                       descriptors[o].astype(np.float32))
+
+
+def read_curation(path: str | os.PathLike) -> dict[tuple[int, int], int]:
+    """The user's status decisions of a store ((frame, face) → code); {} when there are none."""
+    try:
+        data = read_json(Path(path) / CURATION)
+    except FileNotFoundError:
+        return {}
+    except ValueError as e:
+        raise AlignmentsError(f"{Path(path) / CURATION} is damaged ({e}): restore it from the trash's log "
+                              f"or delete it (every removed face then counts as kept again)") from None
+    out = {}
+    for key, code in (data.get("status") or {}).items():
+        frame, _, face = str(key).partition("_")
+        if frame.isdigit() and face.isdigit() and int(code) in STATUS:
+            out[(int(frame), int(face))] = int(code)
+    return out
+
+
+def write_curation(path: str | os.PathLike, changes: dict[tuple[int, int], int]) -> None:
+    """Record status decisions ((frame, face) → code, 0 or 4) in a store's curation.json (atomic)."""
+    current = read_curation(path)
+    current.update({(int(f), int(i)): int(c) for (f, i), c in changes.items()})
+    status = {f"{f}_{i}": c for (f, i), c in sorted(current.items())}
+    atomic_write_json(Path(path) / CURATION, {"status": status})
+
+
+def _apply_curation(faces: dict[str, np.ndarray], decisions: dict[tuple[int, int], int]) -> None:
+    """Set the status of the decided faces in place (decisions for faces the store lacks are ignored)."""
+    if not decisions or not len(faces["face_frame"]):
+        return
+    keys = (faces["face_frame"].astype(np.int64) << 16) + faces["face_index"].astype(np.int64)
+    wanted = np.array([(f << 16) + i for f, i in decisions], np.int64)
+    codes = np.array(list(decisions.values()), np.int8)
+    pos = np.searchsorted(keys, wanted)  # keys are sorted: (frame, face) order
+    hit = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == wanted)
+    faces["status"][pos[hit]] = codes[hit]
 
 
 def load_for_source(project, source_id: str) -> Alignments:

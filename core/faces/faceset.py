@@ -1,8 +1,10 @@
 """A side's aligned faces as arrays, for training, evaluation and fitting.
 
 `load_faceset(project, side, size=None) -> FaceSet` reads `faces/SIDE/*.png` (the crops the user
-kept: deleting a crop from that folder removes it from training) and, from each crop's source
-alignments store, its 68 landmarks in crop pixels. Masks are the landmarks' convex hull (jaw to
+kept: deleting a crop from that folder removes it from training; the trash, `faces/SIDE/.trash/`,
+is never read) and, from each crop's source alignments store, its 68 landmarks in crop pixels. A
+crop whose store records it as removed (status 4, core.faces.curation) is skipped even when its
+file is back in the folder by hand: restore it with `facepair faces restore`. Masks are the landmarks' convex hull (jaw to
 eyebrows). No dlib: training imports this.
 
 FaceSet fields: `images` (N, S, S, 3) uint8 RGB, `masks` (N, S, S) uint8 0/255 (anti-aliased
@@ -51,7 +53,7 @@ class FaceSet:
 
 
 def face_files(project, side: str) -> list[Path]:
-    """The crop files of a side, sorted by name (hidden and temp files left out)."""
+    """The crop files of a side, sorted by name (hidden and temp files, and the .trash folder, left out)."""
     d = project.faces_dir(side)
     if not d.is_dir():
         return []
@@ -126,6 +128,9 @@ def load_faceset(project, side: str, size: int | None = None, limit: int | None 
         row = a.row(frame, face) if a is not None else None
         if row is None:
             skipped[f.name] = "no alignment record (re-run `facepair extract`)"
+            continue
+        if a.status[row] == store.STATUS_CODE["removed"]:
+            skipped[f.name] = f"removed (restore it with `facepair faces restore {project.name} {side} --ids {f.stem}`)"
             continue
         wanted.append((f, crop_landmarks(a.landmarks[row], a.matrix[row])))
 

@@ -1,7 +1,8 @@
 """What `facepair list/show` and the TUI's projects table say about a project, as plain data.
 
-Reads only small files: project.toml, the face folders, `model/status.json` (written by the
-training job: preset, step, last losses) and the jobs' state files; and each source's state
+Reads only small files: project.toml, the face folders and their trash (`faces` counts each side's
+crops after removals, `trash` the removed ones: core.faces.curation), `model/status.json` (written
+by the training job: preset, step, last losses) and the jobs' state files; and each source's state
 (`core.faces.sources.source_state`: its store's meta and markers, ~2 MiB of the file, cached).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import FacepairError
+from core.faces.curation import side_counts
 from core.faces.sources import source_state
 from core.jobs import control as jobs
 from core.project.projects import Project, load_project, project_names
@@ -57,6 +59,7 @@ def summarize(project: Project, source_states: bool = True) -> dict:
             for side in ("a", "b")
         },
         "faces": {side: project.face_count(side) for side in ("a", "b")},
+        "trash": {side: side_counts(project, side)["trash"] for side in ("a", "b")},
         "training": {
             "preset": status.get("preset"),
             "step": status.get("step", 0),
@@ -67,6 +70,15 @@ def summarize(project: Project, source_states: bool = True) -> dict:
         "running_jobs": [{"id": j.id, "kind": j.kind, "state": j.state, "pid": j.pid} for j in active],
         "last_output": str(out) if out else None,
     }
+
+
+def training_job(project: Project) -> str | None:
+    """The id of the job holding the project's model lock (a training run), or None. Curation tells
+    the user that such a run keeps the faces it loaded until it is resumed."""
+    from core.jobs import locks
+
+    info = locks.holder(project, "model")
+    return str(info.get("job") or "?") if info is not None else None
 
 
 def summarize_all(home: Path) -> list[dict]:

@@ -102,6 +102,14 @@ class SideData:
     coverage: float | None = None  # of the faces (mean-face units)
 
 
+def removed_since(project, trained: dict[str, set[str]]) -> dict[str, int]:
+    """How many of the faces a run loaded per side are no longer in faces/SIDE (removed to the trash
+    by curation, or deleted): a running job keeps training on them, a resume leaves them out."""
+    from core.faces.faceset import face_files
+
+    return {s: len(names - {p.name for p in face_files(project, s)}) for s, names in trained.items()}
+
+
 def load_side(project, side: str, resolution: int, previous_holdout: list[str] | None,
               previous_trained: list[str] | None = None, coverage: float | None = None) -> SideData:
     """A side's training faces at the model's resolution; clear errors for missing or mixed faces."""
@@ -449,6 +457,8 @@ class TrainingRun:
         self.host_data = host_data
         self.data = None if streamed else trainer.put_data(host_data)
         self.preview_faces = self._pick_preview_faces(sides)
+        self.loaded_faces = {s: set(sides[s].names) for s in ("a", "b")}
+        self.removed_said = {"a": 0, "b": 0}
 
         # Resume (primary decides, others follow), else a fresh state.
         code = np.array([0 if found is None else 1, 0 if found is None else found[0]], np.int64)
@@ -690,6 +700,16 @@ class TrainingRun:
         flat = model_io.flatten(host)
         model_io.save_checkpoint(self.manager, step, flat, _meta(self.preset, step, self.batch, lr))
         self._write_status(step, *last, lr)
+        self._note_removed()
+
+    def _note_removed(self) -> None:
+        """At a checkpoint: say (once per new count) that faces this run trains on were removed."""
+        for side, n in removed_since(self.project, self.loaded_faces).items():
+            if n > self.removed_said[side]:
+                self.removed_said[side] = n
+                self.ctx.message(f"{n} of the {len(self.loaded_faces[side])} side-{side} faces this run trains on "
+                                 f"were removed from faces/{side}: this run keeps training on them; stop it and "
+                                 f"resume (`facepair train {self.project.name}`) to leave them out", "warning")
 
     def _write_status(self, step: int, loss_a, loss_b, lr: float) -> None:
         if not self.primary:

@@ -17,6 +17,7 @@ from core.jaxmodels.presets import PresetError
 COMMAND_MODULES = (
     "tui.cli.commands.projects",
     "tui.cli.commands.extract",
+    "tui.cli.commands.faces",
     "tui.cli.commands.train",
     "tui.cli.commands.convert",
     "tui.cli.commands.fit",

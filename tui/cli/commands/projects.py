@@ -111,7 +111,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     c = s["consent"]
     console.print(f"  consent: {escape(c['statement'])!r} — {escape(', '.join(c['by']))}, recorded {c['recorded']} by {escape(c['recorded_by'])}")
     for side in ("a", "b"):
-        console.print(f"  sources {side}: {len(s['sources'][side])}, faces {side}: {s['faces'][side]}")
+        trashed = f" ({s['trash'][side]} in the trash)" if s["trash"][side] else ""
+        console.print(f"  sources {side}: {len(s['sources'][side])}, faces {side}: {s['faces'][side]}{trashed}")
         for src in s["sources"][side]:
             console.print(f"    {src['id']}  {src['kind']:6}  {escape(src['path'])}  {_state(src)}")
     t = s["training"]
