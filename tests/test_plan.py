@@ -40,34 +40,59 @@ def test_a_plan_counts_the_model_and_scales_with_the_batch():
     assert "| tiny (32 px, float32) | 8 |" in planner.markdown([small, big])
 
 
+HIDDEN = ("dlib", "textual")  # absent on the GPU box: importing them must fail there and here
+
+
+def _hide(tmp_path: Path) -> str:
+    """A folder that shadows dlib and Textual with modules whose import fails, for PYTHONPATH."""
+    d = tmp_path / "hidden"
+    for name in HIDDEN:
+        (d / name).mkdir(parents=True)
+        (d / name / "__init__.py").write_text(f"raise ImportError('{name} is hidden by the test')\n")
+    return f"{d}:{ROOT}"
+
+
 @pytest.mark.slow
-def test_the_cli_plans_without_dlib_or_textual_and_says_what_does_not_fit():
+def test_the_cli_plans_and_picks_a_batch_without_dlib_or_textual(tmp_path):
+    import os
+
     code = ("import sys, json; from tui.cli.main import main; rc = main(sys.argv[1:]); "
-            "print(json.dumps({'mods': sorted(m for m in sys.modules if m.split('.')[0] in ('dlib', 'textual'))}), "
-            "file=sys.stderr); sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", code, "plan", "--preset", "tiny", "--batch", "4", "--faces", "8",
-                           "--memory", "5MB", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+            "print(json.dumps({'mods': sorted(m for m in sys.modules if m.split('.')[0] in ('dlib', 'textual') "
+            "and sys.modules[m])}), file=sys.stderr); sys.exit(rc)")
+    env = {**os.environ, "PYTHONPATH": _hide(tmp_path), "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", code, "plan", "--preset", "tiny", "--batch", "auto",
+                           "--faces", "8", "--memory", "5MB", "--json"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
-    (row,) = out["rows"]
-    assert row["preset"] == "tiny" and row["batch"] == 4 and row["dtype"] == "bfloat16"
-    assert row["fits"] is False and row["memory_bytes"] == 5 * 2**20
+    (picked,) = out["rows"]
+    (auto,) = out["auto"]
+    assert picked["preset"] == "tiny" and picked["dtype"] == "bfloat16" and picked["memory_bytes"] == 5 * 2**20
+    batch, plans = auto["batch"], {int(b): t for b, t in auto["plans"].items()}
+    assert picked["batch"] == batch < 8 and picked["fits"] is True  # the plan of the batch auto picked
+    assert plans[batch] <= 0.9 * 5 * 2**20 < plans[2 * batch]  # and the next one up does not fit
+    assert auto["why"].startswith(f"batch auto: {batch} (plan ")
     assert "datasheet" in out["peak_source"]
     assert json.loads(done.stderr.strip().splitlines()[-1])["mods"] == []
 
 
 @pytest.mark.slow
-def test_the_gpu_script_runs_its_smoke_recipe(tmp_path):
-    """benchmarks/gpu.sh is what a session with a GPU runs once: a broken import there wastes it."""
+def test_the_gpu_script_runs_its_smoke_recipe_without_dlib_or_textual(tmp_path):
+    """benchmarks/gpu.sh is what a session with a GPU runs once: a broken import there wastes it.
+    Here with a stand-in 28 MiB device, so `--batch auto` searches (tiny: 8 fits, 16 does not)."""
     import os
 
-    env = {**os.environ, "OUT": str(tmp_path), "PRESETS": "tiny", "BATCH": "4", "STEPS": "2", "REPEATS": "1",
-           "PYTHON": sys.executable}
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "PRESETS": "tiny", "MEMORY": "28MB", "STEPS": "2", "REPEATS": "1",
+           "CONVERT": "tiny", "PYTHON": sys.executable, "PYTHONPATH": _hide(tmp_path), "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(["bash", str(ROOT / "benchmarks/gpu.sh")], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    bench = json.loads((tmp_path / "bench_gpu.json").read_text())
-    (row,) = bench["train"]
-    assert row["preset"] == "tiny" and row["images_per_s"] > 0
-    (plan,) = json.loads((tmp_path / "plan_gpu.json").read_text())
-    assert plan["preset"] == "tiny" and plan["batch"] == 4 and plan["total_bytes"] > 0
+    row = json.loads((out / "train_tiny.json").read_text())
+    assert row["preset"] == "tiny" and row["images_per_s"] > 0 and row["batch"] == 8
+    assert row["batch_choice"].startswith("batch auto: 8 (plan ") and "16 would need" in row["batch_choice"]
+    assert row["plan"]["total_bytes"] > row["plan"]["params_bytes"] > 0
+    conv = json.loads((out / "convert_tiny.json").read_text())
+    assert conv["kind"].startswith("swap only") and conv["faces_per_s"] > 0  # dlib hidden: the swap stage
+    text = (out / "bench_gpu.txt").read_text()
+    assert "| tiny | 8 (batch auto: 8" in text and text.rstrip().splitlines()[-1].startswith("total ")
