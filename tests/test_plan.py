@@ -75,3 +75,22 @@ def test_the_cli_plans_and_picks_a_batch_without_dlib_or_textual(tmp_path):
     assert auto["why"].startswith(f"batch auto: {batch} (plan ")
     assert "datasheet" in out["peak_source"]
     assert json.loads(done.stderr.strip().splitlines()[-1])["mods"] == []
+
+
+def test_a_named_project_plans_for_its_own_face_count(project, home):
+    """`facepair plan NAME`: the faces on the device are the project's (mean of A and B), counted from
+    the crop files without decoding them; hidden and non-PNG files are no faces."""
+    import argparse
+
+    from tui.cli.commands.plan import project_faces
+
+    for side, n in (("a", 5), ("b", 8)):
+        d = project.faces_dir(side)
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            (d / f"{i:04d}.png").write_bytes(b"")
+        (d / ".partial.png").write_bytes(b"")
+        (d / "notes.txt").write_text("x")
+    args = argparse.Namespace(name=project.name, home=str(home))
+    assert project_faces(args) == 7  # (5 + 8) / 2, rounded up: the same bytes as 5 and 8
+    assert project_faces(argparse.Namespace(name=None, home=str(home))) is None

@@ -49,8 +49,8 @@ SPEC = KindSpec(
                help="model preset: tiny, lite, original, hq128, hq256 (default: {default})",
                label="Preset (empty: the checkpoint's, else the default)"),
         Option("batch", BATCH, None, min=1, metavar="N|auto",
-               auto="auto on a GPU (the largest power of two per device whose compiled plan fits its memory "
-                    "with a 10 % margin), the preset's on a CPU",
+               auto="auto on a GPU (the largest power of two per device whose compiled plan fits its memory, "
+                    "a tenth kept free), the preset's on a CPU",
                help="faces per side per step, or auto (default: {default})",
                label="Batch size per side (empty: auto on a GPU, the preset's on a CPU)"),
         Option("steps", int, None, min=1, metavar="N",
