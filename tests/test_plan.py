@@ -1,5 +1,6 @@
 """`facepair plan`: the real step compiled, not run; byte counts that must equal the model's, FLOPs
-that scale with the batch, a fit against a stated memory, and a CLI without dlib or Textual."""
+that scale with the batch, a fit against a stated memory, and a CLI (with --batch auto) without dlib
+or Textual. benchmarks/gpu.sh: tests/test_plan_gpu.py."""
 
 from __future__ import annotations
 
@@ -40,34 +41,56 @@ def test_a_plan_counts_the_model_and_scales_with_the_batch():
     assert "| tiny (32 px, float32) | 8 |" in planner.markdown([small, big])
 
 
+HIDDEN = ("dlib", "textual")  # absent on the GPU box: importing them must fail there and here
+
+
+def _hide(tmp_path: Path) -> str:
+    """A folder that shadows dlib and Textual with modules whose import fails, for PYTHONPATH."""
+    d = tmp_path / "hidden"
+    for name in HIDDEN:
+        (d / name).mkdir(parents=True)
+        (d / name / "__init__.py").write_text(f"raise ImportError('{name} is hidden by the test')\n")
+    return f"{d}:{ROOT}"
+
+
 @pytest.mark.slow
-def test_the_cli_plans_without_dlib_or_textual_and_says_what_does_not_fit():
+def test_the_cli_plans_and_picks_a_batch_without_dlib_or_textual(tmp_path):
+    import os
+
     code = ("import sys, json; from tui.cli.main import main; rc = main(sys.argv[1:]); "
-            "print(json.dumps({'mods': sorted(m for m in sys.modules if m.split('.')[0] in ('dlib', 'textual'))}), "
-            "file=sys.stderr); sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", code, "plan", "--preset", "tiny", "--batch", "4", "--faces", "8",
-                           "--memory", "5MB", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+            "print(json.dumps({'mods': sorted(m for m in sys.modules if m.split('.')[0] in ('dlib', 'textual') "
+            "and sys.modules[m])}), file=sys.stderr); sys.exit(rc)")
+    env = {**os.environ, "PYTHONPATH": _hide(tmp_path), "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", code, "plan", "--preset", "tiny", "--batch", "auto",
+                           "--faces", "8", "--memory", "5MB", "--json"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
-    (row,) = out["rows"]
-    assert row["preset"] == "tiny" and row["batch"] == 4 and row["dtype"] == "bfloat16"
-    assert row["fits"] is False and row["memory_bytes"] == 5 * 2**20
+    (picked,) = out["rows"]
+    (auto,) = out["auto"]
+    assert picked["preset"] == "tiny" and picked["dtype"] == "bfloat16" and picked["memory_bytes"] == 5 * 2**20
+    batch, plans = auto["batch"], {int(b): t for b, t in auto["plans"].items()}
+    assert picked["batch"] == batch < 8 and picked["fits"] is True  # the plan of the batch auto picked
+    assert plans[batch] <= 0.9 * 5 * 2**20 < plans[2 * batch]  # and the next one up does not fit
+    assert auto["why"].startswith(f"batch auto: {batch} (plan ")
     assert "datasheet" in out["peak_source"]
     assert json.loads(done.stderr.strip().splitlines()[-1])["mods"] == []
 
 
-@pytest.mark.slow
-def test_the_gpu_script_runs_its_smoke_recipe(tmp_path):
-    """benchmarks/gpu.sh is what a session with a GPU runs once: a broken import there wastes it."""
-    import os
+def test_a_named_project_plans_for_its_own_face_count(project, home):
+    """`facepair plan NAME`: the faces on the device are the project's (mean of A and B), counted from
+    the crop files without decoding them; hidden and non-PNG files are no faces."""
+    import argparse
 
-    env = {**os.environ, "OUT": str(tmp_path), "PRESETS": "tiny", "BATCH": "4", "STEPS": "2", "REPEATS": "1",
-           "PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(ROOT / "benchmarks/gpu.sh")], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    bench = json.loads((tmp_path / "bench_gpu.json").read_text())
-    (row,) = bench["train"]
-    assert row["preset"] == "tiny" and row["images_per_s"] > 0
-    (plan,) = json.loads((tmp_path / "plan_gpu.json").read_text())
-    assert plan["preset"] == "tiny" and plan["batch"] == 4 and plan["total_bytes"] > 0
+    from tui.cli.commands.plan import project_faces
+
+    for side, n in (("a", 5), ("b", 8)):
+        d = project.faces_dir(side)
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            (d / f"{i:04d}.png").write_bytes(b"")
+        (d / ".partial.png").write_bytes(b"")
+        (d / "notes.txt").write_text("x")
+    args = argparse.Namespace(name=project.name, home=str(home))
+    assert project_faces(args) == 7  # (5 + 8) / 2, rounded up: the same bytes as 5 and 8
+    assert project_faces(argparse.Namespace(name=None, home=str(home))) is None

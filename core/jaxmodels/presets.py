@@ -108,7 +108,7 @@ _add(Preset(
     encoder_channels=(128, 256, 512, 1024), dense=1024, bottleneck_channels=1024, encoder_upscale=512,
     decoder_channels=(256, 128, 64),
     loss=LossConfig(kind="l1", dssim=0.0), batch=64, lr=5e-5, warmup_steps=100, steps_per_call=20,
-    param_count=82_062_470, hardware="one GPU (runs, slowly, on a CPU)",
+    param_count=82_062_470, hardware="any GPU: batch 256 plans 7.1 GiB (facepair plan; runs, slowly, on a CPU)",
     description="the 2018 deepfakes model at 64 px, exactly",
 ))
 
@@ -118,7 +118,7 @@ _add(Preset(
     decoder_channels=(512, 256, 128, 64), residual_blocks=1, mask=True,
     loss=LossConfig(kind="l1", dssim=1.0, mask_weighted=True, eye_multiplier=3.0, mouth_multiplier=2.0),
     batch=32, lr=5e-5, warmup_steps=500, steps_per_call=20,
-    param_count=113_088_776, hardware="one GPU: 9.8 GiB at batch 32 (facepair plan)",
+    param_count=113_088_776, hardware="one GPU: batch 64 on 24 GB, 128 on 40 GB, 256 on 80 GB (facepair plan --table)",
     description="128 px, wider decoders with residual blocks, a learned mask, DSSIM and eye/mouth priority",
 ))
 
@@ -128,7 +128,7 @@ _add(Preset(
     decoder_channels=(512, 384, 256, 128, 64), residual_blocks=1, mask=True,
     loss=LossConfig(kind="l1", dssim=1.0, mask_weighted=True, eye_multiplier=3.0, mouth_multiplier=2.0),
     batch=16, lr=4e-5, warmup_steps=1000, steps_per_call=10,
-    param_count=152_161_480, hardware="one GPU: 18.4 GiB at batch 16 (facepair plan)",
+    param_count=152_161_480, hardware="one GPU: batch 16 on 24 GB, 32 on 40 GB, 64 on 80 GB, 128 on 141 GB (facepair plan --table)",
     description="256 px, the hq128 design one level deeper, for close-ups",
 ))
 

@@ -293,8 +293,7 @@ class TrainingRun:
             raise TrainError(f"--steps must be at least 1, not {steps}")
         if lr is not None and not (float(lr) > 0 and math.isfinite(float(lr))):
             raise TrainError(f"--lr must be a positive number, not {lr}")
-        if batch is not None and int(batch) < 1:
-            raise TrainError(f"--batch must be at least 1, not {batch}")
+        self.requested["batch"] = options.parse_batch(batch)  # a number ≥ 1, "auto" or None
         self.target = None if steps is None else int(steps)
         self.seed, self.keep, self.stream = int(seed), int(keep), stream
         self.steps_per_call = steps_per_call
@@ -419,6 +418,28 @@ class TrainingRun:
 
         return np.asarray(multihost_utils.broadcast_one_to_all(values))
 
+    def _auto_batch(self, preset, info, host_data, streamed: bool, memory: int | None) -> int:
+        """`--batch auto` (the default on a GPU): the largest batch whose compiled plan fits the device
+        (core.train.plan.auto_batch), said in the job's events; process 0's choice for every process."""
+        import jax
+
+        from core.jaxmodels.precision import compute_dtype_name
+        from core.train.plan import auto_batch
+
+        folder = jax.config.jax_compilation_cache_dir
+        faces = -(-(len(host_data.faces_a) + len(host_data.faces_b)) // 2)
+        try:
+            choice = auto_batch(preset, faces, memory, dtype=compute_dtype_name(info.platform), devices=info.total,
+                                streamed=streamed, cache_path=Path(folder) / "facepair-plans.json" if folder else None)
+        except FacepairError as e:
+            raise TrainError(str(e)) from None
+        batch = int(self._broadcast(np.array([choice["batch"]], np.int64))[0])
+        if batch % info.total:
+            raise TrainError(f"batch auto: {batch} does not split over {info.total} devices: pass --batch N, "
+                             f"a multiple of {info.total}")
+        self.ctx.message(choice["why"])
+        return batch
+
     # -- main ----------------------------------------------------------------------------------
     def run(self) -> dict:
         from core.train import devices
@@ -431,9 +452,10 @@ class TrainingRun:
         preset = self._with_loss(preset)
         if self.distributed:
             self._check_same(preset.to_json(), "model preset (pass the same --preset to every process)")
-        batch = int(self.requested["batch"] or preset.batch)
+        auto = options.batch_is_auto(self.requested["batch"], info.platform)
+        batch = preset.batch if auto or self.requested["batch"] is None else int(self.requested["batch"])
         n_dev = info.total
-        if batch % n_dev:
+        if not auto and batch % n_dev:
             raise TrainError(f"--batch {batch} does not split over {n_dev} devices: use a multiple of {n_dev} "
                              f"(e.g. {max(n_dev, batch // n_dev * n_dev)})")
         sides, host_data = self._load_data(preset)
@@ -442,6 +464,8 @@ class TrainingRun:
         nbytes = sum(x.nbytes for x in host_data)
         limit = devices.device_memory_bytes()
         streamed = bool(self.stream) if self.stream is not None else (limit is not None and nbytes > MAX_DEVICE_FRACTION * limit)
+        if auto:
+            batch = self._auto_batch(preset, info, host_data, streamed, limit)
         if self.primary:
             atomic_write_json(self.model_dir / model_io.HOLDOUT, {
                 "a": sides["a"].holdout, "b": sides["b"].holdout, "share": HOLDOUT_SHARE,

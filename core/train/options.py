@@ -13,6 +13,32 @@ SAVE_EVERY_DEFAULT = 500  # core.train.job.DEFAULT_SAVE_EVERY
 PREVIEW_EVERY_DEFAULT = 250  # core.train.job.DEFAULT_PREVIEW_EVERY
 GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large model on a CPU takes a while
 
+BATCH = (str, int)  # a whole number, or "auto"; text from the command line and the form (parse_batch)
+
+
+def parse_batch(value) -> int | str | None:
+    """--batch as the job takes it: a whole number ≥ 1, "auto", or None (the device decides)."""
+    from core.errors import FacepairError
+
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise FacepairError(f"--batch must be a whole number or auto, not {value!r}")
+    if number is not None and number < 1:
+        raise FacepairError(f"--batch must be at least 1, not {number}")
+    return number
+
+
+def batch_is_auto(asked, platform: str) -> bool:
+    """Does the job search for its batch? When asked to, and by default on a GPU or TPU (a CPU keeps
+    the preset's batch: it reports no memory size, and its speed is not the memory's to decide)."""
+    return asked == "auto" or (asked is None and platform != "cpu")
+
+
 SPEC = KindSpec(
     kind="train",
     locks=("model",),
@@ -22,8 +48,11 @@ SPEC = KindSpec(
                auto="the checkpoint's; for a new model lite on a CPU, original on a GPU",
                help="model preset: tiny, lite, original, hq128, hq256 (default: {default})",
                label="Preset (empty: the checkpoint's, else the default)"),
-        Option("batch", int, None, min=1, metavar="N", auto="the preset's",
-               help="faces per side per step (default: {default})", label="Batch size (per side)"),
+        Option("batch", BATCH, None, min=1, metavar="N|auto",
+               auto="auto on a GPU (the largest power of two per device whose compiled plan fits its memory, "
+                    "a tenth kept free), the preset's on a CPU",
+               help="faces per side per step, or auto (default: {default})",
+               label="Batch size per side (empty: auto on a GPU, the preset's on a CPU)"),
         Option("steps", int, None, min=1, metavar="N",
                help="train until the model reaches step N (counting earlier runs), then stop",
                label="Steps (empty: until stopped)"),

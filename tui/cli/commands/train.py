@@ -8,7 +8,7 @@ import time
 from rich.markup import escape
 
 from core.jobs import spec
-from core.train.options import MULTI_HOST, SPEC
+from core.train.options import MULTI_HOST, SPEC, parse_batch
 from tui.cli.commands.common import add_detach, err_console, open_project, run_job
 
 
@@ -34,6 +34,8 @@ def register(sub, parents) -> None:
 
 def job_args(args: argparse.Namespace) -> dict:
     out = spec.from_namespace(SPEC, args, drop_none=True)
+    if "batch" in out:
+        out["batch"] = parse_batch(out["batch"])  # "64" → 64 (its range then checked), "auto" kept
     if args.until_stopped:
         out.pop("steps", None)
     return out
