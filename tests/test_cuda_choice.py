@@ -49,10 +49,10 @@ def _stand_in(tmp_path: Path, output: str, code: int = 0) -> Path:
     return exe
 
 
-@pytest.mark.parametrize("output,code,extras", [(HEADER.format(v="12.6"), 0, "dev,gpu12"),
-                                                (HEADER.format(v="13.0"), 0, "dev,gpu13"),
-                                                (HEADER.format(v="11.4"), 0, "dev"),
-                                                ("", 9, "dev")])
+@pytest.mark.parametrize("output,code,extras", [(HEADER.format(v="12.6"), 0, "dev,export,gpu12"),
+                                                (HEADER.format(v="13.0"), 0, "dev,export,gpu13"),
+                                                (HEADER.format(v="11.4"), 0, "dev,export"),
+                                                ("", 9, "dev,export")])
 def test_the_makefile_installs_the_chosen_extra(tmp_path, output, code, extras):
     """`make -n install` in a copy of the Makefile's view of the tree, with a stand-in nvidia-smi first
     on PATH: the pip line names the extra the driver can run."""
@@ -64,7 +64,7 @@ def test_the_makefile_installs_the_chosen_extra(tmp_path, output, code, extras):
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert f'install --quiet -e ".[{extras}]"' in done.stdout
-    assert ("cuda.py --check" in done.stdout) == (extras != "dev")
+    assert ("cuda.py --check" in done.stdout) == ("gpu" in extras)
 
 
 def test_the_script_prints_the_extra_and_says_why(tmp_path):
