@@ -67,7 +67,7 @@ def test_a_blurred_copy_sorts_as_blurrier(photo_side):
     assert faces["lmm-blurred"].scores["blur"] < 0.5 * faces["lmm"].scores["blur"]
 
 
-def test_crop_blur_measures_on_the_stored_scale(photo_side):
+def test_blur_score_measures_on_the_stored_scale(photo_side):
     """The fallback (a crop file, for stores without blur) agrees with what extraction stored, for
     crops of the measure's own size."""
     from core.faces.align import crop_landmarks
@@ -76,7 +76,7 @@ def test_crop_blur_measures_on_the_stored_scale(photo_side):
     for r in _by_stem(photo_side).values():
         a = al.load_for_source(photo_side, r.source)
         row = a.row(r.frame, r.face)
-        measured = scores.crop_blur(read_image(r.path), crop_landmarks(a.landmarks[row], a.matrix[row]))
+        measured = scores.blur_score(read_image(r.path), crop_landmarks(a.landmarks[row], a.matrix[row]))
         assert 0.8 < measured / r.scores["blur"] < 1.25, (r.name, measured, r.scores["blur"])
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from core.extract import options
 from core.faces import align, detect
+from core.faces.scores import blur_score
 from core.media import read as media
 
 DETECT_EVERY = options.DETECT_EVERY_DEFAULT
@@ -47,7 +48,6 @@ POOL_MIN_FRAMES = 300  # video frames (or images, below) from which a source is 
 POOL_MIN_IMAGES = 32
 PAD = 3
 SEGMENT_BYTES = 192 << 20  # frames held per segment (bounds memory for large frames)
-BLUR_SIZE = 128
 
 
 def auto_min_face(width: int, height: int) -> int:
@@ -238,23 +238,6 @@ def smooth_tracks(frames: list[list[_Cand]], sigma: float = SMOOTH_SIGMA, radius
             for (t, i), lm in zip(run, sm, strict=True):
                 out[t][i] = lm.astype(np.float32)
     return out
-
-
-def blur_score(image: np.ndarray, landmarks: np.ndarray) -> float:
-    """Sharpness of a face: the variance of the Laplacian over its landmark hull, measured on a
-    BLUR_SIZE-px aligned crop taken from the frame itself — the same scale for every face
-    whatever `--size` is, so a face too small to hold detail scores as blurry too.
-    Faces out of focus score under ~15, sharp ones in the hundreds (see docs/extraction.md)."""
-    import cv2
-
-    m = align.crop_matrix(landmarks, BLUR_SIZE)
-    gray = detect.to_gray(image)
-    crop = align.warp_to_crop(gray, m, BLUR_SIZE)
-    mask = cv2.erode(align.landmark_mask(align.crop_landmarks(landmarks, m), BLUR_SIZE),
-                     np.ones((5, 5), np.uint8)) > 127
-    lap = cv2.Laplacian(crop, cv2.CV_64F)
-    vals = lap[mask] if mask.sum() > 50 else lap.ravel()
-    return float(vals.var())
 
 
 def _descriptors(images: list[np.ndarray], frames: list[list[FoundFace]], lo: int, hi: int) -> None:

@@ -8,7 +8,7 @@ cached: it is measured against the side's reference at read time (a 128-d dot pr
 
 The scores (`SCORES`; NaN where a face has no value):
 - `blur`: variance of the Laplacian over the face (the store's `blur`, measured at extraction on a
-  128-px aligned crop of the frame; `crop_blur` on the crop file when the store has none). Higher is
+  128-px aligned crop of the frame; `blur_score` on the crop file when the store has none). Higher is
   sharper: out-of-focus faces score under ~15, sharp ones in the hundreds.
 - `yaw`, `pitch`, `roll`: head pose in degrees from the 68 landmarks (`head_pose`: cv2.solvePnP of
   six landmarks against a generic 3-D face). yaw > 0: the nose points to the image's right;
@@ -29,7 +29,7 @@ The scores (`SCORES`; NaN where a face has no value):
   NaN for a track's first face and for stills.
 - `order`: the position in source order (sources as project.toml lists them, then frame, face).
 
-API: `SCORES`, `head_pose(landmarks)`, `fit_scores(landmarks)`, `crop_blur(crop, crop_landmarks)`,
+API: `SCORES`, `head_pose(landmarks)`, `fit_scores(landmarks)`, `blur_score(image, landmarks)`,
 `side_scores(project, side) -> ScoreTable` (columns over every face with a crop of the side).
 """
 
@@ -103,17 +103,18 @@ def fit_scores(landmarks: np.ndarray) -> tuple[float, float, np.ndarray]:
     return 1.0 / align.matrix_scale(m), residual, unit
 
 
-def crop_blur(crop: np.ndarray, crop_landmarks: np.ndarray) -> float:
-    """The extraction's blur measure taken on a crop file instead of the frame (the variance of the
-    Laplacian over the eroded landmark hull of a BLUR_SIZE-px aligned crop): for faces whose store
-    has no blur, on the same scale as those that have when the crop is BLUR_SIZE px or larger
-    (a smaller crop holds less detail and reads lower)."""
+def blur_score(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """Sharpness of a face: the variance of the Laplacian over its landmark hull, measured on a
+    BLUR_SIZE-px aligned crop of `image` (a frame at extraction, a crop file here; `landmarks` in
+    that image's pixels) — the same scale for every face whatever the crop size, so a face too
+    small to hold detail scores as blurry too. Out of focus: under ~15; sharp: in the hundreds."""
     import cv2
 
-    m = align.crop_matrix(crop_landmarks, BLUR_SIZE)
-    gray = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    small = align.warp_to_crop(gray, m, BLUR_SIZE)
-    mask = cv2.erode(align.landmark_mask(align.crop_landmarks(crop_landmarks, m), BLUR_SIZE),
+    from core.faces import detect
+
+    m = align.crop_matrix(landmarks, BLUR_SIZE)
+    small = align.warp_to_crop(detect.to_gray(image), m, BLUR_SIZE)
+    mask = cv2.erode(align.landmark_mask(align.crop_landmarks(landmarks, m), BLUR_SIZE),
                      np.ones((5, 5), np.uint8)) > 127
     lap = cv2.Laplacian(small, cv2.CV_64F)
     vals = lap[mask] if mask.sum() > 50 else lap.ravel()
@@ -201,7 +202,7 @@ def _crop_value(path: Path | None, a: store.Alignments, row: int, what: str):
         return math.nan if what == "blur" else None
     lms = align.crop_landmarks(a.landmarks[row], a.matrix[row])
     if what == "blur":
-        return crop_blur(crop, lms)
+        return blur_score(crop, lms)
     from core.faces import detect
 
     return detect.descriptor(crop, lms)
