@@ -1,4 +1,5 @@
-"""Convert: pick an input (path completion), set the options of `facepair convert`, preview one
+"""Convert: pick an input (recent inputs and the project's sources offered, or any path with
+completion), set the options of `facepair convert`, preview one
 frame as a picture, start the conversion and follow it (fps, ETA) to the output path."""
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static
 
 from core.convert.options import CONVERT
 from core.errors import FacepairError
 from core.project import projects
+from core.studio.inputs import convert_inputs
 from tui.app.screens.base import FacepairScreen
 from tui.app.screens.stage_options import fields_for
 from tui.app.watch import JobWatch, fmt_duration, fmt_progress, newest_job
@@ -73,6 +75,7 @@ class ConvertScreen(FacepairScreen):
         self.convert_watch: JobWatch | None = None
         self.preview_watch: JobWatch | None = None
         self._shown: object = None
+        self._choices: tuple[tuple[str, str], ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -80,6 +83,7 @@ class ConvertScreen(FacepairScreen):
         with Horizontal(id="convert-body"):
             with VerticalScroll(id="convert-form"):
                 yield Label("Input (video, image, folder)")
+                yield Select((), prompt="recent inputs, sources", id="convert-choices")
                 yield PathInput(id="convert-input")
                 yield Label("Preview frame")
                 yield Input("0", type="integer", id="convert-frame")
@@ -107,11 +111,30 @@ class ConvertScreen(FacepairScreen):
             self.project = None
             self.query_one("#convert-status", Static).update(Text(str(e), style="red"))
             return
+        self._offer_inputs()
         for kind, attr in (("convert", "convert_watch"), ("preview", "preview_watch")):
             job = newest_job(self.project, (kind,))
             current = getattr(self, attr)
             if job is not None and (current is None or current.dir != job.dir):
                 setattr(self, attr, JobWatch(job.dir))
+
+    def _offer_inputs(self) -> None:
+        """Refresh the input choices; an empty path field starts on the first (newest) one."""
+        choices = tuple((c.label, c.path) for c in convert_inputs(self.project))
+        if choices == self._choices:
+            return
+        first = self._choices is None
+        self._choices = choices
+        select = self.query_one("#convert-choices", Select)
+        select.set_options(choices)
+        select.display = bool(choices)
+        field = self.query_one("#convert-input", PathInput)
+        if first and choices and not field.value.strip():
+            field.value = choices[0][1]
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "convert-choices" and isinstance(event.value, str):
+            self.query_one("#convert-input", PathInput).value = event.value
 
     def poll(self) -> None:
         if self.project is None:
