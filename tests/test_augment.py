@@ -119,3 +119,54 @@ def test_warp_field_is_smooth_and_sized():
     # flips the image locally; and it moves pixels by about σ = 3 % of the size.
     assert np.abs(np.diff(off, axis=1)).max() < 1.0 and np.abs(np.diff(off, axis=2)).max() < 1.0
     assert 0.3 * 0.03 * SIZE < off.std() < 3 * 0.03 * SIZE
+
+
+# ---- colour transfer between the sides (issue 15: DFL's ct_mode rct) ------------------------------
+
+def _lab_moments(rgb01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb01, np.float32), cv2.COLOR_RGB2LAB)
+    return lab.reshape(-1, 3).mean(0), lab.reshape(-1, 3).std(0)
+
+
+def test_colour_transfer_gives_a_face_the_reference_faces_colour(faces, hopper):
+    """Every face takes the Lab mean and spread of the reference (cv2's Lab, an independent
+    measure); the geometry is untouched (no other augmentation on)."""
+    import cv2
+
+    f, m = faces
+    ref = cv2.resize(hopper[40:300, 100:360], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    cfg = dataclasses.replace(NONE, colour_transfer=1.0)
+    inp, tgt, _ = _aug(jax.random.key(1), f, m, cfg, True, jnp.asarray(ref[None]))
+    np.testing.assert_array_equal(np.asarray(inp), np.asarray(tgt))  # input and target: the same colour
+    want_mean, want_std = _lab_moments(ref.astype(np.float32) / 255)
+    for face in np.asarray(tgt):
+        mean, std = _lab_moments(face)
+        # sRGB's gamut clips what falls outside it: means within 2 Lab units, spreads within 15 %
+        np.testing.assert_allclose(mean, want_mean, atol=2.0)
+        np.testing.assert_allclose(std, want_std, rtol=0.15)
+    before_mean, _ = _lab_moments(np.asarray(f[0]).astype(np.float32) / 255)
+    assert np.abs(before_mean - want_mean).max() > 5, "the test faces already had the reference's colour"
+    # The shapes stay the face's own: gradients of lightness correlate with the original's.
+    l_in = cv2.cvtColor(np.asarray(f[0]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    l_out = cv2.cvtColor((np.asarray(tgt[0]) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    assert np.corrcoef(l_in.ravel(), l_out.ravel())[0, 1] > 0.9
+
+
+def test_colour_transfer_share_and_off(faces, hopper):
+    """A share of 0 (or no reference) leaves the faces as before, bit for bit; a share of 0.5
+    moves some faces and not others."""
+    import cv2
+
+    f, m = faces
+    ref = jnp.asarray(cv2.resize(hopper[40:300, 100:360], (SIZE, SIZE))[None])
+    plain = _aug(jax.random.key(2), f, m, AugmentConfig(), True)
+    off = _aug(jax.random.key(2), f, m, dataclasses.replace(AugmentConfig(), colour_transfer=0.0), True, ref)
+    for x, y in zip(plain, off, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    cfg = dataclasses.replace(NONE, colour_transfer=0.5)
+    moved = [not np.allclose(np.asarray(_aug(jax.random.key(s), f, m, cfg, True, ref)[1][i]),
+                             np.asarray(f[i]) / 255, atol=0.02)
+             for s in range(6) for i in range(4)]
+    assert 0.2 < np.mean(moved) < 0.8, np.mean(moved)

@@ -162,22 +162,60 @@ def jitter_colour(rgb: jax.Array, params: jax.Array) -> jax.Array:
 
 def jitter_colour_u8(faces: jax.Array, params: jax.Array) -> jax.Array:
     """`jitter_colour` of uint8 faces (n, H, W, 3), their linear light looked up: floats in [0, 1]."""
-    return _jitter_lab(_linear_to_lab(jnp.asarray(_LINEAR_OF_U8)[faces]), params)
+    return _jitter_lab(lab_u8(faces), params)
+
+
+def lab_u8(faces: jax.Array) -> jax.Array:
+    """CIE Lab of uint8 sRGB faces (n, H, W, 3), the linear light looked up."""
+    return _linear_to_lab(jnp.asarray(_LINEAR_OF_U8)[faces])
+
+
+def lab_stats(lab: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per-face mean and standard deviation of each Lab channel over the crop: (n, 3) each."""
+    mean = jnp.mean(lab, axis=(1, 2))
+    std = jnp.sqrt(jnp.mean(jnp.square(lab - mean[:, None, None]), axis=(1, 2)))
+    return mean, std
+
+
+def transfer_colour(lab: jax.Array, ref_lab: jax.Array, apply: jax.Array) -> jax.Array:
+    """Reinhard's colour transfer (DeepFaceLab's ct_mode `rct`): where `apply` (n,) holds, each face
+    takes the Lab mean and spread of its reference face, so a side's faces are seen in the other
+    side's lighting and the lighting difference does not end up in the decoders."""
+    mean, std = lab_stats(lab)
+    ref_mean, ref_std = lab_stats(ref_lab)
+    scale = ref_std / jnp.maximum(std, 1e-3)
+    moved = (lab - mean[:, None, None]) * scale[:, None, None] + ref_mean[:, None, None]
+    return jnp.where(apply[:, None, None, None], moved, lab)
+
+
+def _colour_transfer(key: jax.Array, lab: jax.Array, ref_faces: jax.Array, share: float) -> jax.Array:
+    """`transfer_colour` onto a random share of the faces, each from a random face of `ref_faces`
+    (its own key: the other draws stay what they were without it)."""
+    k_pick, k_apply = jax.random.split(jax.random.fold_in(key, 7))
+    pick = jax.random.randint(k_pick, (lab.shape[0],), 0, ref_faces.shape[0])
+    apply = jax.random.uniform(k_apply, (lab.shape[0],)) < share
+    return transfer_colour(lab, lab_u8(ref_faces[pick]), apply)
 
 
 # ---- the whole augmentation -----------------------------------------------------------------
 
-def augment(key: jax.Array, faces: jax.Array, maps: jax.Array, cfg: AugmentConfig, warp: bool = True):
+def augment(key: jax.Array, faces: jax.Array, maps: jax.Array, cfg: AugmentConfig, warp: bool = True,
+            colour_ref: jax.Array | None = None):
     """Augment a batch.
 
     faces: (n, S, S, 3) uint8 RGB; maps: (n, S, S, M) uint8 per-face weight maps (landmark-hull mask,
-    eyes, mouth) that follow the target geometry. Returns float32 (inputs, targets, target_maps), all
-    in [0, 1]; inputs are warped, targets are not.
+    eyes, mouth) that follow the target geometry. colour_ref: uint8 faces of the other side whose
+    colour a share `cfg.colour_transfer` of these faces takes (None: no transfer). Returns float32
+    (inputs, targets, target_maps), all in [0, 1]; inputs are warped, targets are not.
     """
     n, size = faces.shape[0], faces.shape[1]
     u, ctrl = _draw_params(key, n, size, cfg)
     coords = affine_coords(u, size, cfg)
-    if cfg.lightness > 0 or cfg.chroma > 0:
+    transfer = colour_ref is not None and cfg.colour_transfer > 0
+    if transfer:
+        lab = _colour_transfer(key, lab_u8(faces), colour_ref, cfg.colour_transfer)
+        imgs = _jitter_lab(lab, colour_params(u[:, 5:9], cfg))
+    elif cfg.lightness > 0 or cfg.chroma > 0:
         # The colour first, on the source face: input and target get the same jitter, computed
         # once per face (not per output image) and from uint8 (a lookup, not a power).
         imgs = jitter_colour_u8(faces, colour_params(u[:, 5:9], cfg))

@@ -37,6 +37,7 @@ class AugmentConfig:
     chroma: float = 4.0          # a*/b* shift, in Lab units
     warp: float = 0.03           # random-warp control-point σ as a fraction of the face size
     warp_grid: int = 5
+    colour_transfer: float = 0.0  # share of B's faces shown in an A face's colour (DFL's ct_mode rct)
 
 
 @dataclass(frozen=True)

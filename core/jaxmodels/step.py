@@ -211,7 +211,7 @@ class Trainer:
         """The augmented batch of step `state.step` (call index i within a streamed chunk)."""
         key = jax.random.fold_in(jax.random.wrap_key_data(state.seed), state.step)
         k_ia, k_ib, k_aa, k_ab = jax.random.split(key, 4)
-        out = []
+        out, faces_a = [], None
         for faces, maps, k_i, k_a in ((data.faces_a, data.maps_a, k_ia, k_aa),
                                        (data.faces_b, data.maps_b, k_ib, k_ab)):
             if self.streamed:
@@ -223,7 +223,9 @@ class Trainer:
                 maps = maps[..., :0]
             f = jax.lax.with_sharding_constraint(faces[idx], self.sharded)
             m = jax.lax.with_sharding_constraint(maps[idx], self.sharded)
-            out.extend(aug.augment(k_a, f, m, self.preset.augment))
+            # B's faces may take the colour of this batch's A faces (the footage's lighting).
+            out.extend(aug.augment(k_a, f, m, self.preset.augment, colour_ref=faces_a))
+            faces_a = f
         return Batch(*out)
 
     def _train_steps(self, state: TrainState, data: FaceData, n: jax.Array):
