@@ -236,7 +236,7 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             coordinator: str | None = None, num_processes: int | None = None,
             process_id: int | None = None, coverage: float | None = None, dssim: float | None = None,
             face_weighted: bool | None = None, eye_priority: float | None = None,
-            mouth_priority: float | None = None) -> dict:
+            mouth_priority: float | None = None, colour_transfer: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -245,7 +245,8 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
     run = TrainingRun(ctx, preset=preset, batch=batch, steps=steps, lr=lr, save_every=save_every,
                       preview_every=preview_every, seed=seed, keep=keep, stream=stream,
                       steps_per_call=steps_per_call, distributed=distributed, coverage=coverage,
-                      loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority))
+                      loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
+                      augment={} if colour_transfer is None else {"colour_transfer": float(colour_transfer)})
     return run.run()
 
 
@@ -276,7 +277,7 @@ def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
 
 class TrainingRun:
     def __init__(self, ctx, *, preset, batch, steps, lr, save_every, preview_every, seed, keep, stream,
-                 steps_per_call, distributed, coverage=None, loss=None):
+                 steps_per_call, distributed, coverage=None, loss=None, augment=None):
         import jax
 
         self.ctx = ctx
@@ -284,7 +285,8 @@ class TrainingRun:
         self.primary = jax.process_index() == 0
         self.distributed = distributed
         self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr,
-                              coverage=None if coverage is None else float(coverage), loss=dict(loss or {}))
+                              coverage=None if coverage is None else float(coverage), loss=dict(loss or {}),
+                              augment=dict(augment or {}))
         self.save_every = int(save_every or DEFAULT_SAVE_EVERY)
         self.preview_every = int(preview_every or DEFAULT_PREVIEW_EVERY)
         if self.save_every < 1 or self.preview_every < 1:
@@ -328,15 +330,16 @@ class TrainingRun:
         return preset, None
 
     def _with_loss(self, preset):
-        """The preset with the loss this run asks for: the loss shapes no weight, so a resume may
-        change it (the checkpoint records the loss it was last trained with)."""
-        changes = self.requested["loss"]
-        if not changes or all(getattr(preset.loss, k) == v for k, v in changes.items()):
-            return preset
-        loss = dataclasses.replace(preset.loss, **changes)
-        self.ctx.message("loss: " + ", ".join(f"{k} {getattr(preset.loss, k)} → {v}" for k, v in changes.items()
-                                              if getattr(preset.loss, k) != v))
-        return dataclasses.replace(preset, loss=loss)
+        """The preset with the loss and augmentation this run asks for: neither shapes a weight, so
+        a resume may change them (the checkpoint records what it was last trained with)."""
+        for part in ("loss", "augment"):
+            changes, now = self.requested[part], getattr(preset, part)
+            if not changes or all(getattr(now, k) == v for k, v in changes.items()):
+                continue
+            self.ctx.message(f"{part}: " + ", ".join(f"{k} {getattr(now, k)} → {v}" for k, v in changes.items()
+                                                     if getattr(now, k) != v))
+            preset = dataclasses.replace(preset, **{part: dataclasses.replace(now, **changes)})
+        return preset
 
     def _check_coverage(self, preset, step: int) -> None:
         """A model keeps the crop it was trained on: a resume that asks for another is refused."""

@@ -74,6 +74,10 @@ SPEC = KindSpec(
                help="extra weight on the eyes, 1 = none (default: {default})", label="Eye priority"),
         Option("mouth_priority", float, None, min=1, max=10, metavar="X", auto="the preset's, or the checkpoint's",
                help="extra weight on the mouth, 1 = none (default: {default})", label="Mouth priority"),
+        Option("colour_transfer", float, None, min=0, max=1, metavar="P", auto="the preset's, or the checkpoint's",
+               help="share of B's training faces shown in the colour of A's faces (Reinhard's transfer, "
+                    "DeepFaceLab's ct_mode rct), so the footage's lighting difference is not learned as part "
+                    "of B; 0 turns it off (default: {default})", label="Colour transfer share"),
         Option("save_every", int, None, min=1, metavar="N", auto=str(SAVE_EVERY_DEFAULT),
                help="checkpoint every N steps (default {default})", label="Save every N steps"),
         Option("preview_every", int, None, min=1, metavar="N", auto=str(PREVIEW_EVERY_DEFAULT),
