@@ -26,6 +26,7 @@ API: `Run`, `SourceMissing`, `no_face_runs(a, fps, names)`, `lost_track_runs(a, 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -112,13 +113,15 @@ def _step(a: store.Alignments, kind: str) -> int:
     return max(1, int(a.settings.get("every") or 1)) if kind == "video" else 1
 
 
-def _kept_frames(a: store.Alignments) -> np.ndarray:
-    return np.unique(a.face_frame[a.status == KEPT])
+def _frames_with(a: store.Alignments, status: np.ndarray) -> np.ndarray:
+    """The sorted frames holding a face whose status is in `status` (face_frame is sorted)."""
+    f = a.face_frame[np.isin(a.status, status)]
+    return f[np.r_[True, f[1:] != f[:-1]]] if len(f) else f
 
 
 def _status_frames(a: store.Alignments) -> dict[str, np.ndarray]:
     """For each status but kept: the sorted frames that hold a face of it."""
-    return {name: np.unique(a.face_frame[a.status == code]) for code, name in store.STATUS.items() if code != KEPT}
+    return {name: _frames_with(a, [code]) for code, name in store.STATUS.items() if code != KEPT}
 
 
 def _dropped(by_status: dict[str, np.ndarray], frames: Sequence[int]) -> dict[str, int]:
@@ -136,7 +139,7 @@ def no_face_runs(a: store.Alignments, fps: float | None = None, names: Sequence[
                  kind: str = "video") -> list[Run]:
     """Runs of processed frames without a kept face (module notes). `names`: a folder's file
     names in index order (stills)."""
-    empty = np.setdiff1d(a.frames, _kept_frames(a))
+    empty = a.frames[~np.isin(a.frames, _frames_with(a, [KEPT]), assume_unique=True)]
     by_status = _status_frames(a)
     runs = []
     for frames in runs_of(empty.tolist(), _step(a, kind)):
@@ -159,29 +162,25 @@ class _Appearance:
 def _appearances(a: store.Alignments, step: int) -> list[_Appearance]:
     rows = np.flatnonzero(a.status == KEPT)
     pos = np.searchsorted(a.frames, a.face_frame[rows])
-    out: list[_Appearance] = []
-    for t in np.unique(a.track[rows]):
-        mine = np.flatnonzero(a.track[rows] == t)
-        mine = mine[np.argsort(pos[mine], kind="stable")]
-        start = mine[0]
-        for prev, cur in zip(mine, [*mine[1:], None], strict=True):
-            if cur is not None and pos[cur] - pos[prev] == 1 and \
-                    a.frames[pos[cur]] - a.frames[pos[prev]] == step:
-                continue
-            out.append(_Appearance(int(t), int(pos[start]), int(pos[prev]), a.box[rows[start]], a.box[rows[prev]]))
-            start = cur
+    tracks = a.track[rows]
+    order = np.lexsort((pos, tracks))  # by track, then frame
+    rows, pos, tracks = rows[order], pos[order], tracks[order]
+    frames = a.frames[pos]
+    # An appearance ends where the track changes or the next kept face is not in the next processed frame.
+    ends = (tracks[1:] != tracks[:-1]) | (pos[1:] - pos[:-1] != 1) | (frames[1:] - frames[:-1] != step)
+    starts = np.concatenate([[0], np.flatnonzero(ends) + 1]) if len(rows) else np.zeros(0, np.int64)
+    stops = np.concatenate([starts[1:] - 1, [len(rows) - 1]]) if len(rows) else np.zeros(0, np.int64)
+    out = [_Appearance(int(tracks[i]), int(pos[i]), int(pos[k]), a.box[rows[i]], a.box[rows[k]])
+           for i, k in zip(starts.tolist(), stops.tolist(), strict=True)]
     return sorted(out, key=lambda p: (p.first, p.track))
 
 
-def _centre_size(box: np.ndarray) -> tuple[np.ndarray, float]:
-    b = np.asarray(box, np.float64)
-    return (b[:2] + b[2:]) / 2, float(max(b[2] - b[0], b[3] - b[1]))
-
-
-def _near(box: np.ndarray, other: np.ndarray) -> bool:
+def _near(box, other) -> bool:
     """Two boxes of one face: centres within the larger face's size."""
-    (c1, s1), (c2, s2) = _centre_size(box), _centre_size(other)
-    return bool(np.linalg.norm(c1 - c2) <= max(s1, s2))
+    x0, y0, x1, y1 = (float(v) for v in box)
+    u0, v0, u1, v1 = (float(v) for v in other)
+    size = max(x1 - x0, y1 - y0, u1 - u0, v1 - v0)
+    return math.hypot((x0 + x1 - u0 - u1) / 2, (y0 + y1 - v0 - v1) / 2) <= size
 
 
 def _covered(a: store.Alignments, positions: range, box: np.ndarray) -> set[int]:
