@@ -62,6 +62,10 @@ SPEC = KindSpec(
                help="worker processes (default: {default})", label="Worker processes (empty: {default})"),
         Option("fresh", bool, False, help="forget earlier results of these sides and start over",
                label="Forget earlier results of these sides and start over"),
+        Option("redo_missing", bool, False,
+               help="re-detect only the frames of extracted sources with no face or a lost track "
+                    "(`facepair missing` lists them), e.g. with --detector cnn or a lower --min-face",
+               label="Only re-detect frames with no face or a lost track (e.g. with cnn or a smaller face)"),
         # For tests and benchmarks only: not on the command line or in the dialog.
         Option("coverage", float, COVERAGE_DEFAULT, min=0, above_min=True, max=4, flag=None,
                out_of_range="{value} must be in ({min}, {max}]"),
@@ -71,9 +75,17 @@ SPEC = KindSpec(
 )
 
 
-def check_request(project, side: str, reference: list[str] | None) -> list[str] | None:
+REDO_WITH_FRESH = ("--redo-missing re-detects frames of what is already extracted and --fresh forgets it: "
+                   "use one or the other (--fresh, then `facepair missing NAME` to see what is left)")
+
+
+def check_request(project, side: str, reference: list[str] | None, fresh: bool = False,
+                  redo_missing: bool = False) -> list[str] | None:
     """What `facepair extract` and the TUI check before the job starts, in the same words: the
-    sides have sources, reference photos go with one side and exist. Returns their absolute paths."""
+    sides have sources, reference photos go with one side and exist, --redo-missing without
+    --fresh. Returns the reference photos' absolute paths."""
+    if fresh and redo_missing:
+        raise FacepairError(REDO_WITH_FRESH)
     sides = ("a", "b") if side == "both" else (side,)
     if not any(project.sources_of(s) for s in sides):
         which = "either side" if side == "both" else f"side {side}"

@@ -7,7 +7,9 @@ core.extract.identity) → write kept crops → the alignments store (one atomic
 seconds) → progress events.
 
 This module is the job: the settings checked, the sides' locks held, every source of each side
-extracted, and the totals reported per side.
+extracted, and the totals reported per side. With `redo_missing` it runs only the frames of the
+already-extracted sources that have no face or a lost track (core.extract.missing), re-detected
+with this run's detector and size limit (core.extract.redo); refused with `fresh`.
 
 Identity filter: a face is kept when its track's dlib descriptor is within `identity_threshold`
 (0.6) of a reference: the `--reference` photos, else the side's first confident face (saved in
@@ -24,6 +26,7 @@ from core.errors import FacepairError
 from core.extract import options
 from core.extract.finder import DETECT_EVERY, default_workers
 from core.extract.identity import Identity, reference_path
+from core.extract.options import REDO_WITH_FRESH
 from core.extract.source import (
     BLUR_THRESHOLD,
     FLUSH_SECONDS,
@@ -69,8 +72,10 @@ def run_job(ctx, side: str = "both", size: int = 256, every: int = 1, detector: 
             min_face: int | None = None, reference: list[str] | None = None, blur: float = BLUR_THRESHOLD,
             identity: bool = True, identity_threshold: float = detect.IDENTITY_THRESHOLD, smooth: bool = True,
             coverage: float = align.COVERAGE, detect_every: int = DETECT_EVERY, workers: int | None = None,
-            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS, pool_min_frames: int | None = None) -> dict:
-    """The `extract` job kind. Returns (and emits as a `summary` event) per-side totals.
+            fresh: bool = False, redo_missing: bool = False, flush_seconds: float = FLUSH_SECONDS,
+            pool_min_frames: int | None = None) -> dict:
+    """The `extract` job kind. Returns (and emits as a `summary` event) per-side totals; with
+    `redo_missing`, what the redo of the missing frames did (core.extract.redo).
 
     Holds the project's `extract-a` / `extract-b` lock for the sides it extracts, so two jobs
     never write the same side's crops and stores at once."""
@@ -85,7 +90,7 @@ def run_job(ctx, side: str = "both", size: int = 256, every: int = 1, detector: 
         return extract(ctx.project, ctx, side=side, size=size, every=every, detector=detector, min_face=min_face,
                        reference=reference, blur=blur, identity=identity, identity_threshold=identity_threshold,
                        smooth=smooth, coverage=coverage, detect_every=detect_every, workers=workers, fresh=fresh,
-                       flush_seconds=flush_seconds, pool_min_frames=pool_min_frames)
+                       redo_missing=redo_missing, flush_seconds=flush_seconds, pool_min_frames=pool_min_frames)
     finally:
         for name in held:
             locks.release(ctx.project, name, ctx.job_id)
@@ -176,11 +181,15 @@ def _check_outcome(project, sides: tuple[str, ...], summaries: dict[str, SideSum
 
 
 def extract(project, ctx=None, side: str = "both", reference: list[str] | None = None, workers: int | None = None,
-            fresh: bool = False, flush_seconds: float = FLUSH_SECONDS, pool_min_frames: int | None = None,
-            **options) -> dict:
+            fresh: bool = False, redo_missing: bool = False, flush_seconds: float = FLUSH_SECONDS,
+            pool_min_frames: int | None = None, **options) -> dict:
     """Extract the sources of one or both sides (see `run_job`); usable without a job (`ctx` None)."""
+    if fresh and redo_missing:
+        raise FacepairError(REDO_WITH_FRESH)
     settings = parse_settings(**options)
     sides = _sides(side, reference)
+    if redo_missing:
+        return redo_missing_frames(project, ctx, sides, settings, reference, flush_seconds)
     workers = max(1, int(workers or default_workers()))
     sources = [s for side_ in sides for s in project.sources_of(side_)]
     progress = Progress(ctx, _frames_to_do(sources, settings.every) or None)
@@ -201,3 +210,27 @@ def extract(project, ctx=None, side: str = "both", reference: list[str] | None =
             ctx.message(_side_line(s, summ), "warning" if summ.partial else "info")
     _check_outcome(project, sides, summaries)
     return {"sides": result}
+
+
+def redo_missing_frames(project, ctx, sides: tuple[str, ...], settings: ExtractSettings, reference: list[str] | None,
+                        flush_seconds: float = FLUSH_SECONDS) -> dict:
+    """`--redo-missing`: only the frames of extracted sources with no face or a lost track are
+    re-detected (core.extract.redo); a `summary` event and one message per side say how many got a face."""
+    from core.extract import redo
+
+    summaries = redo.redo_sides(project, ctx, sides, settings, reference, flush_seconds)
+    result = {"redo_missing": True, "sides": {s: summ.as_dict() for s, summ in summaries.items()}}
+    if ctx is not None:
+        ctx.emit("summary", **{"sides": result["sides"], "redo_missing": True})
+        for summ in summaries.values():
+            if (line := summ.line()) is not None:
+                ctx.message(line, "warning" if summ.skipped else "info")
+    every_source = [src for s in sides for src in project.sources_of(s)]
+    skipped = {p: w for summ in summaries.values() for p, w in summ.skipped.items()}
+    if not every_source:
+        raise FacepairError(f"project {project.name!r} has no sources on side {'/'.join(sides)}: "
+                            f"add some with `facepair add-source {project.name} a|b PATH…`")
+    if len(skipped) == len(every_source):
+        raise FacepairError("nothing could be redone:\n  " + "\n  ".join(f"{Path(p).name}: {w}"
+                                                                       for p, w in skipped.items()))
+    return result

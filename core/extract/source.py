@@ -125,7 +125,7 @@ def remove_source_output(project, side: str, source_id: str) -> None:
         p.unlink(missing_ok=True)
 
 
-def _write_crop(path: Path, data: bytes) -> None:
+def write_crop(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -261,7 +261,7 @@ def _records(faces, frame_index: int, sid: str, where: str, settings: ExtractSet
             if not identity.keeps(f):
                 status = store.STATUS_CODE["identity"]
         if status == 0 and f.crop_png is not None:
-            _write_crop(faces_dir / store.crop_name(sid, frame_index, i), f.crop_png)
+            write_crop(faces_dir / store.crop_name(sid, frame_index, i), f.crop_png)
         records.append(store.Face(
             box=f.box, score=f.score, landmarks=f.landmarks, landmarks_raw=f.landmarks_raw,
             matrix=f.matrix, size=settings.size, coverage=settings.coverage, blur=f.blur,

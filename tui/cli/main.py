@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "tui.cli.commands.projects",
     "tui.cli.commands.extract",
     "tui.cli.commands.faces",
+    "tui.cli.commands.missing",
     "tui.cli.commands.train",
     "tui.cli.commands.convert",
     "tui.cli.commands.fit",

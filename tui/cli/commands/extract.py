@@ -14,7 +14,8 @@ def register(sub, parents) -> None:
         "extract", parents=parents,
         help="find, align and crop the faces of a project's sources (a job)",
         description="Detect faces (dlib), find 68 landmarks, align and crop them into faces/a and faces/b, "
-                    "and record every frame in alignments/ for conversion. Re-running resumes.",
+                    "and record every frame in alignments/ for conversion. Re-running resumes; --redo-missing "
+                    "re-detects only the frames `facepair missing` lists.",
     )
     p.add_argument("name", help="project name")
     spec.add_arguments(p, SPEC)
@@ -24,6 +25,6 @@ def register(sub, parents) -> None:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     project = open_project(args)
-    references = check_request(project, args.side, args.reference)
+    references = check_request(project, args.side, args.reference, fresh=args.fresh, redo_missing=args.redo_missing)
     job_args = {**spec.from_namespace(SPEC, args), "reference": references}
     return run_job(args, project, "extract", job_args)
