@@ -14,7 +14,7 @@ Format (version 1) — a folder `PROJECT/alignments/SOURCEID.fpa/`:
   hold the same frame, the newer one wins. `compact()` merges all parts into one.
 Arrays of a part (F processed frames, N faces, M descriptors):
   frames (F,) int64 — every processed frame index, with or without faces
-  face_frame (N,) int64, face_index (N,) int16 — which frame, which face in it (0 = leftmost)
+  face_frame (N,) int64, face_index (N,) int16 — which frame, which face in it (0 = leftmost at extraction; faces a `--redo-missing` adds come after a frame's earlier ones)
   box (N, 4) float32 — detector box (left, top, right, bottom) in frame pixels
   score (N,) float32 — detector score (NaN for a face carried by tracking without a detection)
   confidence (N,) float32 — the face's upright re-score (`core.faces.detect.face_score`, ≥ 0 for a face)
