@@ -29,24 +29,39 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8
 
 
-def run_curve(faces_npz: str, steps: int = STEPS, batch: int = TRAIN_ARGS["batch"]) -> dict:
-    """Train the micro model on the saved faces over all devices of this process; the loss curve."""
+def run_curve(faces_npz: str, steps: int = STEPS, batch: int = TRAIN_ARGS["batch"], ema_decay: float = 0.0) -> dict:
+    """Train the micro model on the saved faces over all devices of this process; the loss curve
+    (and with `ema_decay`, how far the moving average is from its closed form, in units of its tolerance)."""
+    import dataclasses
+
     import jax
 
     from core.jaxmodels.step import FaceData
     from core.train.job import get_trainer
 
     d = np.load(faces_npz)
-    tr = get_trainer(micro_preset(), batch, False, None)
+    tr = get_trainer(dataclasses.replace(micro_preset(), ema_decay=ema_decay), batch, False, None)
     state = tr.init_state(0)
     data = tr.put_data(FaceData(d["fa"], d["ma"], d["fb"], d["mb"]))
     hlo = tr._train.lower(state, data, np.int32(1)).compile().as_text()
-    la, lb = [], []
+    la, lb, weights = [], [], []
     for _ in range(steps):
         state, m = tr.train_steps(state, data)
         la.append(float(np.asarray(m["loss_a"])[0]))
         lb.append(float(np.asarray(m["loss_b"])[0]))
-    return {"devices": jax.device_count(), "mesh": int(tr.mesh.size), "loss_a": la, "loss_b": lb,
+        if ema_decay:
+            weights.append(jax.tree.map(np.asarray, state.params))
+    ema = {}
+    if ema_decay:
+        from tests.test_train_schedule import ema_closed_form
+        from tests.tolerance import sum_atol
+
+        want = jax.tree.leaves(ema_closed_form(weights, ema_decay))
+        ema = {"ema_replicated": all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.ema)),
+               "ema_error": max(float(np.abs(np.asarray(g, np.float64) - w).max())
+                                / sum_atol(4 * steps, max(float(np.abs(w).max()), 1e-30))
+                                for g, w in zip(jax.tree.leaves(state.ema), want, strict=True))}
+    return {**ema,"devices": jax.device_count(), "mesh": int(tr.mesh.size), "loss_a": la, "loss_b": lb,
             "all_reduce": "all-reduce" in hlo,
             "params_replicated": all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.params)),
             "dtype": str(tr.dtype.__name__ if hasattr(tr.dtype, "__name__") else tr.dtype),
@@ -88,6 +103,20 @@ def test_four_cpu_devices_follow_one(faces_npz):
     np.testing.assert_allclose(four["loss_a"], one["loss_a"], rtol=rtol)
     np.testing.assert_allclose(four["loss_b"], one["loss_b"], rtol=rtol)
     assert four["loss_a"][-1] < four["loss_a"][0] or four["loss_b"][-1] < four["loss_b"][0]
+
+
+@pytest.mark.slow
+def test_four_cpu_devices_keep_the_ema_replicated_and_exact(faces_npz):
+    """The moving average of the weights under data parallelism: replicated like the weights, and
+    the debiased average of the steps' weights (error in units of its float32 tolerance)."""
+    code = (f"import json; from tests.test_train_multidevice import run_curve; "
+            f"print(json.dumps(run_curve({faces_npz!r}, steps=3, ema_decay=0.9)))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    four = json.loads(p.stdout.strip().splitlines()[-1])
+    assert four["devices"] == 4 and four["all_reduce"] and four["params_replicated"]
+    assert four["ema_replicated"] and four["ema_error"] <= 1.0, four
 
 
 @pytest.mark.slow

@@ -301,10 +301,12 @@ class Converter:
 _swappers: dict[tuple, object] = {}
 
 
-def load_swapper(project, warn=None, engine: str = "jax"):
+def load_swapper(project, warn=None, engine: str = "jax", weights: str = "ema"):
     """The project's trained model (core.train.model_io); a clear error naming `facepair train` when absent.
     A damaged newest checkpoint is moved aside and the newest intact one used; `warn(text)` says so.
     `engine` "onnx": the exported graph run by ONNX Runtime (core/export/engine.py) instead of JAX.
+    `weights` "ema" (default): the moving average of the weights when the model keeps one; "raw": the
+    last step's weights (the JAX engine only: the ONNX graph is exported from the default).
 
     Kept per process while the model's status.json is unchanged, so conversions run in one process
     (tests, scripts) load and compile the model once.
@@ -314,17 +316,20 @@ def load_swapper(project, warn=None, engine: str = "jax"):
     status = project.model_dir / "status.json"
     try:
         st = status.stat()
-        key = (str(project.model_dir.resolve()), st.st_mtime_ns, st.st_size, engine)
+        key = (str(project.model_dir.resolve()), st.st_mtime_ns, st.st_size, engine, weights)
     except OSError:
         key = None
     if key is not None and key in _swappers:
         return _swappers[key]
+    if engine == "onnx" and weights != "ema":
+        raise ConvertError(f"--weights {weights} runs in JAX only (the ONNX engine runs the exported graph of the "
+                           f"default weights): use --engine jax")
     if engine == "onnx":
         from core.export.engine import load_onnx_swapper
 
         swapper = load_onnx_swapper(project, warn=warn)
     else:
-        swapper = model_io.load_swapper(project, warn=warn)
+        swapper = model_io.load_swapper(project, warn=warn, weights=weights)
     if key is not None:
         _swappers.clear()  # one model at a time: a retrained model replaces the old one
         _swappers[key] = swapper
@@ -332,11 +337,11 @@ def load_swapper(project, warn=None, engine: str = "jax"):
 
 
 def make_converter(project, direction: str, options: MergeOptions, faces: str, label: bool, swapper=None,
-                   batch: int = DEFAULT_BATCH, warn=None, engine: str = "jax") -> Converter:
+                   batch: int = DEFAULT_BATCH, warn=None, engine: str = "jax", weights: str = "ema") -> Converter:
     """A Converter for the project's model (loaded with `engine` unless given), checked against the options."""
     side = replaced_side(direction)
     if swapper is None:
-        swapper = load_swapper(project, warn=warn, engine=engine)
+        swapper = load_swapper(project, warn=warn, engine=engine, weights=weights)
     if options.mask == "learned" and not getattr(swapper, "has_mask", False):
         raise ConvertError(f"--mask learned needs a model with a learned mask, and preset "
                            f"{getattr(swapper, 'preset', '?')!r} has none: use --mask hull")

@@ -71,6 +71,9 @@ CONVERT = KindSpec(
         Option("engine", str, "jax", choices=("jax", "onnx"),
                help="jax (default): the model in JAX; onnx: its exported graph in ONNX Runtime (the `export` "
                     "extra; core/export/engine.py)", label="Engine"),
+        Option("weights", str, "ema", choices=("ema", "raw"),
+               help="ema (default): the moving average of the model's weights when it keeps one (train "
+                    "--ema-decay), else its weights; raw: the weights of its last step"),
     ),
 )
 

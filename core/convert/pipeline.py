@@ -63,11 +63,12 @@ def run_job(ctx, input: str, output: str | None = None, start=None, end=None, sw
             faces: str = "match", mask: str = "hull", erode: int | None = None, blur: int | None = None,
             color: str = "reinhard", blend: str = "feather", sharpen: float = 0.0, crf: int = 18,
             label: bool = True, batch: int = DEFAULT_BATCH, detector: str = "hog",
-            workers: int | None = None, overwrite: bool = False, engine: str = "jax") -> dict:
+            workers: int | None = None, overwrite: bool = False, engine: str = "jax", weights: str = "ema") -> dict:
     """The `convert` job kind (arguments as `facepair convert` takes them; see docs/conversion.md)."""
     return convert(ctx.project, input, output=output, start=start, end=end, swap=swap, faces=faces, mask=mask,
                    erode=erode, blur=blur, color=color, blend=blend, sharpen=sharpen, crf=crf, label=label,
-                   batch=batch, detector=detector, workers=workers, ctx=ctx, overwrite=overwrite, engine=engine)
+                   batch=batch, detector=detector, workers=workers, ctx=ctx, overwrite=overwrite, engine=engine,
+                   weights=weights)
 
 
 class _Quiet:
@@ -153,7 +154,8 @@ def _announce(ctx, project, plan: Plan, swapper, faces: str, label: bool) -> Non
     side = replaced_side(plan.direction)
     ctx.message(f"converting {plan.in_path.name} ({plan.kind}) {plan.direction}: {project.label(side)} → "
                 f"{project.label('b' if side == 'a' else 'a')}, faces {faces}, model {getattr(swapper, 'preset', '?')} "
-                f"step {getattr(swapper, 'step', '?')} ({getattr(swapper, 'engine', 'jax')})")
+                f"step {getattr(swapper, 'step', '?')} ({getattr(swapper, 'engine', 'jax')}"
+                + (", the moving average of its weights" if getattr(swapper, "weights", "") == "ema" else "") + ")")
     ctx.message("visible 'AI-generated' label: " + ("on" if label else "OFF (--no-label); "
                 + ("metadata and C2PA labels stay" if c2pa_possible(plan.out_path, plan.kind) else
                    "the metadata label stays (no C2PA for this format)")),
@@ -293,14 +295,14 @@ def convert(project, input: str, output: str | None = None, start=None, end=None
             faces: str = "match", mask: str = "hull", erode: int | None = None, blur: int | None = None,
             color: str = "reinhard", blend: str = "feather", sharpen: float = 0.0, crf: int = 18,
             label: bool = True, batch: int = DEFAULT_BATCH, detector: str = "hog", workers: int | None = None,
-            ctx=None, swapper=None, overwrite: bool = False, engine: str = "jax") -> dict:
+            ctx=None, swapper=None, overwrite: bool = False, engine: str = "jax", weights: str = "ema") -> dict:
     """Convert `input` (video, image or folder) and return the job's result (see run_job)."""
     ctx = ctx or _Quiet(project)
     t_start = time.monotonic()
     plan = plan_conversion(project, input, output, start, end, swap, faces, mask, erode, blur, color, blend,
                            sharpen, crf, overwrite)
     conv = make_converter(project, plan.direction, plan.options, faces, label, swapper, batch=batch, warn=ctx.warning,
-                          engine=engine)
+                          engine=engine, weights=weights)
     conv.size_queues(plan.info.width * plan.info.height * 3)
     created = now_iso()
     _announce(ctx, project, plan, conv.swapper, faces, label)

@@ -40,6 +40,9 @@ class AugmentConfig:
     colour_transfer: float = 0.0  # share of B's faces shown in an A face's colour (DFL's ct_mode rct)
 
 
+LR_DECAYS = ("none", "cosine")
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -56,7 +59,11 @@ class Preset:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     batch: int = 16                    # default faces per side per step
     lr: float = 5e-5
-    warmup_steps: int = 100
+    warmup_steps: int = 100            # linear learning-rate warm-up (core/jaxmodels/schedule.py)
+    lr_decay: str = "none"             # after the warm-up: "none" (constant) or "cosine" down to lr_floor
+    lr_decay_steps: int | None = None  # the step the cosine reaches its floor (None: the run's --steps)
+    lr_floor: float = 0.1              # the cosine's end, a share of the base learning rate
+    ema_decay: float = 0.0             # EMA of the weights for previews and conversion (0 = none kept)
     clip_norm: float = 1.0
     steps_per_call: int = 10           # steps fused into one dispatch (lax.scan)
     param_count: int = 0             # exact parameter count (checked by tests)
@@ -71,6 +78,12 @@ class Preset:
         if 8 << len(self.decoder_channels) != self.resolution:
             raise ValueError(f"preset {self.name}: {len(self.decoder_channels)} decoder upscales from 8×8 "
                              f"do not reach {self.resolution}px")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"preset {self.name}: ema_decay must be 0 (off) or in (0, 1), not {self.ema_decay}")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"preset {self.name}: lr_decay must be one of {', '.join(LR_DECAYS)}, not {self.lr_decay!r}")
+        if not 0 <= self.lr_floor <= 1 or self.warmup_steps < 0:
+            raise ValueError(f"preset {self.name}: lr_floor must be in 0..1 and warmup_steps ≥ 0")
 
     def to_json(self) -> dict:
         return asdict(self)

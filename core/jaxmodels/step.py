@@ -7,6 +7,11 @@ batch there; with `streamed=True` the host hands over exactly the batches of one
 sets that do not fit). Data parallelism: the batch is sharded over the mesh's `data` axis and the
 parameters are replicated, so XLA inserts the gradient all-reduce.
 
+The learning rate of step t is the state's base rate times the preset's schedule at t (warm-up,
+then constant or a cosine decay: core/jaxmodels/schedule.py). With `preset.ema_decay` > 0 the state
+also keeps an exponential moving average of the weights (float32, updated in the same step, after
+the parameters), which previews and conversion use (core/train/model_io.py `load_model`).
+
 The NaN guard: a step whose loss or gradient is not finite changes neither weights nor optimizer
 state; it is counted (`skipped`, and `bad_streak` for consecutive ones) so the job can react.
 
@@ -38,6 +43,7 @@ from core.jaxmodels.losses import side_loss, uses_maps
 from core.jaxmodels.models import FaceSwapModel
 from core.jaxmodels.precision import compute_dtype_name
 from core.jaxmodels.presets import Preset, get_preset
+from core.jaxmodels.schedule import ema_decay_at, lr_factor
 
 
 class TrainState(NamedTuple):
@@ -48,6 +54,7 @@ class TrainState(NamedTuple):
     lr: jax.Array         # float32 base learning rate (the job may lower it)
     skipped: jax.Array    # int32: non-finite steps skipped, in total
     bad_streak: jax.Array  # int32: consecutive non-finite steps, up to now
+    ema: dict = {}        # the weights' debiased moving average, float32 like params ({}: the preset keeps none)
 
 
 class FaceData(NamedTuple):
@@ -128,6 +135,7 @@ class Trainer:
         self.abstract_params = nnx.to_pure_dict(abstract)
         self.tx = _optimizer(self.preset.clip_norm)
         self.uses_maps = uses_maps(self.preset.loss, self.preset.mask)
+        self.lr_factor = lr_factor(self.preset)  # raises for a cosine without an end step
         self._train = jax.jit(self._train_steps, donate_argnums=0, out_shardings=self.replicated)
         self._apply = jax.jit(self._apply_batch, donate_argnums=0, out_shardings=self.replicated)
         self._init = jax.jit(self._init_state, out_shardings=self.replicated)
@@ -150,6 +158,7 @@ class Trainer:
             lr=jnp.asarray(self.preset.lr, jnp.float32),
             skipped=jnp.zeros((), jnp.int32),
             bad_streak=jnp.zeros((), jnp.int32),
+            ema=jax.tree.map(jnp.copy, params) if self.preset.ema_decay else {},
         )
 
     def init_state(self, seed: int = 0) -> TrainState:
@@ -194,18 +203,27 @@ class Trainer:
         # then copy first (every mu and nu each step: 41 MB for lite, 656 MB for original, whose
         # step on a 2-core CPU went 2,956 -> 2,868 ms without them; docs/performance.md).
         opt_state = jax.lax.optimization_barrier(opt_state)
-        warm = jnp.minimum(1.0, (state.step + 1).astype(jnp.float32) / max(1, self.preset.warmup_steps))
-        lr = state.lr * warm
+        lr = state.lr * self.lr_factor(state.step)
         direction = _adam_direction(opt_state[1])
+        params = jax.tree.map(lambda p, u: jnp.where(finite, p - lr * u, p), state.params, direction)
         new = state._replace(
-            params=jax.tree.map(lambda p, u: jnp.where(finite, p - lr * u, p), state.params, direction),
+            params=params,
             opt_state=opt_state,
             step=state.step + 1,
             skipped=state.skipped + (~finite).astype(jnp.int32),
             bad_streak=jnp.where(finite, 0, state.bad_streak + 1),
+            ema=self._ema_update(state.ema, params, state.step + 1, finite),
         )
         metrics = {"loss_a": la, "loss_b": lb, "grad_norm": gnorm, "finite": finite, "lr": lr}
         return new, metrics
+
+    def _ema_update(self, ema: dict, params: dict, n, finite):
+        """The moving average after update n (the step's count): d·ema + (1−d)·params, with the
+        debiased decay d of schedule.ema_decay_at; a skipped (non-finite) step leaves it alone."""
+        if not ema:
+            return ema
+        d = ema_decay_at(self.preset.ema_decay, n)
+        return jax.tree.map(lambda e, p: jnp.where(finite, d * e + (1 - d) * p, e), ema, params)
 
     def _sample(self, state: TrainState, data: FaceData, i: jax.Array) -> Batch:
         """The augmented batch of step `state.step` (call index i within a streamed chunk)."""

@@ -236,7 +236,9 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             coordinator: str | None = None, num_processes: int | None = None,
             process_id: int | None = None, coverage: float | None = None, dssim: float | None = None,
             face_weighted: bool | None = None, eye_priority: float | None = None,
-            mouth_priority: float | None = None, colour_transfer: float | None = None) -> dict:
+            mouth_priority: float | None = None, colour_transfer: float | None = None,
+            ema_decay: float | None = None, lr_warmup: int | None = None,
+            lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -246,8 +248,16 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       preview_every=preview_every, seed=seed, keep=keep, stream=stream,
                       steps_per_call=steps_per_call, distributed=distributed, coverage=coverage,
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
-                      augment={} if colour_transfer is None else {"colour_transfer": float(colour_transfer)})
+                      augment={} if colour_transfer is None else {"colour_transfer": float(colour_transfer)},
+                      schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor))
     return run.run()
+
+
+def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor) -> dict:
+    """The Preset fields of the schedule and the weights' average a run asks to change (None: keep)."""
+    asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
+             "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float)}
+    return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
 
 
 def _loss_changes(dssim, face_weighted, eye_priority, mouth_priority) -> dict:
@@ -277,7 +287,7 @@ def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
 
 class TrainingRun:
     def __init__(self, ctx, *, preset, batch, steps, lr, save_every, preview_every, seed, keep, stream,
-                 steps_per_call, distributed, coverage=None, loss=None, augment=None):
+                 steps_per_call, distributed, coverage=None, loss=None, augment=None, schedule=None):
         import jax
 
         self.ctx = ctx
@@ -286,7 +296,7 @@ class TrainingRun:
         self.distributed = distributed
         self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr,
                               coverage=None if coverage is None else float(coverage), loss=dict(loss or {}),
-                              augment=dict(augment or {}))
+                              augment=dict(augment or {}), schedule=dict(schedule or {}))
         self.save_every = int(save_every or DEFAULT_SAVE_EVERY)
         self.preview_every = int(preview_every or DEFAULT_PREVIEW_EVERY)
         if self.save_every < 1 or self.preview_every < 1:
@@ -339,6 +349,35 @@ class TrainingRun:
             self.ctx.message(f"{part}: " + ", ".join(f"{k} {getattr(now, k)} → {v}" for k, v in changes.items()
                                                      if getattr(now, k) != v))
             preset = dataclasses.replace(preset, **{part: dataclasses.replace(now, **changes)})
+        return preset
+
+    def _with_schedule(self, preset):
+        """The preset with the learning-rate schedule and weight average this run asks for. Like the
+        loss they shape no weight, so a resume may change them; the checkpoint records them, so a
+        resume without options continues the schedule (a function of the model's step) exactly. A
+        cosine decay without an end step ends at this run's --steps."""
+        changes = dict(self.requested["schedule"])
+        said = [f"{k} {getattr(preset, k)} → {v}" for k, v in changes.items() if getattr(preset, k) != v]
+        if said:
+            self.ctx.message("training: " + ", ".join(said))
+        try:
+            preset = dataclasses.replace(preset, **changes) if changes else preset
+        except ValueError as e:  # the preset's own check (a direct call; the spec refuses these first)
+            raise TrainError(str(e)) from None
+        if preset.lr_decay != "none" and preset.lr_decay_steps is None:
+            if self.target is None:
+                raise TrainError(f"--lr-decay {preset.lr_decay} needs the step where it ends: pass --steps N (the "
+                                 f"decay then ends there) or --lr-decay-steps N")
+            preset = dataclasses.replace(preset, lr_decay_steps=self.target)
+        if preset.lr_decay != "none" and preset.lr_decay_steps <= preset.warmup_steps:
+            raise TrainError(f"the learning-rate decay must end after the warm-up: step {preset.lr_decay_steps} is "
+                             f"not after {preset.warmup_steps} warm-up steps (--lr-decay-steps, --lr-warmup)")
+        if preset.lr_decay != "none":
+            self.ctx.message(f"learning rate: warm-up over {preset.warmup_steps} steps, then {preset.lr_decay} "
+                             f"down to {preset.lr_floor:g} of it at step {preset.lr_decay_steps}")
+        if preset.ema_decay:
+            self.ctx.message(f"keeps a moving average of the weights (decay {preset.ema_decay:g}): previews and "
+                             f"conversion use it")
         return preset
 
     def _check_coverage(self, preset, step: int) -> None:
@@ -452,7 +491,7 @@ class TrainingRun:
         self.device_text = info.describe()
         ctx.message(self.device_text)
         preset, found = self._resolve_preset()
-        preset = self._with_loss(preset)
+        preset = self._with_schedule(self._with_loss(preset))
         if self.distributed:
             self._check_same(preset.to_json(), "model preset (pass the same --preset to every process)")
         auto = options.batch_is_auto(self.requested["batch"], info.platform)
@@ -574,7 +613,7 @@ class TrainingRun:
                             f"with a lower learning rate did not help; last lr {acc.lr:.3g}): start again with a "
                             f"lower --lr, or check the faces")
                     jax.block_until_ready(state)
-                    state, acc.lr, dispatched = self._recover(state, acc.lr)
+                    state, acc.lr, dispatched = self._recover(state)
                     acc.bad_streak, acc.losses, pending = 0, [], None
                     acc.read_step = dispatched
                     continue
@@ -673,8 +712,10 @@ class TrainingRun:
         d = self.host_data
         return self.trainer.put_data(FaceData(d.faces_a[ia], d.maps_a[ia], d.faces_b[ib], d.maps_b[ib]))
 
-    def _recover(self, state, lr_now: float):
-        """Too many non-finite steps in a row: back to the last checkpoint with half the learning rate."""
+    def _recover(self, state):
+        """Too many non-finite steps in a row: back to the last checkpoint with half the base learning
+        rate (the state's: the rate the schedule scales, not the scaled rate of the last step)."""
+        lr_now = float(np.asarray(state.lr.addressable_data(0)))
         new_lr = lr_now * LR_FACTOR
         found = checkpoint_preset(self.project, self.ctx.warning, self._verified) if self.primary else None
         if self.manager is not None:
@@ -697,7 +738,7 @@ class TrainingRun:
         import jax
 
         tr = self.trainer
-        params = jax.tree.map(lambda x: x.addressable_data(0), state.params)
+        params = jax.tree.map(lambda x: x.addressable_data(0), state.ema or state.params)  # the EMA when kept
         fa, fb = self.preview_faces["a"], self.preview_faces["b"]
         out = {}
         for name, faces, side in (("aa", fa, "a"), ("ab", fa, "b"), ("bb", fb, "b"), ("ba", fb, "a")):

@@ -7,7 +7,8 @@ and the facepair version. Flat names keep checkpoints independent of Python cont
 Only the primary process of a multi-host run reads or writes them.
 
 `load_swapper(project)` is what conversion, evaluation and the TUI use: the newest checkpoint's
-weights, ready to swap uint8 faces in batches.
+weights, ready to swap uint8 faces in batches — the moving average of the weights (`ema.*`) when
+the model keeps one, unless the raw weights are asked for.
 """
 
 from __future__ import annotations
@@ -96,12 +97,16 @@ def upgrade_flat_state(flat: dict[str, np.ndarray], template) -> dict[str, np.nd
     """A flat checkpoint state in today's layout. Checkpoints written before Adam worked tensor by
     tensor hold each moment as one vector (`opt_state.1.mu`: every parameter, raveled in the
     params' leaf order); they are split into `opt_state.1.mu.<param path>` so training resumes
-    with its optimizer state instead of starting Adam over. Anything else passes through."""
+    with its optimizer state instead of starting Adam over. A model that keeps no moving average of
+    its weights yet (`ema.*`: an older checkpoint, or one trained without) starts it from its
+    weights when the template wants one. Anything else passes through."""
     params = flatten(template.params)
     if not params:
         return flat
     first = next(iter(params))
     out = dict(flat)
+    if flatten(getattr(template, "ema", {})) and f"ema.{first}" not in out:
+        out.update({f"ema.{name}": out[f"params.{name}"] for name in params if f"params.{name}" in out})
     for moment in ("mu", "nu"):
         key = f"opt_state.1.{moment}"
         vec = out.get(key)
@@ -150,8 +155,8 @@ def read_meta(manager, step: int) -> dict:
     return dict(manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
 
 
-def read_state(manager, step: int, only: str | None = None) -> dict[str, np.ndarray]:
-    """The flat state of a step as numpy arrays (only keys starting with `only`, when given)."""
+def read_state(manager, step: int, only: str | tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The flat state of a step as numpy arrays (only keys starting with `only`, or one of them, when given)."""
     import orbax.checkpoint as ocp
 
     meta = manager.item_metadata(step)["state"]
@@ -218,7 +223,7 @@ def _damage(step_dir: Path, error: Exception) -> str:
     return f"unreadable: {text or type(error).__name__}"
 
 
-def read_newest_intact(project, only: str | None = None, warn=None,
+def read_newest_intact(project, only: str | tuple[str, ...] | None = None, warn=None,
                        move: bool = True) -> tuple[int, dict, dict] | None:
     """(step, meta, flat state) of the newest checkpoint that reads back whole, or None when there is
     no checkpoint at all. Every tensor read (those starting with `only`, when given) is checked: a
@@ -309,6 +314,7 @@ class Swapper:
     batch: int = 64
     coverage: float | None = None  # the model's crop (None: the extracted crops')
     engine: str = "jax"
+    weights: str = "raw"  # "ema": the moving average of the weights (core.train.model_io.load_model)
 
     def swap(self, faces, direction: str = "a-to-b"):
         if direction not in _SIDES:
@@ -354,13 +360,19 @@ class LoadedModel:
     step: int
     graphdef: object
     params: dict
+    weights: str = "raw"  # which weights `params` holds: "ema" (their moving average) or "raw"
 
 
-def load_model(project, warn=None, dtype=None) -> LoadedModel:
+WEIGHTS = ("ema", "raw")
+
+
+def load_model(project, warn=None, dtype=None, weights: str = "ema") -> LoadedModel:
     """The newest intact checkpoint of the project's model (a damaged newer one is moved aside and
     `warn(text)` says so: `read_newest_intact`), built for compute `dtype` (default: the local
-    device's). Raises NoModel (naming `facepair train`) when there is none, DamagedModel when every
-    one is damaged. What the swapper and the exporter both start from."""
+    device's). `weights` "ema" (default): the moving average of the weights when the model keeps one
+    (`ema_decay`), else its weights; "raw": the weights the last step left. Raises NoModel (naming
+    `facepair train`) when there is none, DamagedModel when every one is damaged. What the swapper
+    and the exporter both start from."""
     import jax
     import jax.numpy as jnp
     from flax import nnx
@@ -369,6 +381,8 @@ def load_model(project, warn=None, dtype=None) -> LoadedModel:
     from core.jaxmodels.presets import preset_from_json
     from core.jaxmodels.step import compute_dtype_for
 
+    if weights not in WEIGHTS:
+        raise FacepairError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     d = checkpoint_dir(project)
     hint = f"train one first: facepair train {project.name}"
     if not checkpoint_steps(d):
@@ -377,7 +391,7 @@ def load_model(project, warn=None, dtype=None) -> LoadedModel:
         from core.jobs import locks
 
         # A training job owns the checkpoints folder while it runs: a reader then leaves it alone.
-        found = read_newest_intact(project, only="params.", warn=warn,
+        found = read_newest_intact(project, only=("params.", "ema.") if weights == "ema" else "params.", warn=warn,
                                    move=locks.holder(project, "model") is None)
     except FacepairError:
         raise
@@ -390,19 +404,20 @@ def load_model(project, warn=None, dtype=None) -> LoadedModel:
     dtype = dtype or compute_dtype_for(jax.devices()[0].platform)
     abstract = nnx.eval_shape(lambda: FaceSwapModel(preset, rngs=nnx.Rngs(0), dtype=dtype))
     graphdef, abstract_state = nnx.split(abstract)
-    params = unflatten(nnx.to_pure_dict(abstract_state), flat, prefix="params.")
+    used = "ema" if weights == "ema" and any(k.startswith("ema.") for k in flat) else "raw"
+    params = unflatten(nnx.to_pure_dict(abstract_state), flat, prefix="params." if used == "raw" else "ema.")
     return LoadedModel(preset=preset, step=int(step), graphdef=graphdef,
-                       params=jax.tree.map(jnp.asarray, params))
+                       params=jax.tree.map(jnp.asarray, params), weights=used)
 
 
-def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
-    """The newest intact checkpoint of the project's model (`load_model`), ready to swap."""
+def load_swapper(project, batch: int = 64, warn=None, weights: str = "ema") -> Swapper:
+    """The newest intact checkpoint of the project's model (`load_model` with `weights`), ready to swap."""
     import jax
     from flax import nnx
 
     from core.jaxmodels.step import predict
 
-    loaded = load_model(project, warn=warn)
+    loaded = load_model(project, warn=warn, weights=weights)
     graphdef = loaded.graphdef
     fns: dict = {}
 
@@ -416,4 +431,4 @@ def load_swapper(project, batch: int = 64, warn=None) -> Swapper:
 
     p = loaded.preset
     return Swapper(preset=p.name, resolution=p.resolution, step=loaded.step, has_mask=p.mask,
-                   _params=loaded.params, _fn=fn, batch=batch, coverage=p.coverage)
+                   _params=loaded.params, _fn=fn, batch=batch, coverage=p.coverage, weights=loaded.weights)

@@ -13,6 +13,9 @@ SAVE_EVERY_DEFAULT = 500  # core.train.job.DEFAULT_SAVE_EVERY
 PREVIEW_EVERY_DEFAULT = 250  # core.train.job.DEFAULT_PREVIEW_EVERY
 GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large model on a CPU takes a while
 
+EMA_DECAY_MAX = 0.99999  # core.jaxmodels.presets.Preset.ema_decay: below 1
+LR_DECAYS = ("none", "cosine")  # core.jaxmodels.presets.LR_DECAYS (this module stays light)
+
 BATCH = (str, int)  # a whole number, or "auto"; text from the command line and the form (parse_batch)
 
 
@@ -78,6 +81,26 @@ SPEC = KindSpec(
                help="share of B's training faces shown in the colour of A's faces (Reinhard's transfer, "
                     "DeepFaceLab's ct_mode rct), so the footage's lighting difference is not learned as part "
                     "of B; 0 turns it off (default: {default})", label="Colour transfer share"),
+        Option("ema_decay", float, None, min=0, max=EMA_DECAY_MAX, metavar="D",
+               out_of_range="must be 0 (off) or a decay below 1 such as 0.999 (at most {max}), not {value}",
+               auto="the preset's, or the checkpoint's (0: off)",
+               help="keep an exponential moving average of the weights with this decay per step (e.g. 0.999: "
+                    "about the last 1,000 steps); previews and conversion then use it (convert --weights raw: "
+                    "the last step's). 0 turns it off; a resume may change it (default: {default})",
+               label="EMA decay of the weights (0: off)"),
+        Option("lr_warmup", int, None, min=0, metavar="N", auto="the preset's, or the checkpoint's",
+               help="linear learning-rate warm-up over the model's first N steps (default: {default})",
+               label="Learning-rate warm-up, steps"),
+        Option("lr_decay", str, None, choices=LR_DECAYS, auto="the preset's (none), or the checkpoint's",
+               help="after the warm-up: none keeps the rate; cosine lowers it to --lr-floor by step "
+                    "--lr-decay-steps (default: the run's --steps), kept with the model (default: {default})",
+               label="Learning-rate decay"),
+        Option("lr_decay_steps", int, None, min=1, metavar="N", auto="the run's --steps, or the checkpoint's",
+               help="the model's step at which the cosine decay reaches its floor (default: {default})",
+               label="Decay ends at step (empty: --steps)"),
+        Option("lr_floor", float, None, min=0, max=1, metavar="F", auto="the preset's (0.1), or the checkpoint's",
+               help="the cosine's end, a share of the learning rate (default: {default})",
+               label="Learning-rate floor (share)"),
         Option("save_every", int, None, min=1, metavar="N", auto=str(SAVE_EVERY_DEFAULT),
                help="checkpoint every N steps (default {default})", label="Save every N steps"),
         Option("preview_every", int, None, min=1, metavar="N", auto=str(PREVIEW_EVERY_DEFAULT),
