@@ -7,7 +7,7 @@ made visible. Yaw and pitch are the curation scores (core.faces.scores.head_pose
 yaw > 0: the nose points to the image's right, pitch > 0: up), binned in BIN_DEG steps centred on
 frontal; faces beyond the outer edges count in the outer bins.
 
-API: `histogram(yaw, pitch) -> counts`, `PoseHistogram`, `side_histogram(table, rows=None)`,
+API: `histogram(yaw, pitch) -> counts`, `bin_of(yaw, pitch)`, `PoseHistogram`, `side_histogram(table, rows=None)`,
 `target_histogram(project, source_id=None)`, `lacking(target, other)`, `covered_share(target, other)`.
 """
 
@@ -35,6 +35,13 @@ def histogram(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     counts = np.zeros((PITCH_BINS, YAW_BINS), np.int64)
     np.add.at(counts, (PITCH_BINS - 1 - _bin(pitch[ok], PITCH_BINS), _bin(yaw[ok], YAW_BINS)), 1)
     return counts
+
+
+def bin_of(yaw: float, pitch: float) -> tuple[int, int] | None:
+    """The (row, column) of `histogram`'s bin a face of this pose counts in; None without a pose."""
+    if not (np.isfinite(yaw) and np.isfinite(pitch)):
+        return None
+    return (PITCH_BINS - 1 - int(_bin(np.float64(pitch), PITCH_BINS)), int(_bin(np.float64(yaw), YAW_BINS)))
 
 
 def bin_edges() -> tuple[np.ndarray, np.ndarray]:

@@ -117,6 +117,10 @@ class ThumbCache:
         self._blob: str | None = None
         self._fd: int | None = None
         self._stamp: tuple[int, int] | None = None
+        try:  # now, not at the first build: making it changes faces/SIDE's mtime, which watchers read
+            self.dir.mkdir(exist_ok=True)
+        except OSError:
+            pass  # a read-only or missing faces folder: build says so
         self.refresh()
 
     def __len__(self) -> int:
@@ -218,10 +222,13 @@ class ThumbCache:
             crops = scan_crops(self.folders)
             todo = list(dict.fromkeys([*self.stale(first, crops), *self.stale(None, crops)]))
             with self._lock:
+                before = len(self._index)
                 self._index = {n: e for n, e in self._index.items() if n in crops}
+                pruned = before - len(self._index)
             self._compact_if_worth_it()
             if not todo and self._blob is not None:
-                self._save()  # names pruned above
+                if pruned:
+                    self._save()
                 result.total = len(self._index)
                 return result
             with open(self.dir / (self._blob or self._next_blob()), "ab") as out, \
