@@ -88,7 +88,7 @@ class FacesScreen(FacepairScreen):
         Binding("x", "remove", "Remove", id="faces.remove"),
         Binding("u", "undo", "Undo", id="faces.undo"),
         Binding("o", "sort", "Sort", id="faces.sort"),
-        Binding("r", "reverse", "Reverse", id="faces.reverse"),
+        Binding("r", "reverse", "Reverse the sort", id="faces.reverse", show=False),
         Binding("slash", "filter", "Filter", id="faces.filter"),
         Binding("enter", "frame", "Frame", id="faces.frame"),
         Binding("m", "mark_all", "Mark all shown", id="faces.mark_all", show=False),
@@ -171,6 +171,7 @@ class FacesScreen(FacepairScreen):
         self._signature = self._folder_signature()
         self.marks &= set(self.names)
         self.state = "ready"
+        self.refresh_bindings()
         self.reorder(keep=self.faces.name(self.grid.cursor) if self.faces is not None and len(self.faces) else None)
         self.build_thumbnails()
 
@@ -189,11 +190,7 @@ class FacesScreen(FacepairScreen):
         except OSError as e:
             self.app.call_from_thread(self._thumbs_done, f"thumbnails: cannot write {cache.dir}: {e}")
             return
-        note = ""
-        if built.built:
-            note = f"made {built.built} thumbnails ({built.faces_per_s or 0:.0f}/s)"
-        if built.unreadable:
-            note += f"{'; ' if note else ''}{len(built.unreadable)} crops unreadable"
+        note = f"{len(built.unreadable)} crops unreadable" if built.unreadable else ""
         self.app.call_from_thread(self._thumbs_done, note)
 
     def _thumbs_progress(self, done: int, total: int) -> None:

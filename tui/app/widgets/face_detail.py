@@ -18,27 +18,36 @@ from tui.app.widgets.picture import Picture
 def _num(value, fmt: str = ".1f", unit: str = "") -> str:
     if value is None or not math.isfinite(float(value)):
         return "–"
+    if fmt == "deg":
+        return f"{round(float(value)):+d}°"
     return f"{float(value):{fmt}}{unit}"
 
 
+def _short(text: str, keep: int) -> str:
+    return text if len(text) <= keep else text[: keep - 1] + "…"
+
+
 def face_text(face: dict) -> Text:
-    """The lines under the picture, from the screen's dict of one face (name, source, scores…)."""
+    """The lines under the picture (each short enough for a 34-column pane), from the screen's
+    dict of one face (name, source_name, frame, face, track, removed, scores)."""
+    s = face["scores"]
     t = Text()
     t.append(face["name"].removesuffix(".png"), style="bold")
-    t.append(f"\n{face['source_name']} · frame {face['frame']} · face {face['face']}")
+    t.append(f"\n{_short(face['source_name'], 18)} · frame {face['frame']}")
+    if face.get("face"):
+        t.append(f" · face {face['face']}")
     if face.get("track", -1) >= 0:
         t.append(f" · track {face['track']}", style="dim")
-    s = face["scores"]
-    t.append(f"\nblur {_num(s.get('blur'))}  size {_num(s.get('size'), '.0f', ' px')}")
-    t.append(f"\nyaw {_num(s.get('yaw'), '+.0f', '°')}  pitch {_num(s.get('pitch'), '+.0f', '°')}  "
-             f"roll {_num(s.get('roll'), '+.0f', '°')}")
+    t.append(f"\nblur {_num(s.get('blur'), '.0f')}  size {_num(s.get('size'), '.0f', ' px')}  "
+             f"align {_num(s.get('align'), '.2f')}")
+    t.append(f"\nyaw {_num(s.get('yaw'), 'deg')}  pitch {_num(s.get('pitch'), 'deg')}  roll {_num(s.get('roll'), 'deg')}")
     ident = s.get("identity")
     far = ident is not None and math.isfinite(ident) and ident > 0.6
     t.append("\nidentity ")
     t.append(_num(ident, ".2f"), style="bold red" if far else "")
-    t.append(f"  align {_num(s.get('align'), '.3f')}  change {_num(s.get('change'), '.3f')}")
+    t.append(f"  change {_num(s.get('change'), '.3f')}")
     if face.get("removed"):
-        t.append("\nin the trash", style="yellow")
+        t.append("  in the trash", style="yellow")
     return t
 
 

@@ -26,9 +26,8 @@ def pose_map_text(target, other, lacking: np.ndarray, share: float | None,
     (0 the target's, 1 the other's)."""
     rows, cols = target.counts.shape
     t = Text()
-    t.append(f"{'A (target)'.ljust(cols)}  ", style="bold")
-    t.append("B", style="bold")
-    t.append(" pose (yaw → pitch ↑)\n", style="dim")
+    t.append(f"{'A target'.ljust(cols)}  {'B'.ljust(cols)}", style="bold")
+    t.append(" yaw→\n", style="dim")
     for r in range(rows):
         for m, hist in enumerate((target, other)):
             top = int(hist.counts.max()) if hist.total else 1
@@ -42,9 +41,10 @@ def pose_map_text(target, other, lacking: np.ndarray, share: float | None,
                     style += " reverse"
                 t.append(ch, style=style)
             t.append("  " if m == 0 else "\n")
-    t.append(f"{target.total} / {other.total} faces", style="dim")
+    t.append("× ", style="bold red")
+    t.append("A has, B lacks", style="dim")
     if share is not None:
-        t.append(f" · B covers {100 * share:.0f}% of A's poses", style="bold" if share >= 0.9 else "yellow")
+        t.append(f" · B has {100 * share:.0f}%", style="bold" if share >= 0.9 else "yellow")
     return t
 
 
