@@ -229,7 +229,7 @@ class ThumbCache:
             if not todo and self._blob is not None:
                 if pruned:
                     self._save()
-                result.total = len(self._index)
+                result.total, result.seconds = len(self._index), time.perf_counter() - t0
                 return result
             with open(self.dir / (self._blob or self._next_blob()), "ab") as out, \
                     ThreadPoolExecutor(workers or _workers()) as pool:
