@@ -139,6 +139,17 @@ def test_histogram_bins_as_faces_sit_on_screen():
     assert counts[mid_row, -1] == 1 and counts[mid_row, 0] == 1  # turned right / far left (clamped)
 
 
+def test_a_pose_counts_as_covered_within_one_bin():
+    at = lambda yaw, pitch: coverage.PoseHistogram(coverage.histogram([yaw], [pitch]), "")  # noqa: E731
+    target = coverage.PoseHistogram(coverage.histogram([0, 0, 40], [0, -12, 0]), "A")
+    b = at(0, 0)
+    assert coverage.covered_share(target, b) == pytest.approx(2 / 3)  # 12° down: the next bin, covered
+    lack = coverage.lacking(target, b)
+    assert lack.sum() == 1 and lack[coverage.bin_of(40, 0)]  # 40° to the side is not
+    assert coverage.covered_share(target, b, reach=0) == pytest.approx(1 / 3)
+    assert coverage.lacking(target, at(-50, 30)).sum() == 3
+
+
 def test_lacking_poses_of_the_target(extracted_project_copy):
     p = extracted_project_copy
     a = coverage.target_histogram(p)
@@ -149,4 +160,4 @@ def test_lacking_poses_of_the_target(extracted_project_copy):
     assert coverage.covered_share(a, empty) == 0.0 and coverage.covered_share(a, a) == 1.0
     assert not coverage.lacking(a, a).any()
     share = coverage.covered_share(a, b)
-    assert share == pytest.approx(a.counts[b.counts > 0].sum() / a.total)
+    assert share == pytest.approx(a.counts[coverage.reached(b)].sum() / a.total)

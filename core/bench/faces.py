@@ -14,7 +14,8 @@ crops are decoded one by one, none is skipped for being a duplicate).
 Reported (`run()` returns `{"faces": {...}}`): `faces`, `real_faces`, `sources`;
 `scores_first_s` (the side's score table the first time: every source's scores computed and
 cached) and `scores_cached_s`; `thumbs_faces_per_s` and `thumbs_s` (the thumbnail cache built
-from nothing, `workers` threads); `thumbs_check_s` (the same build with nothing to do: what the
+from nothing, `workers` threads) and `thumbs_cpu_ms_per_face` (CPU time of the process's threads
+a face: on a shared machine the wall-clock rate drops with the load, this much less); `thumbs_check_s` (the same build with nothing to do: what the
 screen pays at each open); `first_page_s` (open what the screen opens — score table, thumbnail
 index — and decode the first page's thumbnails); `screen_first_page_s` (the Textual faces
 screen itself, pushed in a headless app, until its first page is drawn with its thumbnails:
@@ -152,9 +153,12 @@ def run(faces: int = 10_000, clips: list[str] | None = None, workers: int | None
         table = face_table(project, "a")
         out["scores_cached_s"] = round(time.perf_counter() - t0, 3)
         say("faces: building the thumbnail cache…")
+        cpu0 = time.process_time()
         built = ThumbCache(project, "a").build(workers=workers)
+        cpu_ms = 1000 * (time.process_time() - cpu0) / max(1, built.built)
         out.update(thumbs_faces_per_s=round(built.faces_per_s or 0.0, 1), thumbs_s=round(built.seconds, 2),
-                   workers=workers or _workers(), thumbs_unreadable=len(built.unreadable))
+                   workers=workers or _workers(), thumbs_unreadable=len(built.unreadable),
+                   thumbs_cpu_ms_per_face=round(cpu_ms, 3))
         out["thumbs_check_s"] = round(ThumbCache(project, "a").build().seconds, 3)
         out["first_page_s"] = round(first_page(project), 3)
         if screen is not None:

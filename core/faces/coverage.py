@@ -2,13 +2,14 @@
 the target footage (side A's sources: the faces a conversion replaces) side B has no face for.
 
 A model fills in a pose it never saw poorly, so the bins where A's footage has faces and B has
-none are where a swap is likely to break; the seed's advice (find footage whose poses suit B)
-made visible. Yaw and pitch are the curation scores (core.faces.scores.head_pose, degrees;
+none, in that bin or the next (`reach`: within 10–20°), are where a swap is likely to break;
+the seed's advice (find footage whose poses suit B) made visible. Yaw and pitch are the curation scores (core.faces.scores.head_pose, degrees;
 yaw > 0: the nose points to the image's right, pitch > 0: up), binned in BIN_DEG steps centred on
 frontal; faces beyond the outer edges count in the outer bins.
 
 API: `histogram(yaw, pitch) -> counts`, `bin_of(yaw, pitch)`, `PoseHistogram`, `side_histogram(table, rows=None)`,
-`target_histogram(project, source_id=None)`, `lacking(target, other)`, `covered_share(target, other)`.
+`target_histogram(project, source_id=None)`, `reached(other)`, `lacking(target, other)`,
+`covered_share(target, other)`.
 """
 
 from __future__ import annotations
@@ -80,13 +81,28 @@ def target_histogram(project, source_id: str | None = None, table=None) -> PoseH
     return side_histogram(table, np.flatnonzero(keep), label=f"target {source_id}" if source_id else "target (A)")
 
 
-def lacking(target: PoseHistogram, other: PoseHistogram, min_faces: int = 1) -> np.ndarray:
-    """Bool mask of the bins where the target has at least `min_faces` faces and `other` none."""
-    return (target.counts >= max(1, min_faces)) & (other.counts == 0)
+def reached(other: PoseHistogram, reach: int = 1) -> np.ndarray:
+    """Bool mask of the bins `other` has a face in or within `reach` bins of (one bin: a pose
+    10–20° away, which a model fills in well enough)."""
+    have = other.counts > 0
+    out = have.copy()
+    rows, cols = have.shape
+    for dr in range(-reach, reach + 1):
+        for dc in range(-reach, reach + 1):
+            shifted = np.zeros_like(have)
+            shifted[max(0, dr):rows + min(0, dr), max(0, dc):cols + min(0, dc)] = \
+                have[max(0, -dr):rows + min(0, -dr), max(0, -dc):cols + min(0, -dc)]
+            out |= shifted
+    return out
 
 
-def covered_share(target: PoseHistogram, other: PoseHistogram) -> float | None:
-    """The share of the target's faces that sit in a bin `other` has faces in (None: no target faces)."""
+def lacking(target: PoseHistogram, other: PoseHistogram, reach: int = 1) -> np.ndarray:
+    """Bool mask of the bins where the target has faces and `other` has none within `reach` bins."""
+    return (target.counts > 0) & ~reached(other, reach)
+
+
+def covered_share(target: PoseHistogram, other: PoseHistogram, reach: int = 1) -> float | None:
+    """The share of the target's faces in bins `other` reaches (None: no target faces)."""
     if target.total == 0:
         return None
-    return float(target.counts[other.counts > 0].sum() / target.total)
+    return float(target.counts[reached(other, reach)].sum() / target.total)

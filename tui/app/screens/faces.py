@@ -80,8 +80,8 @@ class FacesScreen(FacepairScreen):
             "other people, blurred and badly aligned faces. Removing never deletes: a removed face moves to "
             "the side's trash (faces/SIDE/.trash), training leaves it out from its next start or resume, and "
             "convert --faces match does not swap that detection; u brings the last removal back. The map "
-            "shows the poses (yaw across, pitch up) of side A's footage and of B's faces: a red × is a "
-            "pose A's footage has and B has no face for. Filters: blur<30, |yaw|>40, identity>0.55, "
+            "shows the poses (yaw across, pitch up, 10° a bin) of side A's footage and of B's faces: a red × "
+            "is a pose A's footage has and B has no face for within a bin. Filters: blur<30, |yaw|>40, identity>0.55, "
             "source=ID (or just a source id). Thumbnails are cached in faces/SIDE/.thumbs.")
     BINDINGS = [
         Binding("space", "mark", "Mark", id="faces.mark"),
@@ -131,6 +131,7 @@ class FacesScreen(FacepairScreen):
         self.sub_title = f"{self.project_name} — faces of side {self.side.upper()}"
         self.query_one("#face-grid", FaceGrid).focus()
         self.query_one("#face-detail", FaceDetail).clear("scoring the faces…")
+        self._update_status()
         self.load()
 
     # ---- loading --------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class FacesScreen(FacepairScreen):
             project = projects.load_project(self.app.home, self.project_name)
             tables = {side: curation.face_table(project, side) for side in ("a", "b")}  # the other: its poses
             cache, views = ThumbCache(project, self.side), FaceViews(project)
-        except (FacepairError, OSError) as e:
+        except (FacepairError, OSError, ValueError) as e:
             self.app.call_from_thread(self._failed, str(e))
             return
         self.app.call_from_thread(self._loaded, project, tables, cache, views)
@@ -173,7 +174,7 @@ class FacesScreen(FacepairScreen):
         self.state = "ready"
         self.refresh_bindings()
         self.reorder(keep=self.faces.name(self.grid.cursor) if self.faces is not None and len(self.faces) else None)
-        self.build_thumbnails()
+        self.call_after_refresh(self.build_thumbnails)  # after the first page is drawn from what is cached
 
     @work(thread=True, exclusive=True, group="faces-thumbs", exit_on_error=False)
     def build_thumbnails(self) -> None:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 from PIL import Image
+from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -46,7 +47,7 @@ def halfcell_rows(image: np.ndarray, cols: int, rows: int) -> list[list[Segment]
     out = []
     for r in range(rows):
         top, bottom = px[2 * r], px[2 * r + 1]
-        out.append([Segment(HALF, Style(color=f"rgb({t[0]},{t[1]},{t[2]})", bgcolor=f"rgb({b[0]},{b[1]},{b[2]})"))
+        out.append([Segment(HALF, Style.from_color(Color.from_rgb(*t), Color.from_rgb(*b)))
                     for t, b in zip(top.tolist(), bottom.tolist(), strict=True)])
     return out
 
