@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Static
 
 from core.errors import FacepairError
-from core.faces import coverage, curation
+from core.faces import coverage, curation, trash
 from core.faces.thumbnails import ThumbCache
 from core.faces.views import FaceViews
 from core.project import projects
@@ -139,7 +139,7 @@ class FacesScreen(FacepairScreen):
         if self.project is None:
             return None
         out = []
-        for d in (self.project.faces_dir(self.side), self.project.faces_dir(self.side) / ".trash"):
+        for d in (self.project.faces_dir(self.side), trash.trash_dir(self.project, self.side)):
             try:
                 out.append(os.stat(d).st_mtime_ns)
             except FileNotFoundError:

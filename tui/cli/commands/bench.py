@@ -121,7 +121,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   "torch": args.torch},
         "extract": {"video": args.video, "workers": args.workers},
         "convert": {"video": args.video, "engine": args.engine, **({"preset": presets[0]} if presets else {})},
-        "faces": {"faces": args.faces, "screen": _faces_screen_timer()},
+        "faces": {"faces": args.faces, "screen": _faces_screen_timer() if "faces" in stages else None},
     }
 
     def progress(msg: str) -> None:
