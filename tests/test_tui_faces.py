@@ -370,6 +370,7 @@ def test_bench_faces_times_a_side_of_copied_real_crops(synth_clips, tmp_path):
     assert Path(copy.path).resolve() == Path(synth_clips["astronaut"]).resolve()  # a copy is the clip again
     assert result["thumbs_faces_per_s"] > 0 and result["thumbs_unreadable"] == 0
     assert 0 < result["first_page_s"] and 0 < result["screen_first_page_s"] < 60
+    assert 0 < result["screen_first_page_cpu_s"] and result["thumbs_cpu_ms_per_face"] > 0
     assert set(result["sort_ms"]) == set(curation.SORT_KEYS) and result["sort_max_ms"] == max(result["sort_ms"].values())
     row = faces_row(result)
     assert row[0].startswith(f"faces ({result['faces']:,} faces") and row[-1] in ("yes", "no")
