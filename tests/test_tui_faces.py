@@ -266,6 +266,10 @@ def test_the_other_side_and_removals_from_the_command_line(extracted_project_cop
             curation.remove_faces(p, "b", gone)  # as `facepair faces remove` would, from another terminal
             await wait_for(pilot, lambda: len(b.faces) == p.face_count("b") and gone[0] not in shown(b),
                            what="the screen to see the removal")
+            await pilot.press("escape")  # the project screen counts the side's trash
+            await wait_for(pilot, lambda: f"{p.face_count('b')} faces, 2 in trash" in screen_text(app),
+                           what="side B's trash count on the project screen")
+            assert "in trash" not in screen_text(app).split("B · ")[0]  # side A has none
 
     run(flow())
 

@@ -284,7 +284,7 @@ class ProjectScreen(FacepairScreen):
         self.query_one(f"#title-{side}", Static).update(Text.assemble(
             (f"{side.upper()} · {p.label(side)}", "bold"),
             f"   {len(sources)} source{'s' if len(sources) != 1 else ''}, {count} face{'s' if count != 1 else ''}",
-            (f", {counts['trash']} in the trash" if counts["trash"] else "", "yellow"),
+            (f", {counts['trash']} in trash" if counts["trash"] else "", "yellow"),
         ))
         table = self.query_one(f"#sources-{side}", DataTable)
         if side == "a":
