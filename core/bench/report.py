@@ -1,7 +1,7 @@
-"""The frame of `facepair bench [train|extract|convert|all]`: the machine header and each stage's section.
+"""The frame of `facepair bench [train|extract|convert|faces|all]`: the machine header and each stage's section.
 
 Each stage has a module `core/bench/<stage>.py` with `run(**opts) -> dict` returning its JSON
-section (`{"train": [...]}`, `{"extract": {...}}`, `{"convert": {...}}`). They are imported only
+section (`{"train": [...]}`, `{"extract": {...}}`, `{"convert": {...}}`, `{"faces": {...}}`). They are imported only
 when asked for, so `facepair bench train` needs neither dlib nor Textual; a stage whose module is
 not part of this build is reported as missing, not as a traceback.
 
@@ -18,7 +18,7 @@ import sys
 import time
 from importlib import metadata
 
-STAGES = ("train", "extract", "convert")
+STAGES = ("train", "extract", "convert", "faces")
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "opencv-python-headless",
              "dlib-bin", "torch")
 
@@ -117,7 +117,7 @@ def run(stages=STAGES, options: dict | None = None, progress=None) -> dict:
             missing.append(stage)
             continue
         kw = dict(options.get(stage, {}))
-        if progress is not None and stage == "train":
+        if progress is not None and stage in ("train", "faces"):
             kw.setdefault("progress", progress)
         section = mod.run(**kw)
         out.update(section)
@@ -142,6 +142,8 @@ def _fmt(v) -> str:
         return f"{v:.3g}"
     if isinstance(v, list | tuple):
         return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
     return str(v)
 
 
@@ -241,7 +243,20 @@ def summary_rows(result: dict) -> list[list[str]]:
                              f"jax engine: {_fmt(fps)} frames/s (inference {_fmt(c.get('infer_fps'))}; "
                              f"{_fmt(c.get('infer_faces_per_s'))} faces/s)", "—", "≥ 30 frames/s",
                              "yes" if efps >= 30 else "no"])
+    f = result.get("faces")
+    if f:
+        rows.append(faces_row(f))
     return rows
+
+
+def faces_row(f: dict) -> list[str]:
+    """The summary row of `bench faces` (core/bench/faces.py) against the issue's three targets."""
+    fps, page, sort = f.get("thumbs_faces_per_s") or 0, f.get("screen_first_page_s", f.get("first_page_s")), \
+        f.get("sort_max_ms")
+    ok = fps >= 500 and page is not None and page < 1 and sort is not None and sort < 1000
+    return [f"faces ({f.get('faces'):,} faces, {f.get('real_faces')} real, copied)",
+            f"thumbnails {_fmt(fps)} faces/s; first page {_fmt(page)} s; re-sort ≤ {_fmt(sort)} ms",
+            "—", "—", "≥ 500 faces/s, < 1 s, < 1 s", "yes" if ok else "no"]
 
 
 def text_report(result: dict) -> str:
@@ -259,7 +274,7 @@ def text_report(result: dict) -> str:
         lines += ["", "train"]
         lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    for stage in ("extract", "convert"):
+    for stage in ("extract", "convert", "faces"):
         if stage in result:
             lines += ["", stage] + [f"  {k}: {_fmt(v)}" for k, v in result[stage].items()]
     for stage in result.get("missing", []):

@@ -190,7 +190,9 @@ class ProjectScreen(FacepairScreen):
             "the faces extracted from them, and the way to training and conversion. Add sources by "
             "path (Tab completes); removing a source forgets it (its files stay). The fit column ranks "
             "side A's footage by how well B's face shape suits it (0–100, f ranks again); the line "
-            "under the table says what differs most for the highlighted source.")
+            "under the table says what differs most for the highlighted source. F (shift+f) opens the "
+            "faces of the focused side to sort, filter and remove; each side's title counts its faces "
+            "after removals and those in the trash.")
     BINDINGS = [
         Binding("a", "add_source", "Add", id="project.add_source"),
         Binding("x", "remove_source", "Remove", id="project.remove_source"),
@@ -199,6 +201,7 @@ class ProjectScreen(FacepairScreen):
         Binding("c", "convert", "Convert", id="project.convert"),
         Binding("f", "fit", "Rank fit", id="project.fit"),
         Binding("o", "export", "Export", id="project.export"),
+        Binding("F", "faces", "Faces", id="project.faces"),
         Binding("s", "selftest", "Self-test job", id="project.selftest", show=False),
     ]
 
@@ -273,11 +276,15 @@ class ProjectScreen(FacepairScreen):
         return current if current is not None and current.dir == job.dir else JobWatch(job.dir)
 
     def _fill_side(self, p: projects.Project, side: str) -> None:
-        count = p.face_count(side)
+        from core.faces.curation import side_counts
+
+        counts = side_counts(p, side)
+        count = counts["faces"]
         sources = p.sources_of(side)
         self.query_one(f"#title-{side}", Static).update(Text.assemble(
             (f"{side.upper()} · {p.label(side)}", "bold"),
             f"   {len(sources)} source{'s' if len(sources) != 1 else ''}, {count} face{'s' if count != 1 else ''}",
+            (f", {counts['trash']} in trash" if counts["trash"] else "", "yellow"),
         ))
         table = self.query_one(f"#sources-{side}", DataTable)
         if side == "a":
@@ -330,7 +337,7 @@ class ProjectScreen(FacepairScreen):
 
     # ---- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action in ("add_source", "remove_source", "extract", "training", "convert", "selftest", "fit"):
+        if action in ("add_source", "remove_source", "extract", "training", "convert", "selftest", "fit", "faces"):
             return self.project is not None
         return True
 
@@ -482,6 +489,13 @@ class ProjectScreen(FacepairScreen):
 
         if self._need_project():
             self.app.push_screen(TrainingScreen(self.project_name))
+
+    def action_faces(self) -> None:
+        """The faces of the focused side's table (A unless B's is focused; a/b switch there)."""
+        from tui.app.screens.faces import FacesScreen
+
+        if self._need_project():
+            self.app.push_screen(FacesScreen(self.project_name, self.focused_side()))
 
     def action_convert(self) -> None:
         from tui.app.screens.convert import ConvertScreen

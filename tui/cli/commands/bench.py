@@ -1,4 +1,4 @@
-"""facepair bench [train|extract|convert|all|quality]: benchmarks with the machine they ran on.
+"""facepair bench [train|extract|convert|faces|all|quality]: benchmarks with the machine they ran on.
 
 `quality` (core/bench/quality.py) is not part of `all`: it runs the whole pipeline on real clips
 (extract, train, convert, eval as jobs) and takes as long as its recipe trains.
@@ -13,7 +13,7 @@ import argparse
 
 from tui.cli.commands.common import console, err_console, print_json
 
-WHICH = ("train", "extract", "convert", "all", "quality")
+WHICH = ("train", "extract", "convert", "faces", "all", "quality")
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -34,6 +34,8 @@ def register(sub, parents) -> None:
                     "compile time, achieved FLOP/s and MFU where the device's peak is known; --torch "
                     "also times a PyTorch eager implementation of the same model in the same run. "
                     "extract and convert: see docs/extraction.md and docs/conversion.md. "
+                    "faces: a side of 10,000 faces (real crops, copied): thumbnail cache build, the faces "
+                    "screen's first page, re-sorting (docs/curation.md). "
                     "quality (not part of all): the real pipeline on pairs of real clips at a fixed recipe, "
                     "one row of swap-quality figures per pair (docs/quality.md).",
         formatter_class=_DefaultsFormatter)
@@ -55,6 +57,9 @@ def register(sub, parents) -> None:
     g.add_argument("--workers", type=int, default=None, help="extraction worker processes")
     g.add_argument("--engine", choices=("jax", "onnx", "both"), default="both",
                    help="convert: both (default) times JAX, then ONNX Runtime where the export extra is installed")
+    g = p.add_argument_group("faces (docs/curation.md)")
+    g.add_argument("--faces", type=int, default=10_000, metavar="N",
+                   help="faces of the side made from real crops (extracted once, then copied)")
     g = p.add_argument_group("quality (a recipe is --recipe JSON, then the flags below override it)")
     g.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"), default=None,
                    help="A's clip (converted) and B's clip; repeat for more pairs (default: talking/d18.mp4 → "
@@ -83,6 +88,15 @@ def _default_presets() -> list[str]:
     return ["lite"] if jax.default_backend() == "cpu" else ["original"]
 
 
+def _faces_screen_timer():
+    """The faces screen's own first-page timer (tui/app/bench.py), when Textual is installed."""
+    try:
+        from tui.app.bench import first_page_seconds
+    except ImportError:
+        return None
+    return first_page_seconds
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.bench import report as bench
     from core.errors import FacepairError
@@ -107,6 +121,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   "torch": args.torch},
         "extract": {"video": args.video, "workers": args.workers},
         "convert": {"video": args.video, "engine": args.engine, **({"preset": presets[0]} if presets else {})},
+        "faces": {"faces": args.faces, "screen": _faces_screen_timer() if "faces" in stages else None},
     }
 
     def progress(msg: str) -> None:
@@ -153,7 +168,7 @@ def _print(result: dict) -> None:
                 out.print(f"  {r['preset']}: {bench.si(r['flops_per_step'], 'FLOP')} per step (XLA cost "
                               f"analysis), runs {', '.join(str(x) for x in r['step_ms_all'])} ms/step",
                               markup=False, width=width)
-    for stage in ("extract", "convert"):
+    for stage in ("extract", "convert", "faces"):
         if stage in result:
             t = Table(title=stage, title_justify="left", show_header=False)
             t.add_column("key")
