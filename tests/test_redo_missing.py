@@ -278,3 +278,16 @@ def test_runs_with_two_people_every_other_frame_and_the_gap_limit(tmp_path):
     runs = missing.lost_track_runs(_store(tmp_path / "y", {0: [_face(0)], 1: [], 2: [], 3: [_face(0, track=1)]}),
                                    fps=1.0, max_gap_s=2.0)
     assert [(r.start, r.end) for r in runs] == [(1, 2)]
+
+
+def test_the_tui_extraction_dialog_refuses_redo_with_fresh_before_any_job(project):
+    """The project screen's pre-check makes the CLI's checks: --redo-missing with --fresh is refused
+    in the same words before the dialog starts a job."""
+    from core.errors import FacepairError
+    from core.extract.options import REDO_WITH_FRESH
+    from tui.app.screens.project import check_extract_args
+
+    with pytest.raises(FacepairError) as e:
+        check_extract_args(project, {"side": "both", "fresh": True, "redo_missing": True})
+    assert str(e.value) == REDO_WITH_FRESH
+    assert check_extract_args(project, {"side": "both", "redo_missing": True})["redo_missing"] is True

@@ -509,7 +509,8 @@ def check_extract_args(p: projects.Project, args: dict) -> dict:
     from core.extract.options import SPEC, check_request
     from core.jobs.spec import validate
 
-    references = check_request(p, args.get("side", "both"), args.get("reference"))
+    references = check_request(p, args.get("side", "both"), args.get("reference"), fresh=bool(args.get("fresh")),
+                               redo_missing=bool(args.get("redo_missing")))
     if references:
         args = {**args, "reference": references}
     validate(SPEC, args)
