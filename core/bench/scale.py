@@ -372,7 +372,9 @@ def run(video: str | Path | None = None, lengths=LENGTHS, fps: float = FPS, work
             if resume and i == 0:
                 _say(progress, f"scale: extracting {minutes:g} min again, killed at {KILL_AT:.0%} and resumed…")
                 res["resume"] = kill_and_resume(project, row["extract"]["frames"], workers)
+                _say(progress, f"scale: resume done: {json.dumps(res['resume'])}")
             res["runs"].append(row)
+            _say(progress, f"scale: {minutes:g} min done: {json.dumps(row)}")
             if donor is None:
                 donor = project  # its crops make the face set (its video stays: the project's source)
             else:
@@ -381,6 +383,7 @@ def run(video: str | Path | None = None, lengths=LENGTHS, fps: float = FPS, work
         if store_frames:
             _say(progress, f"scale: the alignments store at {store_frames:,} frames…")
             res["store"] = store_section(work, store_frames)
+            _say(progress, f"scale: store done: {json.dumps(res['store'])}")
         if faces and donor is not None:
             _say(progress, f"scale: a face set of {faces:,} faces…")
             res["faceset"] = faceset_section(home, donor, faces)
