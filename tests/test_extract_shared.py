@@ -68,7 +68,7 @@ def test_killed_run_resumes_without_duplicates(killed_then_resumed):
     assert final.frames.tolist() == list(range(VIDEO_FRAMES))
     keys = list(zip(final.face_frame.tolist(), final.face_index.tolist(), strict=True))
     assert len(set(keys)) == len(keys)
-    on_disk = sorted(p.name for p in project.faces_dir("a").iterdir())
+    on_disk = sorted(p.name for p in project.faces_dir("a").glob("*.png"))
     assert on_disk == sorted(final.name(i) for i in np.flatnonzero(final.status == 0))
     # What the killed run stored was kept as it was, not redone.
     for f in partial.frames[:: max(1, len(partial.frames) // 10)]:
@@ -102,7 +102,7 @@ def test_identity_filter_keeps_the_reference_person(shared_data, tmp_path):
     job = jobs.run_inline(project, "extract", {"side": "b", "size": 64, "workers": 1,
                                                "reference": [str(faces / "alex-lacamoire" / "1.png")]})
     assert job.state == "succeeded", job.reason
-    kept_sources = {al.parse_crop_name(p.name)[0] for p in project.faces_dir("b").iterdir()}
+    kept_sources = {al.parse_crop_name(p.name)[0] for p in project.faces_dir("b").glob("*.png")}
     by_person = {p: s.id for p, s in zip(people, project.sources_of("b"), strict=True)}
     assert kept_sources == {by_person["alex-lacamoire"]}
     assert project.face_count("b") == 3

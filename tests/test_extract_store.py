@@ -145,6 +145,92 @@ def test_100k_frames_save_and_load_fast(tmp_path):
     assert t2 - t1 < 5.0
 
 
+def test_a_long_extraction_leaves_few_parts_and_the_same_store(tmp_path):
+    """Every 16 parts of one tier merge into one as they are written (a store in progress opens as
+    fast as a finished one), and what the store holds is what was added."""
+    rng = np.random.default_rng(4)
+    w = al.Writer(tmp_path / "s.fpa", META)
+    expected = {}
+    for frame in range(16 * 16 + 3):  # one flush a frame: 259 parts written
+        faces = [fake_face(rng, frame, with_desc=frame % 5 == 0) for _ in range(frame % 3)]
+        w.add(frame, faces)
+        expected[frame] = faces
+        held = w.flush()
+        assert held.is_file()  # the part that holds the frame (a merged one after every 16th)
+    parts = sorted(p.name for p in (tmp_path / "s.fpa").glob("part-*.npz"))
+    assert len(parts) == 4  # one of 256 frames (two merges deep) and the last three
+    a = al.load(tmp_path / "s.fpa")
+    assert a.frames.tolist() == list(range(16 * 16 + 3))
+    for frame, faces in expected.items():
+        rows = a.faces_in(frame)
+        assert [int(a.face_index[r]) for r in rows] == list(range(len(faces)))
+        for r, f in zip(rows, faces, strict=True):
+            np.testing.assert_array_equal(a.landmarks[r], f.landmarks)
+            assert a.track[r] == f.track and a.status[r] == f.status
+            d = a.descriptor(r)
+            assert (d is None) == (f.descriptor is None)
+            if d is not None:
+                np.testing.assert_array_equal(d, f.descriptor)
+
+
+def test_merging_keeps_the_newer_copy_of_a_redone_frame(tmp_path):
+    """Parts that overlap (a frame written twice) merge as load reads them: the newer one wins."""
+    rng = np.random.default_rng(5)
+    w = al.Writer(tmp_path / "s.fpa", META)
+    first = fake_face(rng, 3)
+    w.add(3, [first])
+    w.flush()
+    redo = fake_face(rng, 3, with_desc=True)
+    w.add(3, [redo, fake_face(rng, 3)])
+    w.flush()
+    w.compact()
+    assert len(list((tmp_path / "s.fpa").glob("part-*.npz"))) == 1
+    a = al.load(tmp_path / "s.fpa")
+    assert a.frames.tolist() == [3] and len(a) == 2
+    np.testing.assert_array_equal(a.landmarks[a.row(3, 0)], redo.landmarks)
+    np.testing.assert_array_equal(a.descriptor(a.row(3, 0)), redo.descriptor)
+
+
+def _synthetic_store(path, frames: int, part_frames: int, seed: int = 6):
+    """A store of `frames` frames, one face each, written as parts of `part_frames` frames; returns
+    the landmarks and the descriptor rows it holds."""
+    rng = np.random.default_rng(seed)
+    w = al.Writer(path, META)
+    lm = rng.uniform(0, 1920, (frames, 68, 2)).astype(np.float32)
+    desc_rows = np.arange(0, frames, 64)
+    desc = rng.normal(size=(len(desc_rows), 128)).astype(np.float32)
+    for lo in range(0, frames, part_frames):
+        hi = min(frames, lo + part_frames)
+        arrays = al._empty_faces(hi - lo)
+        arrays["face_frame"][:] = np.arange(lo, hi)
+        arrays["landmarks"][:] = arrays["landmarks_raw"][:] = lm[lo:hi]
+        arrays["track"][:] = np.arange(lo, hi) // 64
+        mine = (desc_rows >= lo) & (desc_rows < hi)
+        w._write_part({"frames": np.arange(lo, hi), **arrays, "descriptor_face": desc_rows[mine] - lo,
+                       "descriptor": desc[mine]})
+    return w, lm, desc_rows, desc
+
+
+def test_a_100k_frame_store_is_mapped_and_answers_a_frame_lookup(tmp_path):
+    """A long video's store (100,000 frames), compacted from 10 parts: opening maps it (nothing
+    read but the frame index), and a lookup gives that frame's face."""
+    n = 100_000
+    w, lm, desc_rows, desc = _synthetic_store(tmp_path / "big.fpa", n, 10_000)
+    w.compact()
+    assert len(list((tmp_path / "big.fpa").glob("part-*.npz"))) == 1
+    a = al.load(tmp_path / "big.fpa")
+    assert not a.landmarks.flags.owndata and not a.matrix.flags.owndata  # views of the mapped file
+    assert len(a) == n and a.frames[-1] == n - 1 and a.processed(77_777) and not a.processed(n)
+    rows = a.faces_in(77_777)
+    assert rows.tolist() == [77_777]
+    np.testing.assert_array_equal(a.landmarks[rows[0]], lm[77_777])
+    assert a.track[rows[0]] == 77_777 // 64
+    row = int(desc_rows[1000])
+    np.testing.assert_array_equal(a.descriptor(row), desc[1000])
+    assert a.descriptor(row + 1) is None
+    assert a.name(rows[0]) == "clip-abc123_077777_00.png"
+
+
 # ---- load_faceset ------------------------------------------------------------------------------
 
 def _extract_by_hand(project, side: str, source_id: str, images: list[np.ndarray], size: int = 96) -> None:

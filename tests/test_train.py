@@ -61,7 +61,7 @@ def test_trained_project_has_model_files_and_events(trained_project):
 
     holdout = json.loads((p.model_dir / "holdout.json").read_text())
     for side in ("a", "b"):
-        names = {f.name for f in p.faces_dir(side).iterdir()}
+        names = {f.name for f in p.faces_dir(side).glob("*.png")}
         assert holdout[side], f"no held-out faces on side {side}"
         assert set(holdout[side]) <= names and len(holdout[side]) <= 0.2 * len(names)
         assert set(holdout["trained"][side]) == names - set(holdout[side])
@@ -244,19 +244,19 @@ def test_an_optimizer_state_of_another_size_is_refused():
 # ---- clear errors before any compile ----------------------------------------------------------
 
 def _no_faces_b(p):
-    for f in p.faces_dir("b").iterdir():
+    for f in p.faces_dir("b").glob("*.png"):
         f.unlink()
 
 
 def _three_faces_a(p):
-    for f in sorted(p.faces_dir("a").iterdir())[3:]:
+    for f in sorted(p.faces_dir("a").glob("*.png"))[3:]:
         f.unlink()
 
 
 def _mixed_sizes_a(p):
     import cv2
 
-    for f in sorted(p.faces_dir("a").iterdir())[:2]:
+    for f in sorted(p.faces_dir("a").glob("*.png"))[:2]:
         img = cv2.imread(str(f))
         cv2.imwrite(str(f), cv2.resize(img, (48, 48)))
 

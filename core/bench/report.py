@@ -18,7 +18,7 @@ import sys
 import time
 from importlib import metadata
 
-STAGES = ("train", "extract", "convert", "faces")
+STAGES = ("train", "extract", "convert", "faces", "scale")
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "opencv-python-headless",
              "dlib-bin", "torch")
 
@@ -117,7 +117,7 @@ def run(stages=STAGES, options: dict | None = None, progress=None) -> dict:
             missing.append(stage)
             continue
         kw = dict(options.get(stage, {}))
-        if progress is not None and stage in ("train", "faces"):
+        if progress is not None and stage in ("train", "faces", "scale"):
             kw.setdefault("progress", progress)
         section = mod.run(**kw)
         out.update(section)
@@ -246,6 +246,46 @@ def summary_rows(result: dict) -> list[list[str]]:
     f = result.get("faces")
     if f:
         rows.append(faces_row(f))
+    rows += scale_rows(result.get("scale"))
+    return rows
+
+
+def scale_rows(sc: dict | None) -> list[list[str]]:
+    """The long-input comparisons (core/bench/scale.py): memory as the input grows, the store at
+    100k frames, the face set at 10k faces."""
+    if not sc:
+        return []
+    rows = []
+    runs = sc.get("runs") or []
+    for stage in ("extract", "convert"):
+        have = [r for r in runs if stage in r]
+        if len(have) >= 2:
+            short, long_ = have[0], have[-1]
+            a, b = short[stage]["peak_rss_mib"], long_[stage]["peak_rss_mib"]
+            ok = b <= 1.1 * a
+            rows.append([f"{stage} {long_[stage]['frames']:,} frames of 1080p ({long_['minutes']:g} min at {sc['fps']:g} fps)",
+                         f"peak RSS {_fmt(b)} MiB (all processes), {_fmt(long_[stage]['frames_per_s'])} frames/s",
+                         f"{short[stage]['frames']:,} frames: {_fmt(a)} MiB, {_fmt(short[stage]['frames_per_s'])} frames/s",
+                         f"{b / a:.2f}×" if a else "—", "flat (≤ 1.1×)", "yes" if ok else "no"])
+    k = sc.get("resume")
+    if k:
+        rows.append([f"resume after a kill at {k['done_at_kill']} frames done", f"{k['resumed_new_frames']} frames "
+                     f"processed again of the {k['frames_after'] - k['stored_at_kill']} not stored",
+                     f"{k['stored_at_kill']} frames kept from the killed run", "—", "nothing redone, store complete",
+                     "yes" if k["complete"] and k["resumed_new_frames"] == k["frames_after"] - k["stored_at_kill"]
+                     else "no"])
+    st = sc.get("store")
+    if st:
+        worst = max(st["written_open_lookup_s"], st["compacted_open_lookup_s"])
+        rows.append([f"alignments store, {st['frames']:,} frames", f"open + lookup {_fmt(st['compacted_open_lookup_s'])} s "
+                     f"compacted, {_fmt(st['written_open_lookup_s'])} s as written ({st['written_parts']} parts)",
+                     f"{st['unmerged_parts']:,} unmerged parts: {_fmt(st['unmerged_open_lookup_s'])} s", "—", "< 1 s",
+                     "yes" if worst < 1 and st.get("lookup_ok") else "no"])
+    fs = sc.get("faceset")
+    if fs:
+        rows.append([f"face set, {fs['loaded']:,} faces of {fs['size']} px", f"load_faceset {_fmt(fs['cached_load_s'])} s "
+                     "(packed cache)", f"from the PNGs: {_fmt(fs['png_load_s'])} s; building the cache "
+                     f"{_fmt(fs['build_load_s'])} s", "—", "< 30 s", "yes" if fs["cached_load_s"] < 30 else "no"])
     return rows
 
 
@@ -277,6 +317,10 @@ def text_report(result: dict) -> str:
     for stage in ("extract", "convert", "faces"):
         if stage in result:
             lines += ["", stage] + [f"  {k}: {_fmt(v)}" for k, v in result[stage].items()]
+    if "scale" in result:
+        from core.bench import scale
+
+        lines += ["", "scale"] + [f"  {x}" for x in scale.lines(result["scale"])]
     for stage in result.get("missing", []):
         lines += ["", f"{stage}: not part of this build (core/bench/{stage}.py is missing)"]
     return "\n".join(lines)

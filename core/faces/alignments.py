@@ -11,7 +11,10 @@ Format (version 1) — a folder `PROJECT/alignments/SOURCEID.fpa/`:
 - `part-NNNNNN.npz`: one flush of processed frames (numpy .npz, read with allow_pickle=False;
   nothing in the store is ever pickled). Each part is written atomically (temp file + rename), so
   a killed extraction leaves whole parts only. Parts have increasing numbers; when two parts
-  hold the same frame, the newer one wins. `compact()` merges all parts into one.
+  hold the same frame, the newer one wins. A writer merges its newest parts as it goes (16 into
+  one, tier by tier: `Writer`), so a long extraction leaves a few dozen parts, not thousands;
+  `compact()` merges all parts into one. Parts are uncompressed (`np.savez`): `load` maps them
+  (core.system.npz), so a store of one part opens in the same time at any length.
 Arrays of a part (F processed frames, N faces, M descriptors):
   frames (F,) int64 — every processed frame index, with or without faces
   face_frame (N,) int64, face_index (N,) int16 — which frame, which face in it (0 = leftmost at extraction; faces a `--redo-missing` adds come after a frame's earlier ones)
@@ -42,7 +45,6 @@ source_id) -> Alignments`, `Writer(path, meta)` (`add`, `flush`, `compact`), `cr
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Sequence
@@ -52,7 +54,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import FacepairError
-from core.system.atomic import atomic_write_bytes, atomic_write_json, read_json
+from core.system import npz
+from core.system.atomic import atomic_write_json, read_json
 
 FORMAT = "facepair-alignments"
 VERSION = 1
@@ -206,20 +209,32 @@ def read_meta(path: str | os.PathLike) -> dict:
 
 
 def _read_part(p: Path) -> dict[str, np.ndarray]:
+    """A part's arrays, mapped (core.system.npz: nothing is read until used); FileNotFoundError
+    passes through (a part merged away since the folder was listed)."""
     try:
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        return npz.read_npz(p)
+    except FileNotFoundError:
+        raise
     except (OSError, ValueError, EOFError) as e:
         raise AlignmentsError(f"{p}: damaged alignments part ({e}); delete it to re-extract those frames") from None
 
 
-def load(path: str | os.PathLike) -> Alignments:
-    """Load a store folder. Later parts override earlier ones frame by frame."""
-    path = Path(path)
-    meta = read_meta(path)
-    parts = [_read_part(p) for _, p in _parts(path)]
+def _read_parts(path: Path) -> list[dict[str, np.ndarray]]:
+    """Every part's arrays, oldest first. A writer merges its newest parts as it goes, so a part
+    listed here may be gone when it is opened: the folder is then listed again."""
+    for _attempt in range(5):
+        try:
+            return [_read_part(p) for _, p in _parts(path)]
+        except FileNotFoundError:
+            continue
+    raise AlignmentsError(f"{path}: its parts kept changing while they were read; try again")
+
+
+def _combine(parts: list[dict[str, np.ndarray]]):
+    """(frames, faces, descriptor_face, descriptors) of parts, newest winning frame by frame, faces
+    in (frame, face) order. A single part in order is used as it is (no copy of its columns)."""
     if not parts:
-        return Alignments(path, meta, np.zeros(0, np.int64), _empty_faces())
+        return np.zeros(0, np.int64), _empty_faces(), np.zeros(0, np.int64), np.zeros((0, 128), np.float32)
     # Which part owns each frame: the newest one that lists it (only matters when parts overlap).
     all_frames = np.concatenate([d["frames"].astype(np.int64) for d in parts])
     uniq = np.unique(all_frames)
@@ -238,13 +253,9 @@ def load(path: str | os.PathLike) -> Alignments:
         if frame_owner is not None and n:
             keep = frame_owner[np.searchsorted(uniq, d["face_frame"].astype(np.int64))] == i
         kept = n if keep is None else int(keep.sum())
-        for k, (shape, dtype) in _FACE_FIELDS.items():
-            if k in d:
-                col = d[k] if keep is None else d[k][keep]
-                cols[k].append(col.astype(dtype, copy=False))
-            else:  # a field added after this part was written: NaN where it can be, else 0
-                fill = np.nan if np.issubdtype(dtype, np.floating) else 0
-                cols[k].append(np.full((kept, *shape), fill, dtype))
+        for k in _FACE_FIELDS:
+            col = _column(d, k, n)
+            cols[k].append(col if keep is None else col[keep])
         if "descriptor_face" in d and len(d["descriptor_face"]):
             df = d["descriptor_face"].astype(np.int64)
             if keep is None:
@@ -258,19 +269,42 @@ def load(path: str | os.PathLike) -> Alignments:
         offset += kept
     faces = {k: (v[0] if len(v) == 1 else np.concatenate(v)) for k, v in cols.items()}
     ff, fi = faces["face_frame"], faces["face_index"]
-    in_order = len(ff) < 2 or bool(np.all((ff[1:] > ff[:-1]) | ((ff[1:] == ff[:-1]) & (fi[1:] > fi[:-1]))))
-    if not in_order:
+    if not _in_face_order(ff, fi):
         order = np.lexsort((fi, ff))
         faces = {k: v[order] for k, v in faces.items()}
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         dface = [inverse[x] for x in dface]
-    _apply_curation(faces, read_curation(path))
     descriptor_face = np.concatenate(dface) if dface else np.zeros(0, np.int64)
     descriptors = np.concatenate(desc) if desc else np.zeros((0, 128), np.float32)
     o = np.argsort(descriptor_face, kind="stable")
-    return Alignments(path, meta, uniq.astype(np.int64), faces, descriptor_face[o].astype(np.int64),
-                      descriptors[o].astype(np.float32))
+    return uniq, faces, descriptor_face[o].astype(np.int64), descriptors[o].astype(np.float32)
+
+
+def _column(d: dict[str, np.ndarray], k: str, n: int) -> np.ndarray:
+    """Face column `k` of a part as its declared dtype; a field added after the part was written
+    comes back as NaN where it can be, else 0."""
+    shape, dtype = _FACE_FIELDS[k]
+    if k in d:
+        return d[k].astype(dtype, copy=False)
+    return np.full((n, *shape), np.nan if np.issubdtype(dtype, np.floating) else 0, dtype)
+
+
+def _in_face_order(ff: np.ndarray, fi: np.ndarray) -> bool:
+    return len(ff) < 2 or bool(np.all((ff[1:] > ff[:-1]) | ((ff[1:] == ff[:-1]) & (fi[1:] > fi[:-1]))))
+
+
+def load(path: str | os.PathLike) -> Alignments:
+    """Load a store folder. Later parts override earlier ones frame by frame.
+
+    The columns of a store of one part (every finished extraction's) are views of the mapped part
+    file: opening costs the same at any length, and only the rows used are read from disk."""
+    path = Path(path)
+    meta = read_meta(path)
+    frames, faces, descriptor_face, descriptors = _combine(_read_parts(path))
+    faces["status"] = np.array(faces["status"])  # curation changes it: this process's own copy
+    _apply_curation(faces, read_curation(path))
+    return Alignments(path, meta, frames.astype(np.int64), faces, descriptor_face, descriptors)
 
 
 def read_curation(path: str | os.PathLike) -> dict[tuple[int, int], int]:
@@ -327,6 +361,12 @@ class Writer:
     `Writer(path, meta)` creates the store (meta.json) if it does not exist; an existing store
     keeps its meta. Frames added and not yet flushed are lost if the process dies: the extraction
     redoes them.
+
+    Parts stay few however long the input: every MERGE_PARTS parts of one tier that this writer
+    wrote in a row are merged into one part of the next tier (16 flushes → 1, 16 of those → 1, …),
+    so a store being written (or left by a killed run) opens as fast as a finished one. A merge
+    streams the columns part by part (`core.system.npz.write_npz`), so it never holds more than
+    one part's column in memory; so does `compact()` at the end.
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict | None = None):
@@ -341,6 +381,7 @@ class Writer:
         self._next = (parts[-1][0] + 1) if parts else 0
         self._frames: list[int] = []
         self._faces: list[tuple[int, int, Face]] = []
+        self._tiers: list[tuple[int, Path]] = []  # the parts this writer wrote, newest last, with their tier
 
     @property
     def pending(self) -> int:
@@ -353,33 +394,95 @@ class Writer:
             self._faces.append((int(frame), i, f))
 
     def flush(self) -> Path | None:
-        """Write the pending frames as one part; returns its path (None when nothing was pending)."""
+        """Write the pending frames as one part; returns the part that holds them (None when nothing
+        was pending)."""
         if not self._frames:
             return None
         arrays = _pack(self._frames, self._faces)
         path = self._write_part(arrays)
         self._frames, self._faces = [], []
+        self._tiers.append((0, path))
+        return self._merge_tail() or path
+
+    def _new_part(self) -> Path:
+        path = self.path / f"part-{self._next:06d}.npz"
+        self._next += 1
         return path
 
     def _write_part(self, arrays: dict[str, np.ndarray]) -> Path:
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        path = self.path / f"part-{self._next:06d}.npz"
-        atomic_write_bytes(path, buf.getvalue())
-        self._next += 1
+        path = self._new_part()
+        npz.save_npz(path, arrays)
         return path
+
+    def _merge_tail(self) -> Path | None:
+        """Merge the newest MERGE_PARTS parts while they are of one tier; the last part made, or None."""
+        made = None
+        while len(self._tiers) >= MERGE_PARTS and len({t for t, _ in self._tiers[-MERGE_PARTS:]}) == 1:
+            tier = self._tiers[-1][0]
+            made = self._merge([p for _, p in self._tiers[-MERGE_PARTS:]])
+            self._tiers[-MERGE_PARTS:] = [(tier + 1, made)]
+        return made
+
+    def _merge(self, paths: list[Path]) -> Path:
+        """`paths` (oldest first, the newest parts of the store) as one new part. It is written
+        before they are deleted: a crash between leaves the same frames twice, the newer winning."""
+        parts = [_read_part(p) for p in paths]
+        dest = self._new_part()
+        columns = _columns_in_order(parts)
+        if columns is not None:
+            npz.write_npz(dest, columns)
+        else:  # overlapping or unordered frames: resolved in memory
+            frames, faces, dface, desc = _combine(parts)
+            npz.save_npz(dest, {"frames": frames, **faces, "descriptor_face": dface, "descriptor": desc})
+        for p in paths:
+            p.unlink(missing_ok=True)
+        return dest
 
     def compact(self) -> None:
         """Merge every part into one (flushes first). A crash midway leaves a loadable store."""
         self.flush()
         parts = _parts(self.path)
-        if len(parts) <= 1:
-            return
-        a = load(self.path)
-        arrays = {"frames": a.frames, **a.faces, "descriptor_face": a.descriptor_face, "descriptor": a.descriptors}
-        self._write_part(arrays)
-        for _, p in parts:
-            p.unlink(missing_ok=True)
+        if len(parts) > 1:
+            self._merge([p for _, p in parts])
+        self._tiers = []
+
+
+MERGE_PARTS = 16
+
+
+def _columns_in_order(parts: list[dict[str, np.ndarray]]) -> dict | None:
+    """The parts' columns laid end to end, as `npz.write_npz` takes them, when the parts hold
+    disjoint, increasing frames with their faces in (frame, face) order (as an extraction writes
+    them); None otherwise."""
+    last = -1
+    for d in parts:
+        fr, ff = d["frames"], d["face_frame"]
+        fi = _column(d, "face_index", len(ff))
+        df = d.get("descriptor_face", np.zeros(0, np.int64))
+        if not len(fr) or fr[0] <= last or np.any(np.diff(fr) <= 0) or not _in_face_order(ff, fi):
+            return None
+        if len(ff) and (ff[0] < fr[0] or ff[-1] > fr[-1]):
+            return None
+        if len(df) and (np.any(np.diff(df) <= 0) or df[0] < 0 or df[-1] >= len(ff)):
+            return None
+        last = fr[-1]
+    faces_in = [len(d["face_frame"]) for d in parts]
+    offsets = np.cumsum([0, *faces_in[:-1]])
+    descs = [d.get("descriptor_face", np.zeros(0, np.int64)) for d in parts]
+    n_desc = sum(len(x) for x in descs)
+    columns: dict = {"frames": (np.int64, (sum(len(d["frames"]) for d in parts),), [d["frames"] for d in parts])}
+    for k, (shape, dtype) in _FACE_FIELDS.items():
+        columns[k] = (dtype, (sum(faces_in), *shape), _column_chunks(parts, k, faces_in))
+    columns["descriptor_face"] = (np.int64, (n_desc,), (x.astype(np.int64) + o for x, o in zip(descs, offsets, strict=True)))
+    columns["descriptor"] = (np.float32, (n_desc, 128),
+                             (d.get("descriptor", np.zeros((0, 128), np.float32)).reshape(-1, 128) for d in parts))
+    return columns
+
+
+def _column_chunks(parts: list[dict[str, np.ndarray]], k: str, faces_in: list[int]):
+    """Face column `k` of each part in turn (made when it is read: a missing field's fill too)."""
+    for d, n in zip(parts, faces_in, strict=True):
+        yield _column(d, k, n)
 
 
 def _pack(frames: list[int], faces: list[tuple[int, int, Face]]) -> dict[str, np.ndarray]:

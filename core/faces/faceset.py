@@ -5,7 +5,9 @@ kept: deleting a crop from that folder removes it from training; the trash, `fac
 is never read) and, from each crop's source alignments store, its 68 landmarks in crop pixels. A
 crop whose store records it as removed (status 4, core.faces.curation) is skipped even when its
 file is back in the folder by hand: restore it with `facepair faces restore`. Masks are the landmarks' convex hull (jaw to
-eyebrows). No dlib: training imports this.
+eyebrows). No dlib: training imports this. The pixels come from the packed face cache beside the
+PNGs where it holds a crop as its file is (core.faces.packed: a large set loads in seconds, not
+minutes), else from the PNG, which the cache then keeps.
 
 FaceSet fields: `images` (N, S, S, 3) uint8 RGB, `masks` (N, S, S) uint8 0/255 (anti-aliased
 edge), `landmarks` (N, 68, 2) float32 crop pixels, `names` (file names, sorted), `size` S,
@@ -18,7 +20,7 @@ the coverage the arrays really have (whole pixels of the stored crops: within a 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from core.errors import FacepairError
 from core.faces import alignments as store
+from core.faces import packed
 from core.faces.align import crop_landmarks, landmark_mask
 
 
@@ -103,9 +106,37 @@ def _framed(img: np.ndarray, lms: np.ndarray, size: int | None,
     return img, lms.astype(np.float32)
 
 
+def _fill(wanted: list[tuple[Path, np.ndarray]], crops, size: int | None, coverages, skipped: dict[str, str]):
+    """(images, masks, landmarks) arrays with a row for each usable crop (allocated once, at the
+    first crop's size; rows past the names unused), the names, the stored crop sizes."""
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    names, stored = [], []
+    for (f, lms), (_, img) in zip(wanted, crops, strict=True):
+        if img is None or img.shape[0] != img.shape[1]:
+            skipped[f.name] = "unreadable or not a square crop"
+            continue
+        framed, lms = _framed(img, lms, size, coverages)
+        if out is None:
+            s = framed.shape[0]
+            out = (np.empty((len(wanted), *framed.shape), np.uint8), np.empty((len(wanted), s, s), np.uint8),
+                   np.empty((len(wanted), 68, 2), np.float32))
+        elif framed.shape != out[0].shape[1:]:
+            skipped[f.name] = f"crop is {framed.shape[0]} px, the others {out[0].shape[1]} px (pass size=)"
+            continue
+        k = len(names)
+        out[0][k] = framed
+        out[1][k] = landmark_mask(lms, framed.shape[0])
+        out[2][k] = lms
+        names.append(f.name)
+        stored.append(img.shape[0])
+    return out, names, stored
+
+
 def load_faceset(project, side: str, size: int | None = None, limit: int | None = None,
-                 workers: int = 4, coverage: float | None = None) -> FaceSet:
-    """Every usable crop of `side` (see the module notes). Raises FaceSetError when none is."""
+                 workers: int = 4, coverage: float | None = None, cache: bool = True) -> FaceSet:
+    """Every usable crop of `side` (see the module notes). Raises FaceSetError when none is.
+    `cache`: take the crops' pixels from the packed face cache and keep it up to date
+    (core.faces.packed); False decodes every PNG and leaves the cache alone."""
     crop_coverage = store.crop_geometry(project, side)[0]
     files = face_files(project, side)
     if limit is not None:
@@ -134,31 +165,19 @@ def load_faceset(project, side: str, size: int | None = None, limit: int | None 
             continue
         wanted.append((f, crop_landmarks(a.landmarks[row], a.matrix[row])))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        images = list(pool.map(lambda fw: _read(fw[0]), wanted))
-
-    out_imgs, out_masks, out_lms, names, stored = [], [], [], [], []
-    for (f, lms), img in zip(wanted, images, strict=True):
-        if img is None or img.shape[0] != img.shape[1]:
-            skipped[f.name] = "unreadable or not a square crop"
-            continue
-        framed, lms = _framed(img, lms, size, None if coverage is None else (crop_coverage, coverage))
-        if out_imgs and framed.shape != out_imgs[0].shape:
-            skipped[f.name] = f"crop is {framed.shape[0]} px, the others {out_imgs[0].shape[0]} px (pass size=)"
-            continue
-        out_imgs.append(framed)
-        out_masks.append(landmark_mask(lms, framed.shape[0]))
-        out_lms.append(lms)
-        names.append(f.name)
-        stored.append(img.shape[0])
+    coverages = None if coverage is None else (crop_coverage, coverage)
+    crops = packed.read_crops(project, side, [f for f, _ in wanted], _read, workers, use_cache=cache)
+    with contextlib.closing(crops):  # the cache is brought up to date even when a crop fails
+        out, names, stored = _fill(wanted, crops, size, coverages, skipped)
     if not names:
         why = f" ({len(skipped)} crops unusable, e.g. {next(iter(skipped.items()))})" if skipped else ""
         raise FaceSetError(f"side {side} of project {project.name!r} has no faces{why}: "
                            f"add sources and run `facepair extract {project.name} --side {side}`")
-    s = out_imgs[0].shape[0]
+    n = len(names)
+    images, masks, landmarks = (x[:n] for x in out)
     effective = crop_coverage
     if coverage is not None:
         effective = crop_coverage * central_box(stored[0], crop_coverage, coverage)[1] / stored[0]
-    return FaceSet(side=side, images=np.stack(out_imgs), masks=np.stack(out_masks), landmarks=np.stack(out_lms),
-                   names=names, size=s, skipped=skipped, coverage=effective)
+    return FaceSet(side=side, images=images, masks=masks, landmarks=landmarks, names=names, size=images.shape[1],
+                   skipped=skipped, coverage=effective)
 

@@ -41,7 +41,6 @@ DEFAULT_SAVE_EVERY = options.SAVE_EVERY_DEFAULT
 DEFAULT_PREVIEW_EVERY = options.PREVIEW_EVERY_DEFAULT
 METRICS_INTERVAL_S = 1.0
 PREVIEW_FACES = 4
-MAX_DEVICE_FRACTION = 0.5  # use at most this share of a device's memory for the face set
 
 
 class TrainError(FacepairError):
@@ -482,6 +481,25 @@ class TrainingRun:
         self.ctx.message(choice["why"])
         return batch
 
+    def _plan_stream(self, preset, info, host_data, batch: int, memory: int | None) -> bool:
+        """Host streaming when the plan says the face set does not fit the device (core.train.plan
+        .choose_stream, at `batch`: the preset's under --batch auto); process 0's choice for all."""
+        import jax
+
+        from core.jaxmodels.precision import compute_dtype_name
+        from core.train.plan import choose_stream
+
+        if memory is None:
+            return False
+        folder = jax.config.jax_compilation_cache_dir
+        faces = -(-(len(host_data.faces_a) + len(host_data.faces_b)) // 2)
+        choice = choose_stream(preset, faces, memory, batch, dtype=compute_dtype_name(info.platform),
+                               cache_path=Path(folder) / "facepair-plans.json" if folder else None)
+        streamed = bool(self._broadcast(np.array([choice["streamed"]], np.int64))[0])
+        if streamed and choice["why"]:
+            self.ctx.message(choice["why"])
+        return streamed
+
     # -- main ----------------------------------------------------------------------------------
     def run(self) -> dict:
         from core.train import devices
@@ -505,7 +523,7 @@ class TrainingRun:
         self._check_consistent(sides)
         nbytes = sum(x.nbytes for x in host_data)
         limit = devices.device_memory_bytes()
-        streamed = bool(self.stream) if self.stream is not None else (limit is not None and nbytes > MAX_DEVICE_FRACTION * limit)
+        streamed = bool(self.stream) if self.stream is not None else self._plan_stream(preset, info, host_data, batch, limit)
         if auto:
             batch = self._auto_batch(preset, info, host_data, streamed, limit)
         if self.primary:

@@ -233,6 +233,33 @@ def auto_batch(preset, faces: int, memory: int | None, dtype: str = "bfloat16", 
             "plans": {b: r["total_bytes"] for b, r in sorted(tried.items())}}
 
 
+# ---- faces on the device or streamed from the host ----------------------------------------------
+
+def choose_stream(preset, faces: int, memory: int | None, batch: int, dtype: str = "bfloat16",
+                  margin: float = MARGIN, cache_path=None, plan_at=None) -> dict:
+    """Whether the face set stays in host memory (each dispatch gets its steps' faces) because it
+    does not fit the device: streamed when the plan at `batch` with `faces` faces per side on the
+    device is over `memory` less `margin` and the streamed plan (one call's batches on the device)
+    is within it. When neither fits, the batch is the problem, not the faces: they stay on the
+    device (`--batch auto` then finds a batch that fits). No memory size (a CPU): never streamed.
+    Returns streamed, why (a line for the job's events, or None), and both plans' bytes."""
+    preset = _preset(preset)
+    if memory is None:
+        return {"streamed": False, "why": None}
+    budget = int((1 - margin) * memory)
+    totals = plan_at(batch) if plan_at else step_totals(preset, batch, dtype, cache_path)
+    on_device = with_faces(totals, faces)["total_bytes"]
+    streamed_bytes = with_faces(totals, preset.steps_per_call * batch)["total_bytes"]
+    streamed = on_device > budget >= streamed_bytes
+    why = None
+    if streamed:
+        why = (f"faces streamed from the host: with the face set ({faces} per side) on the device the plan at "
+               f"batch {batch} needs {_size(on_device)}, over {_size(memory)} less a {int(margin * 100)} % margin; "
+               f"streamed it needs {_size(streamed_bytes)}")
+    return {"streamed": streamed, "why": why, "device_bytes": on_device, "streamed_bytes": streamed_bytes,
+            "budget_bytes": budget}
+
+
 # ---- the table of what fits: `facepair plan --table` ---------------------------------------------
 
 TABLE_BATCHES = (8, 16, 32, 64, 128, 256)

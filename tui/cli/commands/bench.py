@@ -1,7 +1,8 @@
-"""facepair bench [train|extract|convert|faces|all|quality]: benchmarks with the machine they ran on.
+"""facepair bench [train|extract|convert|faces|all|quality|scale]: benchmarks with the machine they ran on.
 
 `quality` (core/bench/quality.py) is not part of `all`: it runs the whole pipeline on real clips
-(extract, train, convert, eval as jobs) and takes as long as its recipe trains.
+(extract, train, convert, eval as jobs) and takes as long as its recipe trains. Nor is `scale`
+(core/bench/scale.py: long inputs, about an hour on two cores at its defaults).
 
 Heavy imports (jax, torch, dlib) happen inside the handler, stage by stage (core/bench/report.py), so
 `facepair bench train` runs on a machine without dlib or Textual.
@@ -13,7 +14,8 @@ import argparse
 
 from tui.cli.commands.common import console, err_console, print_json
 
-WHICH = ("train", "extract", "convert", "faces", "all", "quality")
+WHICH = ("train", "extract", "convert", "faces", "all", "quality", "scale")
+LONG = ("scale",)  # stages `all` leaves out
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,8 +60,15 @@ def register(sub, parents) -> None:
     g.add_argument("--engine", choices=("jax", "onnx", "both"), default="both",
                    help="convert: both (default) times JAX, then ONNX Runtime where the export extra is installed")
     g = p.add_argument_group("faces (docs/curation.md)")
-    g.add_argument("--faces", type=int, default=10_000, metavar="N",
-                   help="faces of the side made from real crops (extracted once, then copied)")
+    g.add_argument("--faces", type=int, default=None, metavar="N",
+                   help="faces: the side made from real crops (extracted once, then copied; default 10000); "
+                        "scale: faces in the face-set load (default 10000; 0: skip)")
+    g = p.add_argument_group("scale (long inputs; --video: the clip looped, default talking/d18.mp4)")
+    g.add_argument("--lengths", type=float, nargs="+", default=None, metavar="MIN",
+                   help="minutes of 1080p input to extract and convert (default 1 5 20)")
+    g.add_argument("--fps", type=float, default=None, help="frame rate of the long inputs (default 10)")
+    g.add_argument("--store-frames", type=int, default=None,
+                   help="frames of the synthetic alignments store (default 100000; 0: skip)")
     g = p.add_argument_group("quality (a recipe is --recipe JSON, then the flags below override it)")
     g.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"), default=None,
                    help="A's clip (converted) and B's clip; repeat for more pairs (default: talking/d18.mp4 → "
@@ -107,7 +116,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return cmd_quality(args)
     args.batch = 16 if args.batch is None else args.batch
     args.steps = 10 if args.steps is None else args.steps
-    stages = list(bench.STAGES) if args.which == "all" else [args.which]
+    stages = [s for s in bench.STAGES if s not in LONG] if args.which == "all" else [args.which]
     if args.batch < 1 or args.steps < 1 or args.repeats < 1:
         raise FacepairError("--batch, --steps and --repeats must be at least 1")
     presets = args.preset or (_default_presets() if "train" in stages or "convert" in stages else [])
@@ -121,7 +130,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   "torch": args.torch},
         "extract": {"video": args.video, "workers": args.workers},
         "convert": {"video": args.video, "engine": args.engine, **({"preset": presets[0]} if presets else {})},
-        "faces": {"faces": args.faces, "screen": _faces_screen_timer() if "faces" in stages else None},
+        "faces": {"faces": args.faces or 10_000, "screen": _faces_screen_timer() if "faces" in stages else None},
+        "scale": {k: v for k, v in (("video", args.video), ("lengths", args.lengths), ("fps", args.fps),
+                                    ("workers", args.workers), ("faces", args.faces),
+                                    ("store_frames", args.store_frames)) if v is not None},
     }
 
     def progress(msg: str) -> None:
@@ -176,12 +188,40 @@ def _print(result: dict) -> None:
             for k, v in result[stage].items():
                 t.add_row(k, bench._fmt(v))
             out.print(t, width=width)
+    if "scale" in result:
+        _print_scale(out, result["scale"], width)
     for stage in result.get("missing", []):
         out.print(f"{stage}: not part of this build (core/bench/{stage}.py is missing)", markup=False)
     m = result["machine"]
     if m.get("load_average") and m["load_average"][0] > (m.get("cores") or 1) * 0.5:
         out.print(f"note: the machine was busy (load average {bench._fmt(m['load_average'])} on "
                       f"{m.get('cores')} cores): the figures are lower than on a quiet machine", markup=False)
+
+
+def _print_scale(out, sc: dict, width: int) -> None:
+    """The long-input runs as a table (one row per length and stage), then the other figures."""
+    from rich.table import Table
+
+    from core.bench import report as bench
+    from core.bench import scale
+
+    t = Table(title=f"scale: {sc['clip']} looped to {sc['width']}×{sc['height']} at {sc['fps']:g} fps",
+              title_justify="left")
+    for h in ("input", "stage", "frames", "frames/s", "peak RSS MiB (all)", "peak PSS MiB", "peak RSS MiB (root)",
+              "RSS 2nd → last quarter", "processes"):
+        t.add_column(h, justify="left" if h in ("input", "stage") else "right")
+    for r in sc.get("runs", []):
+        for stage in ("extract", "convert"):
+            if stage in r:
+                e = r[stage]
+                t.add_row(f"{r['minutes']:g} min", stage, f"{e['frames']:,}", bench._fmt(e["frames_per_s"]),
+                          bench._fmt(e["peak_rss_mib"]), bench._fmt(e["peak_pss_mib"]),
+                          bench._fmt(e["peak_root_rss_mib"]),
+                          f"{bench._fmt(e['rss_second_quarter_mib'])} → {bench._fmt(e['rss_last_quarter_mib'])}",
+                          str(e["processes"]))
+    out.print(t, width=width)
+    for line in scale.other_lines(sc):
+        out.print(f"  {line}", markup=False, width=width)
 
 
 # ---- quality ---------------------------------------------------------------------------------------
