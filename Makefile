@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 GPU_EXTRA := $(shell $(PYTHON) core/system/cuda.py 2>/dev/null)
 EXTRAS := dev,export$(if $(GPU_EXTRA),$(comma)$(GPU_EXTRA))
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)$(if $(GPU_EXTRA),-$(GPU_EXTRA))
-PYTEST_ARGS ?=
+# The suite runs on every core (up to 4: each worker holds its own compiled models and fixtures).
+PYTEST_ARGS ?= -n logical --maxprocesses 4
 
 .PHONY: demo test install lint bench clean
 

@@ -75,6 +75,9 @@ def test_the_summary_says_which_targets_are_met():
     ext = rows["extract 12,000 frames of 1080p (20 min at 10 fps)"]
     assert ext[3] == "1.04×" and ext[5] == "yes"
     assert rows["resume after a kill at 540 frames done"][5] == "yes"
+    missed = {**SECTION, "resume": {**SECTION["resume"], "killed_state": "succeeded", "stored_at_kill": 600,
+                                    "resumed_new_frames": 0}}  # the job ended before the kill landed
+    assert {r[0]: r for r in bench.scale_rows(missed)}["resume after a kill at 540 frames done"][5] == "no"
     assert rows["alignments store, 100,000 frames"][5] == "yes"
     assert rows["face set, 10,000 faces of 256 px"][5] == "yes"
     grown = {**SECTION, "runs": [SECTION["runs"][0], {**SECTION["runs"][1], "extract": {

@@ -381,6 +381,7 @@ def test_fused_steps_equal_single_steps(extracted_project):
     single = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(s1.params))}
     fused = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(s3.params))}
     assert_same_training(fused, single, start, micro.lr, 3)
+    assert micro.ema_decay == 0 and s1.ema == {} and s3.ema == {}  # with the EMA off, none is kept
     s3, m = three.train_steps(s3, d3, 2)
     assert int(s3.step) == 5 and np.asarray(m["done"]).tolist() == [True, True, False]
 

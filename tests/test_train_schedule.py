@@ -77,11 +77,6 @@ def test_the_ema_decay_is_debiased_and_tends_to_the_decay():
     assert d[0] == 0 and float(ema_decay_at(0.999, 100_000)) == pytest.approx(0.999, rel=1e-7)
 
 
-def test_no_ema_is_kept_when_off():
-    state, _ = _train_micro(0.0, 1)
-    assert state.ema == {}
-
-
 def test_the_schedule_warms_up_then_decays_to_its_floor():
     p = dataclasses.replace(micro_preset(), warmup_steps=10, lr_decay="cosine", lr_decay_steps=110, lr_floor=0.1)
     f = lr_factor(p)

@@ -272,8 +272,8 @@ def scale_rows(sc: dict | None) -> list[list[str]]:
         rows.append([f"resume after a kill at {k['done_at_kill']} frames done", f"{k['resumed_new_frames']} frames "
                      f"processed again of the {k['frames_after'] - k['stored_at_kill']} not stored",
                      f"{k['stored_at_kill']} frames kept from the killed run", "—", "nothing redone, store complete",
-                     "yes" if k["complete"] and k["resumed_new_frames"] == k["frames_after"] - k["stored_at_kill"]
-                     else "no"])
+                     "yes" if k["complete"] and k["killed_state"] != "succeeded"  # a kill that landed
+                     and k["resumed_new_frames"] == k["frames_after"] - k["stored_at_kill"] else "no"])
     st = sc.get("store")
     if st:
         worst = max(st["written_open_lookup_s"], st["compacted_open_lookup_s"])
