@@ -10,8 +10,9 @@ PY := $(VENV)/bin/python
 GPU_EXTRA := $(shell $(PYTHON) core/system/cuda.py 2>/dev/null)
 EXTRAS := dev,export$(if $(GPU_EXTRA),$(comma)$(GPU_EXTRA))
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)$(if $(GPU_EXTRA),-$(GPU_EXTRA))
-# The suite runs on every core (up to 4: each worker holds its own compiled models and fixtures).
-PYTEST_ARGS ?= -n logical --maxprocesses 4
+# The suite runs on every core (up to 4: each worker holds its own compiled models and fixtures);
+# a file stays on one worker, so its module fixtures are built once.
+PYTEST_ARGS ?= -n logical --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test install lint bench clean
 

@@ -119,9 +119,10 @@ def test_a_resume_may_change_the_loss_and_the_checkpoint_records_it(trained_proj
 
 
 @pytest.mark.slow
-def test_colour_transfer_trains_resumes_and_is_recorded(trained_project, tmp_path):
-    """`--colour-transfer P` (issue 15's colour lever): a resume with it trains finite steps, says
-    the change, and the checkpoint records it; a later resume without the flag keeps it."""
+def test_colour_transfer_and_warp_train_resume_and_are_recorded(trained_project, tmp_path):
+    """`--colour-transfer P` and `--warp W` (issue 15's colour and warp levers): a resume with them
+    trains finite steps, says the change, and the checkpoint records it; a later resume without the
+    flags keeps them."""
     import shutil
 
     from core.project.projects import load_project
@@ -129,17 +130,19 @@ def test_colour_transfer_trains_resumes_and_is_recorded(trained_project, tmp_pat
     home = tmp_path / "home"
     shutil.copytree(trained_project.root, home / trained_project.name, symlinks=True)
     p = load_project(home, trained_project.name)
-    assert _preset_config(p)["augment"]["colour_transfer"] == 0.0  # off unless asked
-    job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 9, "colour_transfer": 0.5})
+    before = _preset_config(p)["augment"]
+    assert before["colour_transfer"] == 0.0 and before["warp"] > 0  # colour transfer off, the warp on
+    job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 9, "colour_transfer": 0.5, "warp": 0.0})
     assert job.state == "succeeded", job.reason
     said = [e["text"] for e in read_events(job.events_path) if e["type"] == "message"]
     assert any(t.startswith("augment: ") and "colour_transfer 0.0 → 0.5" in t for t in said), said
-    assert _preset_config(p)["augment"]["colour_transfer"] == 0.5
+    assert any(t.startswith("augment: ") and f"warp {before['warp']} → 0.0" in t for t in said), said
+    assert _preset_config(p)["augment"]["colour_transfer"] == 0.5 and _preset_config(p)["augment"]["warp"] == 0.0
     metrics = [e for e in read_events(job.events_path) if e["type"] == "metrics"]
     assert metrics and all(np.isfinite(e["loss_a"]) and np.isfinite(e["loss_b"]) for e in metrics)
     job = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 10})
     assert job.state == "succeeded", job.reason
-    assert _preset_config(p)["augment"]["colour_transfer"] == 0.5
+    assert _preset_config(p)["augment"]["colour_transfer"] == 0.5 and _preset_config(p)["augment"]["warp"] == 0.0
 
 
 def test_colour_transfer_out_of_range_is_refused():
@@ -149,3 +152,5 @@ def test_colour_transfer_out_of_range_is_refused():
     with pytest.raises(OptionError, match="--colour-transfer 1.5 is out of range"):
         kinds.check_args("train", {"colour_transfer": 1.5})
     assert kinds.check_args("train", {"colour_transfer": 0.25})["colour_transfer"] == 0.25
+    with pytest.raises(OptionError, match="--warp 0.5 is out of range"):
+        kinds.check_args("train", {"warp": 0.5})

@@ -236,7 +236,7 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             process_id: int | None = None, coverage: float | None = None, dssim: float | None = None,
             face_weighted: bool | None = None, eye_priority: float | None = None,
             mouth_priority: float | None = None, colour_transfer: float | None = None,
-            ema_decay: float | None = None, lr_warmup: int | None = None,
+            warp: float | None = None, ema_decay: float | None = None, lr_warmup: int | None = None,
             lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
@@ -247,7 +247,7 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       preview_every=preview_every, seed=seed, keep=keep, stream=stream,
                       steps_per_call=steps_per_call, distributed=distributed, coverage=coverage,
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
-                      augment={} if colour_transfer is None else {"colour_transfer": float(colour_transfer)},
+                      augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor))
     return run.run()
 
@@ -257,6 +257,12 @@ def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor) 
     asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
              "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float)}
     return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
+
+
+def _augment_changes(colour_transfer, warp) -> dict:
+    """The AugmentConfig fields a run asks to change (None: keep the preset's or the checkpoint's)."""
+    asked = {"colour_transfer": colour_transfer, "warp": warp}
+    return {k: float(v) for k, v in asked.items() if v is not None}
 
 
 def _loss_changes(dssim, face_weighted, eye_priority, mouth_priority) -> dict:

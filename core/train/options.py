@@ -81,6 +81,10 @@ SPEC = KindSpec(
                help="share of B's training faces shown in the colour of A's faces (Reinhard's transfer, "
                     "DeepFaceLab's ct_mode rct), so the footage's lighting difference is not learned as part "
                     "of B; 0 turns it off (default: {default})", label="Colour transfer share"),
+        Option("warp", float, None, min=0, max=0.2, metavar="W", auto="the preset's, or the checkpoint's",
+               help="strength of the random warp of the model's inputs (the 2018 model's augmentation): the "
+                    "control points' σ as a share of the face size; 0 turns it off (default: {default})",
+               label="Random-warp strength"),
         Option("ema_decay", float, None, min=0, max=EMA_DECAY_MAX, metavar="D",
                out_of_range="must be 0 (off) or a decay below 1 such as 0.999 (at most {max}), not {value}",
                auto="the preset's, or the checkpoint's (0: off)",
