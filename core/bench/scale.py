@@ -148,7 +148,7 @@ def kill_and_resume(project, frames: int, workers: int | None) -> dict:
     for share in KILL_SHARES:
         seen = {"done": 0}
 
-        def at_kill(job, share=share) -> bool:
+        def at_kill(job, share=share, seen=seen) -> bool:
             seen["done"] = max(seen["done"], _done_frames(job))
             return seen["done"] >= share * frames
 
