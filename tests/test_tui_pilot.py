@@ -191,14 +191,14 @@ def test_a_changed_or_partial_source_is_marked_on_the_project_screen(project, ho
             await wait_for(pilot, lambda: "talk.mp4" in screen_text(app), what="the source row")
             assert "video" in row(app) and "changed" not in row(app) and "partial" not in row(app)
             os.replace(other, clip)
-            await wait_for(pilot, lambda: "video changed" in row(app), what="the 'changed' mark")
+            await wait_for(pilot, lambda: "video changed" in row(app), timeout=30, what="the 'changed' mark")
             # Extracted again from the new file, but only partly decodable: 'partial'.
             meta = store.read_meta(spath)
             meta["source"]["fingerprint"] = fingerprint.fingerprint(clip)
             atomic_write_json(spath / store.META, meta)
             (spath / fingerprint.COMPLETE).unlink()
             atomic_write_json(spath / fingerprint.PARTIAL, {"decoded": 3, "expected": 6})
-            await wait_for(pilot, lambda: "video partial" in row(app), what="the 'partial' mark")
+            await wait_for(pilot, lambda: "video partial" in row(app), timeout=30, what="the 'partial' mark")
 
     run(flow())
 
