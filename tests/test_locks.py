@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,8 @@ def test_six_recoverers_of_one_stale_lock_exactly_one_wins(project, stale):
 
 HOLD = r"""
 import sys
+import threading
+import time
 from pathlib import Path
 from core.jobs import locks
 from core.project.projects import load_project
@@ -148,3 +152,52 @@ def test_a_lock_is_handed_to_a_child_and_held_across_the_hand_over(project):
         child.stdin.close()
         child.wait(30)
     assert locks.holder(project, "model") is None
+
+
+def _hold_naming(project, pid: int) -> subprocess.Popen:
+    """A process holding the model lock whose record names `pid` as the holder."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(project.home)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert holder.stdout.readline().strip() == "held"
+    path = locks.lock_path(project, "model")
+    path.write_text(json.dumps({**locks.read_lock(path), "pid": pid, "pid_start": None}))
+    return holder
+
+
+def test_a_taker_waits_for_a_dead_holder_whose_lock_the_kernel_is_still_releasing(project):
+    """A job killed with SIGKILL reads as dead before the kernel has closed its files (its other
+    threads still exiting): a resume started then waits for the flock instead of saying busy."""
+    holder = _hold_naming(project, _dead_pid())
+    try:
+        threading.Timer(0.5, holder.kill).start()  # the lock goes half a second later
+        started = time.monotonic()
+        assert locks.acquire(project, "model", "train-resume") is True
+        assert time.monotonic() - started >= 0.4
+    finally:
+        holder.kill()
+        holder.wait()
+    assert locks.holder(project, "model")["job"] == "train-resume"
+    locks.release(project, "model", "train-resume")
+
+
+def test_the_wait_for_a_dead_holder_is_bounded_and_a_live_one_is_refused_at_once(project, monkeypatch):
+    monkeypatch.setattr(locks, "DYING_HOLDER_WAIT_S", 0.3)
+    holder = _hold_naming(project, _dead_pid())
+    try:
+        started = time.monotonic()
+        with pytest.raises(LockHeld, match="model lock held by job train-held"):
+            locks.acquire(project, "model", "train-next")
+        assert 0.25 <= time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()
+    holder = _hold_naming(project, os.getpid())  # named as a live process: no waiting
+    monkeypatch.setattr(locks, "DYING_HOLDER_WAIT_S", 30)
+    try:
+        started = time.monotonic()
+        with pytest.raises(LockHeld):
+            locks.acquire(project, "model", "train-next")
+        assert time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()

@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 from core.errors import LockHeld
@@ -32,6 +33,10 @@ INHERIT_ENV = "FACEPAIR_LOCK_FDS"  # "FD:PATH;FD:PATH…": lock files a runner i
 # The locks this process holds: lock file path → (open fd with the flock, job id).
 _held: dict[str, tuple[int, str]] = {}
 _held_mutex = threading.Lock()
+
+# How long a taker waits for the flock of a holder that has died but whose files the kernel is
+# still closing (see `_flock_unless_live_holder`).
+DYING_HOLDER_WAIT_S = 15.0
 
 
 def lock_path(project: Project, name: str) -> Path:
@@ -98,6 +103,26 @@ def _is_locked(path: Path) -> bool:
     return False
 
 
+def _flock_unless_live_holder(fd: int, wait_s: float | None = None) -> dict | None:
+    """Take the flock on `fd` (None), or return the holder's record when a live process holds it.
+
+    A holder killed with SIGKILL reads as dead (its main thread a zombie) a moment before the
+    kernel has closed its files: its other threads are still tearing down gigabytes of JAX and
+    dlib memory. A resume started in that moment waits (up to `wait_s`, default DYING_HOLDER_WAIT_S)
+    for the flock instead of calling the project busy."""
+    deadline = time.monotonic() + (DYING_HOLDER_WAIT_S if wait_s is None else wait_s)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            info = _parse(os.pread(fd, 4096, 0))
+            pid = info.get("pid") if isinstance(info.get("pid"), int) else None
+            if pid is None or procs.is_alive(pid, info.get("pid_start")) or time.monotonic() > deadline:
+                return info
+            time.sleep(0.05)
+
+
 def _write(fd: int, path: Path, record: dict) -> None:
     """Rewrite the lock file's record in place (the flock is on this file: it is never replaced).
     New bytes first, then the cut, so a failed write (a full disk) keeps the old record readable; the
@@ -149,12 +174,10 @@ def acquire(project: Project, name: str, job_id: str, pid: int | None = None) ->
             return False
         existed = path.exists()
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            info = _parse(os.pread(fd, 4096, 0))
+        holder_info = _flock_unless_live_holder(fd)
+        if holder_info is not None:
             os.close(fd)
-            raise LockHeld(busy_message(project, name, info)) from None
+            raise LockHeld(busy_message(project, name, holder_info))
         try:
             previous = _parse(os.pread(fd, 4096, 0))
             _write(fd, path, _record(job_id, pid))
