@@ -47,11 +47,11 @@ def _model(loaded, dtype):
     import jax.numpy as jnp
     from flax import nnx
 
-    from core.jaxmodels.models import FaceSwapModel
+    from core.jaxmodels.architectures import make_model
 
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype), loaded.params)
-    abstract = nnx.eval_shape(lambda: FaceSwapModel(loaded.preset, rngs=nnx.Rngs(0), dtype=dtype,
-                                                    param_dtype=dtype))
+    abstract = nnx.eval_shape(lambda: make_model(loaded.preset, rngs=nnx.Rngs(0), dtype=dtype,
+                                                 param_dtype=dtype))
     graphdef, _ = nnx.split(abstract)
     return nnx.merge(graphdef, params)
 
@@ -81,14 +81,14 @@ def build(loaded, fmt: str, direction: str, fp16: bool, coverage: float,
 
     if fmt == "onnx":
         def onnx_fn(face):
-            z = model.encoder(face.astype(dtype))
+            z = model.encode(face.astype(dtype))
             return _decode(model, z, other, fixed)
 
         return onnx_fn
 
     def dfm_fn(in_face):
         rgb_in = in_face[..., ::-1]  # DeepFaceLive works in BGR
-        z = model.encoder(rgb_in.astype(dtype))
+        z = model.encode(rgb_in.astype(dtype))
         celeb, celeb_mask = _decode(model, z, other, fixed)
         if loaded.preset.mask:
             _, face_mask = _decode(model, z, own, fixed)

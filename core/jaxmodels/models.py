@@ -47,9 +47,12 @@ def out_on_depth() -> bool:
 
 
 class Decoder(nnx.Module):
-    def __init__(self, p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
+    """Upscale blocks from the 8×8 code (`in_channels`, default the encoder's upscale) to a face."""
+
+    def __init__(self, p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32,
+                 in_channels: int | None = None):
         kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
-        chans = (p.encoder_upscale, *p.decoder_channels)
+        chans = (in_channels or p.encoder_upscale, *p.decoder_channels)
         self.ups = nnx.List([Upscale(chans[i], chans[i + 1], **kw) for i in range(len(chans) - 1)])
         self.res = nnx.List([
             nnx.List([Residual(chans[i + 1], **kw) for _ in range(p.residual_blocks)])
@@ -82,12 +85,18 @@ class Decoder(nnx.Module):
 
 
 class FaceSwapModel(nnx.Module):
-    """One encoder, one decoder per identity."""
+    """One encoder, one decoder per identity (the 2018 model; DeepFaceLab's "DF").
+
+    Every architecture answers `encode`, `decode(code, side)`, `__call__(x, side)` and
+    `reconstruct_both`: training, previews, conversion and export use only these."""
 
     def __init__(self, p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
         self.encoder = Encoder(p, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
         self.decoder_a = Decoder(p, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
         self.decoder_b = Decoder(p, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+
+    def encode(self, x):
+        return self.encoder(x)
 
     def decode(self, z, side: str):
         return (self.decoder_a if side == "a" else self.decoder_b)(z)
@@ -103,9 +112,12 @@ class FaceSwapModel(nnx.Module):
         return self.decoder_a(z[:na]), self.decoder_b(z[na:])
 
 
-def build_model(preset: Preset | str, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32) -> FaceSwapModel:
+def build_model(preset: Preset | str, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32) -> nnx.Module:
+    """The model of `preset`'s architecture with weights from `seed`."""
+    from core.jaxmodels.architectures import make_model
+
     p = get_preset(preset) if isinstance(preset, str) else preset
-    return FaceSwapModel(p, rngs=nnx.Rngs(seed), dtype=dtype, param_dtype=param_dtype)
+    return make_model(p, rngs=nnx.Rngs(seed), dtype=dtype, param_dtype=param_dtype)
 
 
 def count_params(tree) -> int:
@@ -115,10 +127,7 @@ def count_params(tree) -> int:
     return int(sum(x.size for x in jax.tree.leaves(tree)))
 
 
-def param_counts(model: FaceSwapModel) -> dict[str, int]:
-    return {
-        "encoder": count_params(model.encoder),
-        "decoder_a": count_params(model.decoder_a),
-        "decoder_b": count_params(model.decoder_b),
-        "total": count_params(model),
-    }
+def param_counts(model: nnx.Module) -> dict[str, int]:
+    """Parameters per part (encoder, decoders, LIAE's inter blocks) and in total."""
+    parts = {name: count_params(child) for name, child in vars(model).items() if isinstance(child, nnx.Module)}
+    return {**parts, "total": count_params(model)}

@@ -1,10 +1,11 @@
 """Model presets: typed, frozen configs chosen by name.
 
 A preset fixes everything a checkpoint depends on (architecture, resolution, loss) plus sensible
-training defaults (batch, learning rate). The architecture is always the 2018 shape — a strided-conv
-encoder, a dense bottleneck reshaped to 4×4, one upscale in the encoder, then per-identity decoders of
-upscale blocks — scaled in width, depth and resolution. `param_count` is the documented parameter
-count; tests check the built model against it.
+training defaults (batch, learning rate). Every preset is the 2018 shape — a strided-conv encoder,
+a dense bottleneck reshaped to 4×4, one upscale in the encoder, then per-identity decoders of upscale
+blocks — scaled in width, depth and resolution; `arch` "liae" rearranges the same blocks the
+DeepFaceLab way (core/jaxmodels/liae.py). `param_count` is the documented parameter count; tests
+check the built model against it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AugmentConfig:
 
 
 LR_DECAYS = ("none", "cosine")
+ARCHS = ("df", "liae")  # core/jaxmodels/architectures.py
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Preset:
     bottleneck_channels: int           # the dense output is reshaped to 4×4×this
     encoder_upscale: int               # channels after the encoder's upscale block (8×8×this)
     decoder_channels: tuple[int, ...]  # one upscale block each
+    arch: str = "df"                   # "df": a decoder per person; "liae": one decoder, inter blocks
     residual_blocks: int = 0           # residual blocks after each decoder upscale
     mask: bool = False                 # a learned mask output (4th channel)
     coverage: float | None = None      # the model's crop, mean-face units (None: the extracted crops' own)
@@ -80,6 +83,8 @@ class Preset:
                              f"do not reach {self.resolution}px")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"preset {self.name}: ema_decay must be 0 (off) or in (0, 1), not {self.ema_decay}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"preset {self.name}: arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
         if self.lr_decay not in LR_DECAYS:
             raise ValueError(f"preset {self.name}: lr_decay must be one of {', '.join(LR_DECAYS)}, not {self.lr_decay!r}")
         if not 0 <= self.lr_floor <= 1 or self.warmup_steps < 0:

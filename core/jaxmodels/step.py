@@ -39,8 +39,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from core.jaxmodels import augment as aug
+from core.jaxmodels.architectures import make_model
 from core.jaxmodels.losses import side_loss, uses_maps
-from core.jaxmodels.models import FaceSwapModel
 from core.jaxmodels.precision import compute_dtype_name
 from core.jaxmodels.presets import Preset, get_preset
 from core.jaxmodels.schedule import ema_decay_at, lr_factor
@@ -145,8 +145,8 @@ class Trainer:
     def _model(self, seed):
         # Initial weights from the "rbg" generator: threefry takes ~30 s to compile per model on a
         # CPU for no benefit here. (Per-step randomness stays threefry: sharding-invariant.)
-        return FaceSwapModel(self.preset, rngs=nnx.Rngs(jax.random.key(seed, impl="rbg")), dtype=self.dtype,
-                             param_dtype=jnp.float32)
+        return make_model(self.preset, rngs=nnx.Rngs(jax.random.key(seed, impl="rbg")), dtype=self.dtype,
+                          param_dtype=jnp.float32)
 
     def _init_state(self, seed) -> TrainState:
         params = nnx.to_pure_dict(nnx.split(self._model(seed))[1])

@@ -233,7 +233,8 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             lr: float | None = None, save_every: int | None = None, preview_every: int | None = None,
             seed: int = 0, keep: int = 3, stream: bool | None = None, steps_per_call: int | None = None,
             coordinator: str | None = None, num_processes: int | None = None,
-            process_id: int | None = None, coverage: float | None = None, dssim: float | None = None,
+            process_id: int | None = None, arch: str | None = None, coverage: float | None = None,
+            dssim: float | None = None,
             face_weighted: bool | None = None, eye_priority: float | None = None,
             mouth_priority: float | None = None, colour_transfer: float | None = None,
             warp: float | None = None, ema_decay: float | None = None, lr_warmup: int | None = None,
@@ -245,7 +246,7 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
     devices.enable_compile_cache()
     run = TrainingRun(ctx, preset=preset, batch=batch, steps=steps, lr=lr, save_every=save_every,
                       preview_every=preview_every, seed=seed, keep=keep, stream=stream,
-                      steps_per_call=steps_per_call, distributed=distributed, coverage=coverage,
+                      steps_per_call=steps_per_call, distributed=distributed, arch=arch, coverage=coverage,
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor))
@@ -292,14 +293,15 @@ def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
 
 class TrainingRun:
     def __init__(self, ctx, *, preset, batch, steps, lr, save_every, preview_every, seed, keep, stream,
-                 steps_per_call, distributed, coverage=None, loss=None, augment=None, schedule=None):
+                 steps_per_call, distributed, arch=None, coverage=None, loss=None, augment=None,
+                 schedule=None):
         import jax
 
         self.ctx = ctx
         self.project = ctx.project
         self.primary = jax.process_index() == 0
         self.distributed = distributed
-        self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr,
+        self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr, arch=arch,
                               coverage=None if coverage is None else float(coverage), loss=dict(loss or {}),
                               augment=dict(augment or {}), schedule=dict(schedule or {}))
         self.save_every = int(save_every or DEFAULT_SAVE_EVERY)
@@ -335,6 +337,7 @@ class TrainingRun:
                     f"move {self.model_dir} away to start a new {name!r} model")
             preset = preset_from_json(meta["preset_config"])
             self._check_coverage(preset, step)
+            self._check_arch(preset, step)
             return preset, found
         if name is None:
             name = "lite" if jax.devices()[0].platform == "cpu" else "original"
@@ -342,6 +345,11 @@ class TrainingRun:
         preset = get_preset(name)
         if self.requested["coverage"] is not None:
             preset = dataclasses.replace(preset, coverage=self.requested["coverage"])
+        if self.requested["arch"] not in (None, preset.arch):
+            from core.jaxmodels.architectures import with_arch
+
+            preset = with_arch(preset, self.requested["arch"])
+            self.ctx.message(f"architecture {preset.arch}: {preset.param_count:,} parameters")
         return preset, None
 
     def _with_loss(self, preset):
@@ -397,6 +405,14 @@ class TrainingRun:
                 f"the model of {self.project.name!r} was trained at {words} (step {step}); it cannot continue "
                 f"at --coverage {asked:g}. Leave --coverage out to resume, or move {self.model_dir} away to "
                 f"start a new model")
+
+    def _check_arch(self, preset, step: int) -> None:
+        """A model keeps its architecture: its weights are that architecture's."""
+        asked = self.requested["arch"]
+        if asked is not None and asked != preset.arch:
+            raise TrainError(
+                f"the model of {self.project.name!r} is a {preset.arch} model (step {step}); it cannot continue "
+                f"as --arch {asked}. Leave --arch out to resume, or move {self.model_dir} away to start a new model")
 
     def _load_data(self, preset):
         from core.jaxmodels.step import FaceData

@@ -377,7 +377,7 @@ def load_model(project, warn=None, dtype=None, weights: str = "ema") -> LoadedMo
     import jax.numpy as jnp
     from flax import nnx
 
-    from core.jaxmodels.models import FaceSwapModel
+    from core.jaxmodels.architectures import make_model
     from core.jaxmodels.presets import preset_from_json
     from core.jaxmodels.step import compute_dtype_for
 
@@ -402,7 +402,7 @@ def load_model(project, warn=None, dtype=None, weights: str = "ema") -> LoadedMo
     step, meta, flat = found
     preset = preset_from_json(meta["preset_config"])
     dtype = dtype or compute_dtype_for(jax.devices()[0].platform)
-    abstract = nnx.eval_shape(lambda: FaceSwapModel(preset, rngs=nnx.Rngs(0), dtype=dtype))
+    abstract = nnx.eval_shape(lambda: make_model(preset, rngs=nnx.Rngs(0), dtype=dtype))
     graphdef, abstract_state = nnx.split(abstract)
     used = "ema" if weights == "ema" and any(k.startswith("ema.") for k in flat) else "raw"
     params = unflatten(nnx.to_pure_dict(abstract_state), flat, prefix="params." if used == "raw" else "ema.")

@@ -15,6 +15,7 @@ GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large mode
 
 EMA_DECAY_MAX = 0.99999  # core.jaxmodels.presets.Preset.ema_decay: below 1
 LR_DECAYS = ("none", "cosine")  # core.jaxmodels.presets.LR_DECAYS (this module stays light)
+ARCHS = ("df", "liae")  # core.jaxmodels.presets.ARCHS
 
 BATCH = (str, int)  # a whole number, or "auto"; text from the command line and the form (parse_batch)
 
@@ -61,6 +62,12 @@ SPEC = KindSpec(
                label="Steps (empty: until stopped)"),
         Option("lr", float, None, min=0, above_min=True, metavar="X", auto="the preset's, or the checkpoint's",
                help="learning rate (default: {default})", label="Learning rate"),
+        Option("arch", str, None, choices=ARCHS, auto="the preset's (df), or the checkpoint's",
+               help="architecture of a new model: df, a decoder per person (the 2018 model); liae, one "
+                    "decoder and a shared 'inter' block beside one of A's own (DeepFaceLab's default: "
+                    "carries the footage's lighting and expression into the swap). Kept in the checkpoint "
+                    "(default: {default})",
+               label="Architecture (empty: the preset's)"),
         Option("coverage", float, None, min=0, above_min=True, max=4, metavar="C",
                auto="the extracted crops' own, 2.0: the whole head",
                help="the model's crop in mean-face units: a tighter crop (e.g. 1.6) spends the model's "
