@@ -55,7 +55,17 @@ def provenance(project, loaded, fmt: str, direction: str, fp16: bool, coverage: 
         "facepair.deepfacelive_aligner": crop.deepfacelive_settings(coverage, center),
         "facepair.io": {"inputs": list(graph.io_names(fmt)[0]), "outputs": list(graph.io_names(fmt)[1]),
                         "colour": "RGB" if fmt == "onnx" else "BGR", "range": [0, 1]},
+        **_origin(project),
     }
+
+
+def _origin(project) -> dict:
+    """A warm-started model's origin (core.train.warm_start): the other project, its people and
+    their consent travel with every export of weights that began as theirs."""
+    from core.train.warm_start import load_record
+
+    rec = load_record(project.model_dir)
+    return {"facepair.init_from": rec} if rec else {}
 
 
 def sample_faces(project, side: str, loaded, n: int) -> np.ndarray:

@@ -149,12 +149,20 @@ def load_side(project, side: str, resolution: int, previous_holdout: list[str] |
 
 # ---- checkpoints --------------------------------------------------------------------------------
 
-def _meta(preset, step: int, batch: int, state_lr: float) -> dict:
+def _meta(preset, step: int, batch: int, state_lr: float, origin: dict | None = None) -> dict:
     from core import __version__
 
-    return {"preset": preset.name, "preset_config": preset.to_json(), "resolution": preset.resolution,
+    meta = {"preset": preset.name, "preset_config": preset.to_json(), "resolution": preset.resolution,
             "step": int(step), "batch": int(batch), "lr": float(state_lr), "saved": now_iso(),
             "facepair": __version__}
+    return {**meta, "init_from": origin} if origin else meta
+
+
+def _copy_tree(tree):
+    """Numpy copies of every leaf (a second, independent set of host weights)."""
+    import jax
+
+    return jax.tree.map(np.copy, tree)
 
 
 def _to_host(tree):
@@ -233,7 +241,8 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             lr: float | None = None, save_every: int | None = None, preview_every: int | None = None,
             seed: int = 0, keep: int = 3, stream: bool | None = None, steps_per_call: int | None = None,
             coordinator: str | None = None, num_processes: int | None = None,
-            process_id: int | None = None, arch: str | None = None, coverage: float | None = None,
+            process_id: int | None = None, init_from: str | None = None, arch: str | None = None,
+            coverage: float | None = None,
             dssim: float | None = None,
             face_weighted: bool | None = None, eye_priority: float | None = None,
             mouth_priority: float | None = None, colour_transfer: float | None = None,
@@ -246,7 +255,8 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
     devices.enable_compile_cache()
     run = TrainingRun(ctx, preset=preset, batch=batch, steps=steps, lr=lr, save_every=save_every,
                       preview_every=preview_every, seed=seed, keep=keep, stream=stream,
-                      steps_per_call=steps_per_call, distributed=distributed, arch=arch, coverage=coverage,
+                      steps_per_call=steps_per_call, distributed=distributed, init_from=init_from,
+                      arch=arch, coverage=coverage,
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor))
@@ -293,15 +303,15 @@ def get_trainer(preset, batch: int, streamed: bool, steps_per_call: int | None):
 
 class TrainingRun:
     def __init__(self, ctx, *, preset, batch, steps, lr, save_every, preview_every, seed, keep, stream,
-                 steps_per_call, distributed, arch=None, coverage=None, loss=None, augment=None,
-                 schedule=None):
+                 steps_per_call, distributed, init_from=None, arch=None, coverage=None, loss=None,
+                 augment=None, schedule=None):
         import jax
 
         self.ctx = ctx
         self.project = ctx.project
         self.primary = jax.process_index() == 0
         self.distributed = distributed
-        self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr, arch=arch,
+        self.requested = dict(preset=preset, batch=batch, steps=steps, lr=lr, arch=arch, init_from=init_from,
                               coverage=None if coverage is None else float(coverage), loss=dict(loss or {}),
                               augment=dict(augment or {}), schedule=dict(schedule or {}))
         self.save_every = int(save_every or DEFAULT_SAVE_EVERY)
@@ -318,6 +328,8 @@ class TrainingRun:
         self.steps_per_call = steps_per_call
         self.model_dir = self.project.model_dir
         self._verified: dict[int, dict] = {}
+        self.warm = None  # (other project, its step, its flat weights) for a warm start
+        self.origin = None  # the warm start's record (core.train.warm_start.record)
 
     # -- setup -------------------------------------------------------------------------------
     def _resolve_preset(self):
@@ -328,6 +340,11 @@ class TrainingRun:
 
         found = checkpoint_preset(self.project, self.ctx.warning, self._verified) if self.primary else None
         name = self.requested["preset"]
+        if found is not None and self.requested["init_from"]:
+            raise TrainError(
+                f"--init-from starts a new model, and {self.project.name!r} has one at step {found[0]}: leave "
+                f"--init-from out to resume it, or move {self.model_dir} away to start again from "
+                f"{self.requested['init_from']!r}")
         if found is not None:
             step, meta = found
             if name is not None and name != meta["preset"]:
@@ -338,7 +355,12 @@ class TrainingRun:
             preset = preset_from_json(meta["preset_config"])
             self._check_coverage(preset, step)
             self._check_arch(preset, step)
+            from core.train import warm_start
+
+            self.origin = warm_start.load_record(self.model_dir)  # later checkpoints keep naming it
             return preset, found
+        if self.requested["init_from"]:
+            return self._warm_preset(name), None
         if name is None:
             name = "lite" if jax.devices()[0].platform == "cpu" else "original"
             self.ctx.message(f"no model yet and no --preset: starting a {name!r} model")
@@ -405,6 +427,45 @@ class TrainingRun:
                 f"the model of {self.project.name!r} was trained at {words} (step {step}); it cannot continue "
                 f"at --coverage {asked:g}. Leave --coverage out to resume, or move {self.model_dir} away to "
                 f"start a new model")
+
+    def _warm_preset(self, name):
+        """A warm start's preset: the other model's (its shapes are the weights'), at this run's
+        --coverage when asked. The weights themselves are read here, put in at `_warm_state`."""
+        from core.jaxmodels.presets import preset_from_json
+        from core.train import warm_start
+
+        try:
+            other, step, meta, flat = warm_start.read_source(self.project, self.requested["init_from"],
+                                                             self.ctx.warning)
+        except FacepairError as e:
+            raise TrainError(str(e)) from None
+        preset = preset_from_json(meta["preset_config"])
+        for asked, had, flag in ((name, meta["preset"], "--preset"), (self.requested["arch"], preset.arch, "--arch")):
+            if asked is not None and asked != had:
+                raise TrainError(f"--init-from {other.name}: its model is {flag.lstrip('-')} {had} (step {step}); a "
+                                 f"warm start keeps its shapes, so it cannot be {flag} {asked}: leave {flag} out")
+        if self.requested["coverage"] is not None:
+            preset = dataclasses.replace(preset, coverage=self.requested["coverage"])
+        self.warm = (other, step, flat)
+        return preset
+
+    def _warm_state(self, state):
+        """The fresh state with the carried parts of the other model's weights (optimizer fresh)."""
+        from core.train import warm_start
+
+        other, step, flat = self.warm
+        host = _to_host(state)
+        theirs = model_io.unflatten(host.params, flat, prefix="params.")
+        labels = {s: self.project.label(s) for s in ("a", "b")}
+        parts = warm_start.carried_parts(self.preset.arch, {s: other.label(s) for s in ("a", "b")}, labels)
+        params = warm_start.compose(host.params, theirs, parts)
+        host = host._replace(params=params, ema=_copy_tree(params) if host.ema else {})
+        self.origin = warm_start.record(other, step, parts)
+        if self.primary:
+            warm_start.save_record(self.model_dir, self.origin)
+        self.ctx.message(f"warm start from {other.name!r}'s model at step {step}: "
+                         + warm_start.describe(parts, host.params))
+        return self.trainer.put_state(host)
 
     def _check_arch(self, preset, step: int) -> None:
         """A model keeps its architecture: its weights are that architecture's."""
@@ -574,6 +635,8 @@ class TrainingRun:
             ctx.message(f"resumed from the checkpoint at step {int(code[1])}")
         else:
             state = trainer.init_state(self.seed)
+            if self.warm is not None:
+                state = self._warm_state(state)
         if self.requested["lr"] is not None:
             state = state._replace(lr=_replicated_scalar(trainer, np.float32(self.requested["lr"])))
         self.manager = model_io.checkpoint_manager(model_io.checkpoint_dir(self.project), keep=self.keep) \
@@ -806,7 +869,7 @@ class TrainingRun:
             return
         host = _to_host(state)
         flat = model_io.flatten(host)
-        model_io.save_checkpoint(self.manager, step, flat, _meta(self.preset, step, self.batch, lr))
+        model_io.save_checkpoint(self.manager, step, flat, _meta(self.preset, step, self.batch, lr, self.origin))
         self._write_status(step, *last, lr)
         self._note_removed()
 

@@ -62,9 +62,14 @@ SPEC = KindSpec(
                label="Steps (empty: until stopped)"),
         Option("lr", float, None, min=0, above_min=True, metavar="X", auto="the preset's, or the checkpoint's",
                help="learning rate (default: {default})", label="Learning rate"),
+        Option("init_from", str, None, metavar="PROJECT",
+               help="start a new model from another project's trained one (a warm start): its encoder, and a "
+                    "person's own decoder where the same person (by label) is in both projects; the model "
+                    "takes that project's preset, and keeps a record of where it came from",
+               label="Start from the model of project (empty: random weights)"),
         Option("arch", str, None, choices=ARCHS, auto="the preset's (df), or the checkpoint's",
                help="architecture of a new model: df, a decoder per person (the 2018 model); liae, one "
-                    "decoder and a shared 'inter' block beside one of A's own (DeepFaceLab's default: "
+                    "decoder and a shared 'inter' block beside one of A's own (DeepFaceLab's usual choice: it "
                     "carries the footage's lighting and expression into the swap). Kept in the checkpoint "
                     "(default: {default})",
                label="Architecture (empty: the preset's)"),

@@ -25,7 +25,7 @@ def register(sub, parents) -> None:
     until = p.add_mutually_exclusive_group()
     spec.add_arguments(until, SPEC, ["steps"], check=False)
     until.add_argument("--until-stopped", action="store_true", help="train until stopped (the default)")
-    spec.add_arguments(p, SPEC, ["lr", "arch", "coverage", "dssim", "face_weighted", "eye_priority", "mouth_priority",
+    spec.add_arguments(p, SPEC, ["lr", "init_from", "arch", "coverage", "dssim", "face_weighted", "eye_priority", "mouth_priority",
                                 "colour_transfer", "warp", "ema_decay", "lr_warmup", "lr_decay", "lr_decay_steps", "lr_floor",
                                 "save_every", "preview_every", "keep", "seed", "stream"], check=False)
     multi = p.add_argument_group("several hosts (one process per host; run the same command on each)")
