@@ -133,10 +133,12 @@ def test_a_lock_is_handed_to_a_child_and_held_across_the_hand_over(project):
     The child holds it (a third party is refused) and the kernel frees it when the child exits."""
     locks.acquire(project, "model", "train-child")
     env, fds = locks.inherited_env("train-child")
-    code = ("import sys; from pathlib import Path; from core.jobs import locks;"
+    # The adopted fd is no longer inheritable: the job's own children never hold the flock.
+    code = ("import os, sys; from pathlib import Path; from core.jobs import locks;"
             "from core.project.projects import load_project;"
             "p = load_project(Path(sys.argv[1]), 'pair');"
-            "print(locks.adopt_inherited('train-child'), locks.acquire(p, 'model', 'train-child'), flush=True);"
+            "print(locks.adopt_inherited('train-child'), locks.acquire(p, 'model', 'train-child'),"
+            " any(os.get_inheritable(fd) for fd, _ in locks._held.values()), flush=True);"
             "sys.stdin.read()")
     child = subprocess.Popen([sys.executable, "-c", code, str(project.home)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True, cwd=ROOT, pass_fds=fds,
@@ -144,7 +146,7 @@ def test_a_lock_is_handed_to_a_child_and_held_across_the_hand_over(project):
     try:
         locks.hand_over(project, "model", "train-child", child.pid)
         adopted = os.path.realpath(locks.lock_path(project, "model"))
-        assert child.stdout.readline().split() == [f"['{adopted}']", "False"]  # adopted, not recovered
+        assert child.stdout.readline().split() == [f"['{adopted}']", "False", "False"]  # adopted, not recovered
         assert locks.holder(project, "model")["pid"] == child.pid
         with pytest.raises(LockHeld, match=rf"held by job train-child \(pid {child.pid}\)"):
             locks.acquire(project, "model", "train-other")

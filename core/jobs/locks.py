@@ -227,7 +227,8 @@ def inherited_env(job_id: str) -> tuple[dict[str, str], list[int]]:
 
 def adopt_inherited(job_id: str, environ=os.environ) -> list[str]:
     """In a job's process: take over the lock files its starter passed down for `job_id` (checked:
-    the fd must still be that file). Removes the entry, so the job's own children never see it."""
+    the fd must still be that file). Removes the entry, and the fd is made non-inheritable again, so
+    the job's own children (ffmpeg, a worker pool's fork server) never hold the flock past its end."""
     adopted = []
     for item in filter(None, environ.pop(INHERIT_ENV, "").split(";")):
         fd_text, _, path = item.partition(":")
@@ -237,6 +238,7 @@ def adopt_inherited(job_id: str, environ=os.environ) -> list[str]:
         except (ValueError, OSError):
             continue
         if same:
+            os.set_inheritable(fd, False)
             with _held_mutex:
                 _held[_key(path)] = (fd, job_id)
             adopted.append(path)
