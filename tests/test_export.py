@@ -75,6 +75,8 @@ def test_onnx_b_to_a_and_provenance(project):
     consent = json.loads(meta["facepair.consent"])
     assert consent["statement"] == project.consent.statement and consent["recorded"]
     assert meta["facepair.step"] == str(result["step"]) and meta["facepair.preset"] == "tiny"
+    # The tiny model keeps no moving average: what was traced is the last step's weights.
+    assert meta["facepair.architecture"] == "df" and meta["facepair.weights"] == "raw"
     sess = verify.session(out, ["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["face"]
     assert [o.name for o in sess.get_outputs()] == ["swapped", "mask"]

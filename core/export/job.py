@@ -48,6 +48,7 @@ def provenance(project, loaded, fmt: str, direction: str, fp16: bool, coverage: 
         "facepair.consent": {"statement": c.statement, "by": list(c.by), "recorded": c.recorded},
         "facepair.exported": now_iso(), "facepair.version": __version__, "facepair.format": fmt,
         "facepair.direction": direction, "facepair.preset": loaded.preset.name, "facepair.step": str(loaded.step),
+        "facepair.architecture": loaded.preset.arch, "facepair.weights": loaded.weights,
         "facepair.precision": "float16" if fp16 else "float32",
         "facepair.crop": {"coverage": coverage, "center": list(center), "resolution": loaded.preset.resolution,
                           "convention": "core/faces/align.py: dlib mean face (landmarks 17-67), square of "
