@@ -123,6 +123,17 @@ _add(Preset(
 ))
 
 _add(Preset(
+    name="lite128", resolution=128,
+    encoder_channels=(32, 64, 128, 256, 256), dense=256, bottleneck_channels=256, encoder_upscale=128,
+    decoder_channels=(64, 32, 16, 16), coverage=1.6,
+    loss=LossConfig(kind="l1", dssim=0.5, mask_weighted=True, eye_multiplier=2.0, mouth_multiplier=2.0),
+    batch=16, lr=5e-4, warmup_steps=50, steps_per_call=10,
+    param_count=6_794_406, hardware="a CPU with time to spare, or any GPU",
+    description="lite's widths at 128 px: the detail a 64 px model cannot hold (docs/quality.md), "
+                "at about 3.5× lite's step time on a CPU",
+))
+
+_add(Preset(
     name="original", resolution=64,
     encoder_channels=(128, 256, 512, 1024), dense=1024, bottleneck_channels=1024, encoder_upscale=512,
     decoder_channels=(256, 128, 64),
