@@ -79,7 +79,7 @@ def test_a_warm_start_begins_from_the_other_models_encoder_and_shared_person(two
     job = jobs.run_inline(second, "train", {**TRAIN_ARGS, "steps": 2, "seed": 7, "init_from": other.name})
     assert job.state == "succeeded", job.reason
     said = [e["text"] for e in read_events(job.events_path) if e["type"] == "message"]
-    assert (f"warm start from {other.name!r}'s model at step {TRAINED_STEPS}: carried over: encoder, decoder_a; "
+    assert (f"warm start from the model of project {other.name!r} at step {TRAINED_STEPS}: carried over: encoder, decoder_a; "
             "fresh: decoder_b") in said, said
     mine = _params(second)
     # Two Adam steps at lr 5e-4 move a weight by about 1e-3; fresh weights differ by tenths.

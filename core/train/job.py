@@ -463,7 +463,7 @@ class TrainingRun:
         self.origin = warm_start.record(other, step, parts)
         if self.primary:
             warm_start.save_record(self.model_dir, self.origin)
-        self.ctx.message(f"warm start from {other.name!r}'s model at step {step}: "
+        self.ctx.message(f"warm start from the model of project {other.name!r} at step {step}: "
                          + warm_start.describe(parts, host.params))
         return self.trainer.put_state(host)
 
