@@ -13,7 +13,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut 
 # The suite runs on every core (up to 4: each worker holds its own compiled models and fixtures).
 # Measured on 2 cores: 17 min 47 s with the install (serial: 21 min 57 s); keeping each file on one
 # worker (--dist loadfile) was slower, 18 min 25 s, for the last files' imbalance.
-PYTEST_ARGS ?= -n logical --maxprocesses 4
+# --dist loadgroup: as the default "load", except that the tests of one xdist_group (the snapshot
+# files, which render from one fixed folder) stay on one worker.
+PYTEST_ARGS ?= -n logical --maxprocesses 4 --dist loadgroup
 
 .PHONY: demo test install lint bench clean
 

@@ -43,7 +43,7 @@ def export_times(presets: list[str]) -> list[tuple[str, float, int]]:
     from flax import nnx
 
     from core.export import graph, onnx_file
-    from core.jaxmodels.models import build_model
+    from core.jaxmodels.architectures import build_model
     from core.jaxmodels.presets import get_preset
     from core.train.model_io import LoadedModel
 

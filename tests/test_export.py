@@ -114,7 +114,7 @@ def test_every_preset_exports(preset):
     """Traced and checked as ONNX (not run: the big presets take seconds to minutes per batch here)."""
     from flax import nnx
 
-    from core.jaxmodels.models import build_model
+    from core.jaxmodels.architectures import build_model
     from core.jaxmodels.presets import get_preset
     from core.train.model_io import LoadedModel
 

@@ -209,7 +209,7 @@ def test_a_model_trains_with_the_same_gradients_either_way(monkeypatch):
     same loss gradient with fastconv as with XLA's convolution."""
     from flax import nnx
 
-    from core.jaxmodels.models import build_model
+    from core.jaxmodels.architectures import build_model
 
     model = build_model("tiny", seed=0)
     graphdef, params = nnx.split(model)

@@ -24,6 +24,9 @@ from core.faces import alignments as al
 from core.project.projects import Consent, Project, Source, load_project
 from tests.fixtures.tui import make_app, notifications, screen_text, wait_for
 
+# Its snapshots render from one fixed folder, rebuilt by each test: keep them on one test worker.
+pytestmark = pytest.mark.xdist_group("tui-faces-snapshots")
+
 SNAP_HOME = Path("/tmp/facepair-tui-faces-snapshots/home")  # fixed: paths are part of the rendering
 SNAP_CREATED = "2025-01-01T12:00:00+00:00"
 SIZE = (80, 24)

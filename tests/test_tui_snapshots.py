@@ -15,6 +15,9 @@ from textual.widgets import Input
 
 from tests.fixtures.tui import SNAP_T0, build_snapshot_home, make_app, wait_for
 
+# Its snapshots render from one fixed folder, rebuilt by each test: keep them on one test worker.
+pytestmark = pytest.mark.xdist_group("tui-snapshots")
+
 SIZE = (80, 24)
 
 

@@ -13,7 +13,7 @@ from flax import nnx
 
 from core.jaxmodels.liae import LIAEModel
 from core.jaxmodels.models import FaceSwapModel, count_params
-from core.jaxmodels.presets import ARCHS, Preset
+from core.jaxmodels.presets import ARCHS, Preset, get_preset
 
 MODELS = {"df": FaceSwapModel, "liae": LIAEModel}
 assert tuple(MODELS) == ARCHS
@@ -21,6 +21,12 @@ assert tuple(MODELS) == ARCHS
 
 def make_model(p: Preset, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32) -> nnx.Module:
     return MODELS[p.arch](p, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+
+
+def build_model(preset: Preset | str, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32) -> nnx.Module:
+    """The model of `preset`'s architecture with weights from `seed`."""
+    p = get_preset(preset) if isinstance(preset, str) else preset
+    return make_model(p, rngs=nnx.Rngs(seed), dtype=dtype, param_dtype=param_dtype)
 
 
 def with_arch(p: Preset, arch: str) -> Preset:

@@ -14,7 +14,7 @@ from flax import nnx
 
 from core.jaxmodels import fastconv
 from core.jaxmodels.layers import Residual, Upscale, conv, dense, leaky, pixel_shuffle
-from core.jaxmodels.presets import Preset, get_preset
+from core.jaxmodels.presets import Preset
 
 
 class Encoder(nnx.Module):
@@ -110,14 +110,6 @@ class FaceSwapModel(nnx.Module):
         z = self.encoder(jnp.concatenate([xa, xb], axis=0))
         na = xa.shape[0]
         return self.decoder_a(z[:na]), self.decoder_b(z[na:])
-
-
-def build_model(preset: Preset | str, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32) -> nnx.Module:
-    """The model of `preset`'s architecture with weights from `seed`."""
-    from core.jaxmodels.architectures import make_model
-
-    p = get_preset(preset) if isinstance(preset, str) else preset
-    return make_model(p, rngs=nnx.Rngs(seed), dtype=dtype, param_dtype=param_dtype)
 
 
 def count_params(tree) -> int:
