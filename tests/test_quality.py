@@ -51,6 +51,27 @@ def test_pose_error_between_two_faces_is_their_rotation_difference():
     assert quality.angle_error(179, -179) == pytest.approx(2)
 
 
+@pytest.mark.parametrize("angles", [(0, 0, 0), (-30, 10, -8), (12, 18, 5)])
+def test_pose_fitted_on_the_inner_points_recovers_the_rotation(angles):
+    got = quality.head_pose(_project(*angles), (480, 640), quality.INNER)
+    assert np.allclose(got, angles, atol=0.3), (got, angles)
+
+
+def test_a_longer_chin_moves_the_68_point_pitch_but_not_the_inner_points_pitch():
+    # The swap gives A's head B's jaw line; the head has not turned.
+    face = _project(5, 8, 2)
+    chin = face.copy()
+    iod = np.linalg.norm(face[36:42].mean(axis=0) - face[42:48].mean(axis=0))
+    chin[0:17, 1] += np.sin(np.linspace(0.0, math.pi, 17)) * 0.25 * iod  # the jaw a quarter IOD lower
+    full = [quality.angle_error(a, b) for a, b in zip(quality.head_pose(face, (480, 640)),
+                                                       quality.head_pose(chin, (480, 640)), strict=True)]
+    inner = [quality.angle_error(a, b) for a, b in zip(quality.head_pose(face, (480, 640), quality.INNER),
+                                                        quality.head_pose(chin, (480, 640), quality.INNER),
+                                                        strict=True)]
+    assert full[1] > 2.0, full
+    assert max(inner) < 1e-6, inner
+
+
 def test_angles_and_rotation_round_trip():
     r = quality.angles_to_rotation(33, -21, 47)
     assert np.allclose(r @ r.T, np.eye(3)) and np.allclose(quality.rotation_to_angles(r), (33, -21, 47))

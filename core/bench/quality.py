@@ -40,6 +40,7 @@ OWNED_TRAIN_KEYS = ("save_every", "preview_every", "coordinator", "num_processes
 SAVE_EVERY = 1_000_000  # the model is saved when training ends
 PREVIEW_EVERY = 1_000_000
 STAGES = 5  # extract, train, convert, the self-swap control, eval
+ANGLES = ("yaw", "pitch", "roll")
 CONSENT = ("Benchmark only: `facepair bench quality` trains on {a} (person A) and {b} (person B) and converts "
            "A's clip to measure swap quality (identity, expression, pose, stability, detail, seam). The clips are "
            "test media ({where}); what is made from them is for measuring only and is never published.")
@@ -295,6 +296,8 @@ def make_row(ev: dict, recipe: Recipe, a: Path, b: Path, faces: dict, status: di
         "distance_b": i["b_distance"], "distance_a": i["a_distance"],
         "expression": e["mean"],
         "pose_yaw": p["yaw_error"], "pose_pitch": p["pitch_error"], "pose_roll": p["roll_error"],
+        **{f"pose_inner_{k}": (p.get("inner") or {}).get(f"{k}_error") for k in ANGLES},
+        **{f"control_pose_{k}": (c.get("pose") or {}).get(f"{k}_error") for k in ANGLES},
         "stability": t["ratio"], "motion_ratio": t["motion_ratio"],
         "detail_64": d["64"]["ratio"], "detail_128": d["128"]["ratio"],
         "detail_64_ceiling": d["64"]["ceiling"], "detail_128_ceiling": d["128"]["ceiling"],
@@ -338,11 +341,13 @@ COLUMNS = (
     ("identity_a", "still A", lambda v: _pct(v)),
     ("expression", "expression % IOD", lambda v: _num(v, 2)),
     ("pose", "pose error yaw/pitch/roll °", None),
+    ("pose_inner", "pose 17–67 °", None),
     ("stability", "stability ×", lambda v: _num(v, 2)),
     ("detail_64", "detail 64 px", lambda v: _pct(v)),
     ("detail_128", "detail 128 px", lambda v: _pct(v)),
     ("seam", "seam ΔE (original)", None),
     ("control", "self-swap SSIM / detail 64", None),
+    ("control_pose", "self-swap pose °", None),
     ("time", "time extract/train/convert/eval", None),
     ("device", "device", lambda v: str(v or "–")),
 )
@@ -351,8 +356,8 @@ COLUMNS = (
 def cells(row: dict) -> list[str]:
     out = []
     for key, _, fmt in COLUMNS:
-        if key == "pose":
-            out.append("/".join(_num(row.get(f"pose_{k}"), 1) for k in ("yaw", "pitch", "roll")))
+        if key in ("pose", "pose_inner", "control_pose"):
+            out.append("/".join(_num(row.get(f"{key}_{k}"), 1) for k in ANGLES))
         elif key == "seam":
             out.append(f"{_num(row.get('seam'), 1)} ({_num(row.get('seam_original'), 1)})")
         elif key == "control":

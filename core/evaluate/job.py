@@ -23,7 +23,9 @@ Metrics (dlib's 128-d descriptor: 99.38 % on LFW at distance 0.6):
   shake does not. Output vs input, and their ratio (1 = as steady as the original). Also the plain
   frame-to-frame motion mean ‖p(t+1) − p(t)‖ (same points, same unit) and its ratio.
 - pose: yaw, pitch and roll of each face (`cv2.solvePnP` of the 68 landmarks onto a generic 3-D
-  face, core/evaluate/quality.py), output vs original: the mean absolute error in degrees of each angle.
+  face, core/evaluate/quality.py), output vs original: the mean absolute error in degrees of each angle;
+  `inner`: the same fitted on points 17–67 only (the jaw is the new person's shape, which moves the
+  68-point pitch without the head turning).
 - detail (at 64 and 128 px): both frames cut by one similarity (from the original's landmarks) to a
   crop of that size at coverage 2.0 (the project's head crop), then the variance of the Laplacian
   inside the inner-face hull (points 17–67): output ÷ original (ratio of the means over faces); next
@@ -34,7 +36,8 @@ Metrics (dlib's 128-d descriptor: 99.38 % on LFW at distance 0.6):
   sector around the face, in the output and in the original on the same bands; `excess` = output −
   original (0 = no visible seam beyond what the original has there).
 - control (only with `control`, a self-swap conversion A→A of the same original): SSIM of the
-  inner face on the 128 px grid and the detail ratios of that video against the original.
+  inner face on the 128 px grid, the detail ratios and the 68-point pose error of that video against
+  the original (the pose error a model makes when the face's shape does not change).
 - reconstruction: SSIM and PSNR of each side's held-out faces (`model/holdout.json`, never trained
   on) through its own decoder (A→A, B→B), at the model's resolution, next to the same measures on
   up to `TRAIN_FACES` training faces (the gap shows over-fitting).
@@ -269,6 +272,8 @@ class _Measures:
     dist: dict = field(default_factory=lambda: {"out": {"a": [], "b": []}, "in": {"a": [], "b": []}})
     expression: list[float] = field(default_factory=list)
     pose_err: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
+    pose_inner: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
+    pose_control: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
     det: dict = field(default_factory=dict)
     seam_out: list[float] = field(default_factory=list)
     seam_in: list[float] = field(default_factory=list)
@@ -316,6 +321,19 @@ def _control_video(control: str | None, info_o) -> Path | None:
     return control_path
 
 
+def _pose_errors(into: dict[str, list[float]], lm_o, lm_c, shape, points: slice = slice(0, 68)) -> None:
+    """Append the yaw, pitch and roll differences of two faces' poses (fitted on `points`)."""
+    from core.evaluate import quality
+
+    p_o, p_c = quality.head_pose(lm_o, shape, points), quality.head_pose(lm_c, shape, points)
+    for name, a_o, a_c in zip(("yaw", "pitch", "roll"), p_o, p_c, strict=True):
+        into[name].append(quality.angle_error(a_o, a_c))
+
+
+def _pose_means(errors: dict[str, list[float]]) -> dict:
+    return {f"{k}_error": _mean(v) for k, v in errors.items()}
+
+
 def _measure_face(m: _Measures, f, fo, fc, fk, pair: Pair, resolution: int, centroid: dict | None) -> _Face:
     """Every per-face measure of one face of the original against the output (and the control);
     `centroid`: the people's centroids when this frame is one of the identity samples."""
@@ -327,9 +345,8 @@ def _measure_face(m: _Measures, f, fo, fc, fk, pair: Pair, resolution: int, cent
     lm_c = detect.landmarks(fc.image, box)
     m.considered += 1
     m.expression.append(expression_error(lm_o, lm_c))
-    p_o, p_c = quality.head_pose(lm_o, fo.image.shape), quality.head_pose(lm_c, fc.image.shape)
-    for name, a_o, a_c in zip(("yaw", "pitch", "roll"), p_o, p_c, strict=True):
-        m.pose_err[name].append(quality.angle_error(a_o, a_c))
+    _pose_errors(m.pose_err, lm_o, lm_c, fo.image.shape)
+    _pose_errors(m.pose_inner, lm_o, lm_c, fo.image.shape, quality.INNER)
     perfect = quality.round_trip(fo.image, lm_o, resolution)
     for z in m.sizes:
         d_o, d_c = quality.detail_pair(fo.image, fc.image, lm_o, z)
@@ -343,6 +360,7 @@ def _measure_face(m: _Measures, f, fo, fc, fk, pair: Pair, resolution: int, cent
     m.seam_in.append(quality.seam_delta_e(fo.image, alpha))
     if fk is not None:
         m.control_ssim.append(quality.face_ssim(fo.image, fk.image, lm_o, 128))
+        _pose_errors(m.pose_control, lm_o, detect.landmarks(fk.image, box), fo.image.shape)
     region = detect.detect_in_region(fc.image, box)
     if any(detect.iou(r, box) > 0.3 for r in region):
         m.detected += 1
@@ -443,8 +461,9 @@ def _sections(m: _Measures, new: str, resolution: int, pair: Pair, control_path:
                        **_stats(m.expression)},
         "temporal": _temporal(m.faces),
         "pose": {"unit": "degrees", "faces": len(m.pose_err["yaw"]), "method": "solvePnP, generic 3-D face",
-                 **{f"{k}_error": _mean(v) for k, v in m.pose_err.items()},
-                 **{f"{k}_error_p90": _stats(v)["p90"] for k, v in m.pose_err.items()}},
+                 **_pose_means(m.pose_err),
+                 **{f"{k}_error_p90": _stats(v)["p90"] for k, v in m.pose_err.items()},
+                 "inner": {"points": "17-67", **_pose_means(m.pose_inner)}},
         "detail": {"measure": "variance of the Laplacian, inner face (17-67), head crop of coverage 2.0",
                    "faces": len(det["in"][sizes[0]]), "model_resolution": resolution,
                    **{str(z): {"ratio": _ratio(det["out"][z], det["in"][z]),
@@ -456,6 +475,7 @@ def _sections(m: _Measures, new: str, resolution: int, pair: Pair, control_path:
                  "erode": pair.erode, "blur": pair.blur},
         "control": None if control_path is None else {
             "video": str(control_path), "faces": len(m.control_ssim), "ssim": _mean(m.control_ssim),
+            "pose": _pose_means(m.pose_control),
             "detail": {str(z): _ratio(det["control"][z], det["in"][z]) for z in sizes}},
     }
 
@@ -527,6 +547,10 @@ def _num(x, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _angles(p: dict) -> str:
+    return " / ".join(_num(p.get(f"{k}_error"), 1) for k in ("yaw", "pitch", "roll"))
+
+
 def table_rows(result: dict) -> list[tuple[str, str, str]]:
     """(section, metric, value) rows for a printed table (the CLI and the TUI share the wording)."""
     i, e, t, r = result["identity"], result["expression"], result["temporal"], result["reconstruction"]
@@ -545,7 +569,10 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
     p, d, sm = result.get("pose"), result.get("detail"), result.get("seam")
     if p:
         rows.append(("pose", "yaw / pitch / roll error, degrees (mean)",
-                     f"{_num(p['yaw_error'], 1)} / {_num(p['pitch_error'], 1)} / {_num(p['roll_error'], 1)}"))
+                     _angles(p)))
+        if p.get("inner"):
+            rows.append(("pose", "yaw / pitch / roll error fitted on points 17–67 (no jaw), degrees",
+                         _angles(p["inner"])))
     if d:
         for z in ("64", "128"):
             if z in d:
@@ -557,6 +584,8 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
     c = result.get("control")
     if c:
         rows.append(("control", f"self-swap A→A: face SSIM ({c['faces']} faces)", _num(c["ssim"], 3)))
+        if c.get("pose"):
+            rows.append(("control", "self-swap A→A: yaw / pitch / roll error, degrees", _angles(c["pose"])))
         rows.append(("control", "self-swap A→A: detail at 64 / 128 px",
                      f"{_pct(c['detail'].get('64'))} / {_pct(c['detail'].get('128'))}"))
     for s in ("a", "b"):

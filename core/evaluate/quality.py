@@ -9,7 +9,9 @@ quality` reports their means (docs/quality.md says what each figure means).
   core.faces.align uses, with a depth profile; an elliptic jaw line for 0–16), pinhole camera of focal
   length = frame width. Absolute angles are approximate (the face is generic); the figure reported is
   the *difference* between the swapped and the original face (`angle_error`), where most of the
-  model's error cancels.
+  model's error cancels. `head_pose(..., points=INNER)` fits points 17–67 only: the jaw line is the
+  new person's shape, so on a swap it moves the 68-point pitch even when the head has not turned
+  (a longer chin reads as the head tilted); the inner points isolate the pose.
 - detail: `detail(frame, lm68_ref, size)`: the variance of the Laplacian of the grey image inside
   the inner-face hull (points 17–67), measured on a crop of `size` px at coverage 2.0 (the
   project's head crop, `core.faces.align.crop_matrix`) cut by the similarity fitted on the *original's*
@@ -94,10 +96,12 @@ def angles_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def head_pose(lm68: np.ndarray, frame_shape: tuple[int, ...]) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees of a face from its 68 landmarks (see the module notes)."""
-    pts = np.ascontiguousarray(np.asarray(lm68, np.float64).reshape(68, 1, 2))
-    obj = np.ascontiguousarray(FACE_3D.reshape(68, 1, 3))
+def head_pose(lm68: np.ndarray, frame_shape: tuple[int, ...],
+              points: slice = slice(0, 68)) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of a face from its 68 landmarks, fitted on `points` of them
+    (all 68 by default; `INNER` leaves the jaw out; see the module notes)."""
+    pts = np.ascontiguousarray(np.asarray(lm68, np.float64).reshape(68, 2)[points].reshape(-1, 1, 2))
+    obj = np.ascontiguousarray(FACE_3D[points].reshape(-1, 1, 3))
     k = camera_matrix(frame_shape)
     ok, rvec, _ = cv2.solvePnP(obj, pts, k, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
