@@ -10,7 +10,10 @@ parameters are replicated, so XLA inserts the gradient all-reduce.
 The learning rate of step t is the state's base rate times the preset's schedule at t (warm-up,
 then constant or a cosine decay: core/jaxmodels/schedule.py). With `preset.ema_decay` > 0 the state
 also keeps an exponential moving average of the weights (float32, updated in the same step, after
-the parameters), which previews and conversion use (core/train/model_io.py `load_model`).
+the parameters), which previews and conversion use (core/train/model_io.py `load_model`). With
+`preset.gan_power` > 0 it also holds a patch discriminator and its Adam state
+(core/jaxmodels/discriminator.py): the step adds `gan_power` × its adversarial loss to the
+reconstruction loss, then updates the discriminator on the same batch's real and reconstructed faces.
 
 The NaN guard: a step whose loss or gradient is not finite changes neither weights nor optimizer
 state; it is counted (`skipped`, and `bad_streak` for consecutive ones) so the job can react.
@@ -39,6 +42,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from core.jaxmodels import augment as aug
+from core.jaxmodels import discriminator as gan
 from core.jaxmodels.architectures import make_model
 from core.jaxmodels.losses import side_loss, uses_maps
 from core.jaxmodels.precision import compute_dtype_name
@@ -55,6 +59,8 @@ class TrainState(NamedTuple):
     skipped: jax.Array    # int32: non-finite steps skipped, in total
     bad_streak: jax.Array  # int32: consecutive non-finite steps, up to now
     ema: dict = {}        # the weights' debiased moving average, float32 like params ({}: the preset keeps none)
+    disc: dict = {}       # the patch discriminator's weights ({}: gan_power 0)
+    disc_opt: tuple = ()  # its optax Adam state
 
 
 class FaceData(NamedTuple):
@@ -134,6 +140,10 @@ class Trainer:
         self.graphdef, abstract = nnx.split(nnx.eval_shape(lambda: self._model(0)))
         self.abstract_params = nnx.to_pure_dict(abstract)
         self.tx = _optimizer(self.preset.clip_norm)
+        self.gan = self.preset.gan_power > 0
+        if self.gan:
+            self.disc_graphdef = nnx.split(nnx.eval_shape(lambda: self._discriminator(0)))[0]
+            self.disc_tx = _optimizer(self.preset.clip_norm)
         self.uses_maps = uses_maps(self.preset.loss, self.preset.mask)
         self.lr_factor = lr_factor(self.preset)  # raises for a cosine without an end step
         self._train = jax.jit(self._train_steps, donate_argnums=0, out_shardings=self.replicated)
@@ -148,8 +158,14 @@ class Trainer:
         return make_model(self.preset, rngs=nnx.Rngs(jax.random.key(seed, impl="rbg")), dtype=self.dtype,
                           param_dtype=jnp.float32)
 
+    def _discriminator(self, seed):
+        key = jax.random.fold_in(jax.random.key(seed, impl="rbg"), 7)
+        return gan.PatchDiscriminator(gan.width_for(self.preset.encoder_channels), rngs=nnx.Rngs(key),
+                                      dtype=self.dtype, param_dtype=jnp.float32)
+
     def _init_state(self, seed) -> TrainState:
         params = nnx.to_pure_dict(nnx.split(self._model(seed))[1])
+        disc = nnx.to_pure_dict(nnx.split(self._discriminator(seed))[1]) if self.gan else {}
         return TrainState(
             params=params,
             opt_state=self.tx.init(params),
@@ -159,6 +175,8 @@ class Trainer:
             skipped=jnp.zeros((), jnp.int32),
             bad_streak=jnp.zeros((), jnp.int32),
             ema=jax.tree.map(jnp.copy, params) if self.preset.ema_decay else {},
+            disc=disc,
+            disc_opt=self.disc_tx.init(disc) if self.gan else (),
         )
 
     def init_state(self, seed: int = 0) -> TrainState:
@@ -180,12 +198,32 @@ class Trainer:
     def model(self, params: dict):
         return nnx.merge(self.graphdef, params)
 
-    def _loss(self, params: dict, b: Batch):
+    def _loss(self, params: dict, b: Batch, disc: dict):
         (ra, ma), (rb, mb) = self.model(params).reconstruct_both(b.in_a, b.in_b)
         cfg = self.preset.loss
         la = side_loss(ra, ma, b.tgt_a, b.maps_a, cfg)
         lb = side_loss(rb, mb, b.tgt_b, b.maps_b, cfg)
-        return la + lb, (la, lb)
+        if not self.gan:
+            return la + lb, (la, lb, jnp.zeros((), jnp.float32), ())
+        fakes = (gan.judged(ra, b.maps_a), gan.judged(rb, b.maps_b))
+        d = nnx.merge(self.disc_graphdef, disc)
+        adv = sum(gan.generator_loss(d(f)) for f in fakes) / 2
+        return la + lb + self.preset.gan_power * adv, (la, lb, adv, jax.lax.stop_gradient(fakes))
+
+    def _disc_loss(self, disc: dict, b: Batch, fakes):
+        d = nnx.merge(self.disc_graphdef, disc)
+        reals = (gan.judged(b.tgt_a, b.maps_a), gan.judged(b.tgt_b, b.maps_b))
+        return sum(gan.discriminator_loss(d(r), d(f)) for r, f in zip(reals, fakes, strict=True)) / 2
+
+    def _disc_update(self, state: TrainState, b: Batch, fakes, lr, finite):
+        """The discriminator's guarded Adam step on the batch's real targets and reconstructions."""
+        if not self.gan:
+            return state.disc, state.disc_opt, jnp.zeros((), jnp.float32), finite
+        d_loss, grads = jax.value_and_grad(self._disc_loss)(state.disc, b, fakes)
+        ok = finite & jnp.isfinite(d_loss)
+        updates, opt = self.disc_tx.update(grads, state.disc_opt, state.disc)
+        disc = jax.tree.map(lambda p, u: jnp.where(ok, p - lr * u, p), state.disc, updates)
+        return disc, _where(ok, opt, state.disc_opt), d_loss, ok
 
     def _apply_batch(self, state: TrainState, b: Batch):
         """One guarded optimisation step on a ready batch; returns (state, metrics).
@@ -193,7 +231,8 @@ class Trainer:
         Adam works tensor by tensor (as PyTorch's foreach Adam does): flattening all parameters
         into one vector each step cost a concatenation of every tensor and the slices back
         (lite on a 2-core CPU: 283 -> 261 ms a step without it)."""
-        (loss, (la, lb)), grads = jax.value_and_grad(self._loss, has_aux=True)(state.params, b)
+        (loss, (la, lb, adv, fakes)), grads = jax.value_and_grad(self._loss, has_aux=True)(state.params, b,
+                                                                                            state.disc)
         gnorm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
         finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
         _, opt_state = self.tx.update(grads, state.opt_state, state.params)  # optax's new moments
@@ -206,6 +245,7 @@ class Trainer:
         lr = state.lr * self.lr_factor(state.step)
         direction = _adam_direction(opt_state[1])
         params = jax.tree.map(lambda p, u: jnp.where(finite, p - lr * u, p), state.params, direction)
+        disc, disc_opt, d_loss, d_ok = self._disc_update(state, b, fakes, lr, finite)
         new = state._replace(
             params=params,
             opt_state=opt_state,
@@ -213,8 +253,11 @@ class Trainer:
             skipped=state.skipped + (~finite).astype(jnp.int32),
             bad_streak=jnp.where(finite, 0, state.bad_streak + 1),
             ema=self._ema_update(state.ema, params, state.step + 1, finite),
+            disc=disc,
+            disc_opt=disc_opt,
         )
-        metrics = {"loss_a": la, "loss_b": lb, "grad_norm": gnorm, "finite": finite, "lr": lr}
+        metrics = {"loss_a": la, "loss_b": lb, "grad_norm": gnorm, "finite": finite, "lr": lr,
+                   "gan_g": adv, "gan_d": jnp.where(d_ok, d_loss, 0.0)}
         return new, metrics
 
     def _ema_update(self, ema: dict, params: dict, n, finite):
@@ -300,7 +343,7 @@ def predict(model, faces_u8: jax.Array, side: str):
 def _empty_metrics() -> dict:
     z = jnp.zeros((), jnp.float32)
     return {"loss_a": z, "loss_b": z, "grad_norm": z, "finite": jnp.ones((), bool), "lr": z,
-            "done": jnp.zeros((), bool)}
+            "gan_g": z, "gan_d": z, "done": jnp.zeros((), bool)}
 
 
 def put_replicated(x: np.ndarray, sharding: NamedSharding) -> jax.Array:

@@ -247,7 +247,8 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             face_weighted: bool | None = None, eye_priority: float | None = None,
             mouth_priority: float | None = None, colour_transfer: float | None = None,
             warp: float | None = None, ema_decay: float | None = None, lr_warmup: int | None = None,
-            lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None) -> dict:
+            lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None,
+            gan_power: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -259,14 +260,17 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       arch=arch, coverage=coverage,
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
-                      schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor))
+                      schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor,
+                                                 gan_power))
     return run.run()
 
 
-def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor) -> dict:
-    """The Preset fields of the schedule and the weights' average a run asks to change (None: keep)."""
+def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor, gan_power=None) -> dict:
+    """The Preset fields of the schedule, the weights' average and the discriminator a run asks to
+    change (None: keep)."""
     asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
-             "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float)}
+             "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float),
+             "gan_power": (gan_power, float)}
     return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
 
 
@@ -387,8 +391,9 @@ class TrainingRun:
         return preset
 
     def _with_schedule(self, preset):
-        """The preset with the learning-rate schedule and weight average this run asks for. Like the
-        loss they shape no weight, so a resume may change them; the checkpoint records them, so a
+        """The preset with the learning-rate schedule, weight average and GAN power this run asks for.
+        Like the loss they shape no weight of the model, so a resume may change them (a discriminator
+        turned on at a resume starts fresh, as DeepFaceLab's does); the checkpoint records them, so a
         resume without options continues the schedule (a function of the model's step) exactly. A
         cosine decay without an end step ends at this run's --steps."""
         changes = dict(self.requested["schedule"])
@@ -413,6 +418,8 @@ class TrainingRun:
         if preset.ema_decay:
             self.ctx.message(f"keeps a moving average of the weights (decay {preset.ema_decay:g}): previews and "
                              f"conversion use it")
+        if preset.gan_power:
+            self.ctx.message(f"trains a patch discriminator beside the model (GAN power {preset.gan_power:g})")
         return preset
 
     def _check_coverage(self, preset, step: int) -> None:
@@ -660,7 +667,12 @@ class TrainingRun:
                     flat = model_io.read_state(manager, step)
                 finally:
                     manager.close()
-            host = model_io.unflatten(abstract, model_io.upgrade_flat_state(flat, abstract))
+            flat = model_io.upgrade_flat_state(flat, abstract)
+            if model_io.flatten(abstract.disc) and not any(k.startswith("disc.") for k in flat):
+                fresh = model_io.flatten(_to_host(trainer.init_state(self.seed)))
+                flat = {**flat, **{k: v for k, v in fresh.items() if k.startswith(("disc.", "disc_opt."))}}
+                self.ctx.message(f"the checkpoint at step {step} has no discriminator yet: it starts fresh")
+            host = model_io.unflatten(abstract, flat)
         else:
             import jax
 
@@ -753,6 +765,7 @@ class TrainingRun:
         acc.bad_streak = 0 if read["nonfinite_tail"] < read["n"] else acc.bad_streak
         acc.bad_streak += read["nonfinite_tail"]
         acc.skipped += read["skipped"]
+        acc.gan.extend(read["gan"])
         if read["losses"]:
             acc.losses.extend(read["losses"])
             acc.last = read["losses"][-1]
@@ -781,7 +794,9 @@ class TrainingRun:
         finite = m["finite"].astype(bool)
         tail = n - (int(np.flatnonzero(finite)[-1]) + 1) if finite.any() else n
         losses = [(float(a), float(b)) for a, b, f in zip(m["loss_a"], m["loss_b"], finite, strict=True) if f]
-        return {"n": n, "losses": losses, "lr": float(m["lr"][-1]) if n else None,
+        gan = [(float(g), float(d)) for g, d, f in zip(m["gan_g"], m["gan_d"], finite, strict=True) if f] \
+            if self.preset.gan_power else []
+        return {"n": n, "losses": losses, "gan": gan, "lr": float(m["lr"][-1]) if n else None,
                 "nonfinite_tail": tail, "skipped": int((~finite).sum())}
 
     def _emit_metrics(self, acc: _Acc) -> None:
@@ -793,6 +808,9 @@ class TrainingRun:
         step = acc.read_step
         fields = dict(step=step, loss_a=la, loss_b=lb, lr=acc.lr, elapsed_s=round(now - (acc.t0 or now), 2),
                       device=self.device_text, skipped=acc.skipped)
+        if acc.gan:  # the discriminator's game: ln 4 ≈ 1.39 for D at chance, → 0 when it wins
+            fields.update(gan_g=float(np.mean([g for g, _ in acc.gan])), gan_d=float(np.mean([d for _, d in acc.gan])))
+            acc.gan = []
         if acc.window_t is not None and acc.window_steps > 0:
             sps = acc.window_steps / max(1e-9, now - acc.window_t)
             fields.update(steps_per_s=round(sps, 3), images_per_s=round(sps * self.batch * 2, 2))
@@ -911,6 +929,7 @@ class _Acc:
     window_steps: int = 0
     last_emit: float = 0.0
     losses: list = field(default_factory=list)
+    gan: list = field(default_factory=list)  # (generator's, discriminator's) adversarial loss per step
     last: tuple = (None, None)
     bad_streak: int = 0
     skipped: int = 0

@@ -15,6 +15,7 @@ GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large mode
 
 EMA_DECAY_MAX = 0.99999  # core.jaxmodels.presets.Preset.ema_decay: below 1
 LR_DECAYS = ("none", "cosine")  # core.jaxmodels.presets.LR_DECAYS (this module stays light)
+GAN_POWER_MAX = 5.0  # core.jaxmodels.presets.GAN_POWER_MAX
 ARCHS = ("df", "liae")  # core.jaxmodels.presets.ARCHS
 
 BATCH = (str, int)  # a whole number, or "auto"; text from the command line and the form (parse_batch)
@@ -104,6 +105,13 @@ SPEC = KindSpec(
                     "about the last 1,000 steps); previews and conversion then use it (convert --weights raw: "
                     "the last step's). 0 turns it off; a resume may change it (default: {default})",
                label="EMA decay of the weights (0: off)"),
+        Option("gan_power", float, None, min=0, max=GAN_POWER_MAX, metavar="P",
+               auto="the preset's (0: off), or the checkpoint's",
+               help="train a patch discriminator beside the model and add P × its adversarial loss (DeepFaceLab's "
+                    "GAN power; 0.1 is usual, best turned on once the faces are recognisable: a resume may turn "
+                    "it on, and its discriminator then starts fresh). Sharper detail, slower steps; 0 turns it "
+                    "off (default: {default})",
+               label="GAN power (0: off)"),
         Option("lr_warmup", int, None, min=0, metavar="N", auto="the preset's, or the checkpoint's",
                help="linear learning-rate warm-up over the model's first N steps (default: {default})",
                label="Learning-rate warm-up, steps"),

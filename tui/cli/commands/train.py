@@ -25,9 +25,9 @@ def register(sub, parents) -> None:
     until = p.add_mutually_exclusive_group()
     spec.add_arguments(until, SPEC, ["steps"], check=False)
     until.add_argument("--until-stopped", action="store_true", help="train until stopped (the default)")
-    spec.add_arguments(p, SPEC, ["lr", "init_from", "arch", "coverage", "dssim", "face_weighted", "eye_priority", "mouth_priority",
-                                "colour_transfer", "warp", "ema_decay", "lr_warmup", "lr_decay", "lr_decay_steps", "lr_floor",
-                                "save_every", "preview_every", "keep", "seed", "stream"], check=False)
+    # Every other option of the spec, in the spec's order (a new option needs no edit here).
+    placed = {"preset", "batch", "steps", *MULTI_HOST}
+    spec.add_arguments(p, SPEC, [o.name for o in spec.cli_options(SPEC) if o.name not in placed], check=False)
     multi = p.add_argument_group("several hosts (one process per host; run the same command on each)")
     spec.add_arguments(multi, SPEC, list(MULTI_HOST), check=False)
     add_detach(p)

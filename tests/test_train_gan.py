@@ -1,0 +1,149 @@
+"""The optional patch discriminator (`--gan-power`): its losses, its place in the step, and a model
+that turns it on at a resume, keeps it across resumes and can drop it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import cv2
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from core.jaxmodels import discriminator as gan
+from core.jaxmodels.presets import GAN_POWER_MAX
+from core.jaxmodels.step import Batch, Trainer, synthetic_faces
+from core.jobs import control as jobs
+from core.jobs.events import read_events
+from core.jobs.spec import OptionError
+from core.train import model_io
+from core.train import options as train_options
+from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_preset
+from tests.test_train import copy_project
+
+
+def test_the_losses_at_chance_are_log_two_per_term():
+    zero = jnp.zeros((2, 4, 4))
+    assert float(gan.generator_loss(zero)) == pytest.approx(math.log(2), rel=1e-6)
+    assert float(gan.discriminator_loss(zero, zero)) == pytest.approx(math.log(4), rel=1e-6)
+    assert train_options.GAN_POWER_MAX == GAN_POWER_MAX
+
+
+def test_the_discriminator_learns_to_tell_sharp_faces_from_blurred_ones():
+    rng = np.random.default_rng(0)
+    sharp = rng.uniform(0, 1, (16, 32, 32, 3)).astype(np.float32)
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 1.5) for f in sharp])
+    d = gan.PatchDiscriminator(8, rngs=nnx.Rngs(0))
+    graph, params = nnx.split(d)
+    params = nnx.to_pure_dict(params)
+    assert d(jnp.asarray(sharp)).shape == (16, 4, 4)  # one logit per 8×8 patch
+    tx = optax.adam(2e-3)
+    opt = tx.init(params)
+
+    @jax.jit
+    def step(params, opt):
+        def loss(p):
+            net = nnx.merge(graph, p)
+            return gan.discriminator_loss(net(sharp), net(blurred))
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt, value
+
+    first = None
+    for _ in range(60):
+        params, opt, value = step(params, opt)
+        first = float(value) if first is None else first
+    assert first == pytest.approx(math.log(4), abs=0.2)
+    assert float(value) < 0.5 * math.log(4), (first, float(value))
+
+
+def _trainers():
+    p = micro_preset()
+    return Trainer(p, 4, steps_per_call=1), Trainer(dataclasses.replace(p, gan_power=0.5), 4, steps_per_call=1)
+
+
+def test_the_adversarial_term_moves_the_weights_and_not_the_reported_losses():
+    plain, adv = _trainers()
+    data = plain.put_data(synthetic_faces(plain.preset, 8))
+    s_plain, s_adv = plain.init_state(3), adv.init_state(3)
+    np.testing.assert_array_equal(*(np.asarray(jax.tree.leaves(s.params)[0]) for s in (s_plain, s_adv)))
+    assert not s_plain.disc and s_adv.disc
+    disc0 = jax.tree.map(np.array, s_adv.disc)
+    s_plain, m_plain = plain.train_steps(s_plain, data, 1)
+    s_adv, m_adv = adv.train_steps(s_adv, data, 1)
+    # The same weights on the same batch: the same reconstruction losses, reported without the GAN term.
+    for k in ("loss_a", "loss_b"):
+        assert float(m_adv[k][0]) == pytest.approx(float(m_plain[k][0]), rel=1e-5)
+    assert float(m_adv["gan_g"][0]) > 0 and float(m_adv["gan_d"][0]) > 0 and float(m_plain["gan_d"][0]) == 0
+    moved = [not np.allclose(np.asarray(a), np.asarray(b)) for a, b in
+             zip(jax.tree.leaves(s_plain.params), jax.tree.leaves(s_adv.params), strict=True)]
+    assert any(moved)  # the discriminator's gradient reached the model
+    assert any(not np.array_equal(np.asarray(a), b) for a, b in
+               zip(jax.tree.leaves(s_adv.disc), jax.tree.leaves(disc0), strict=True))
+
+
+def test_a_non_finite_step_leaves_the_discriminator_alone():
+    _, adv = _trainers()
+    state = adv.init_state(0)
+    before = jax.tree.map(np.array, (state.disc, state.disc_opt))
+    r = adv.preset.resolution
+    nan = jnp.full((4, r, r, 3), jnp.nan)
+    ones = jnp.ones((4, r, r, 0))
+    state, m = adv.apply_batch(state, Batch(nan, nan, ones, nan, nan, ones))
+    assert not bool(m["finite"])
+    for a, b in zip(jax.tree.leaves((state.disc, state.disc_opt)), jax.tree.leaves(before), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def _events(job, kind):
+    return [e for e in read_events(job.events_path) if e["type"] == kind]
+
+
+def _flat(project, step):
+    m = model_io.checkpoint_manager(model_io.checkpoint_dir(project), read_only=True)
+    try:
+        return model_io.read_state(m, step), model_io.read_meta(m, step)
+    finally:
+        m.close()
+
+
+@pytest.mark.slow
+def test_a_resume_turns_the_discriminator_on_keeps_it_and_can_drop_it(trained_project, tmp_path):
+    p = copy_project(trained_project, tmp_path)
+    on = jobs.run_inline(p, "train", {**TRAIN_ARGS, "gan_power": 0.1, "steps": TRAINED_STEPS + 2})
+    assert on.state == "succeeded", on.reason
+    said = [e["text"] for e in _events(on, "message")]
+    assert any("no discriminator yet: it starts fresh" in t for t in said), said
+    assert any("patch discriminator beside the model (GAN power 0.1)" in t for t in said), said
+    metrics = _events(on, "metrics")
+    assert metrics and all(0 < m["gan_d"] < 10 and m["gan_g"] > 0 for m in metrics), metrics
+    flat, meta = _flat(p, TRAINED_STEPS + 2)
+    assert meta["preset_config"]["gan_power"] == 0.1
+    disc = {k: v for k, v in flat.items() if k.startswith("disc.")}
+    assert disc and any(k.startswith("disc_opt.") for k in flat)
+
+    again = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": TRAINED_STEPS + 3})  # no options: kept on
+    assert again.state == "succeeded", again.reason
+    assert not any("starts fresh" in e["text"] for e in _events(again, "message"))
+    flat2, meta2 = _flat(p, TRAINED_STEPS + 3)
+    assert meta2["preset_config"]["gan_power"] == 0.1 and disc.keys() <= flat2.keys()
+    assert any(not np.array_equal(flat2[k], v) for k, v in disc.items())  # trained on from the saved one
+    assert model_io.load_model(p).step == TRAINED_STEPS + 3  # conversion reads the model's weights only
+
+    off = jobs.run_inline(p, "train", {**TRAIN_ARGS, "gan_power": 0.0, "steps": TRAINED_STEPS + 4})
+    assert off.state == "succeeded", off.reason
+    flat3, _ = _flat(p, TRAINED_STEPS + 4)
+    assert not any(k.startswith("disc") for k in flat3)
+    assert not any("gan_d" in m for m in _events(off, "metrics"))
+
+
+@pytest.mark.parametrize("value", [-0.1, GAN_POWER_MAX + 1])
+def test_a_gan_power_out_of_range_is_refused_before_the_job_starts(value):
+    from core.jobs import kinds as jobkinds
+
+    with pytest.raises(OptionError, match=r"--gan-power"):
+        jobkinds.check_args("train", {**TRAIN_ARGS, "gan_power": value})
