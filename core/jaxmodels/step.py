@@ -18,6 +18,10 @@ reconstruction loss, then updates the discriminator on the same batch's real and
 The NaN guard: a step whose loss or gradient is not finite changes neither weights nor optimizer
 state; it is counted (`skipped`, and `bad_streak` for consecutive ones) so the job can react.
 
+With `preset.lr_dropout` p > 0 each weight's update is dropped with probability p at every step
+(DeepFaceLab's learning-rate dropout, which keeps 30 %: p = 0.7); Adam's moments still see every
+gradient.
+
 Randomness is a pure function of (seed, step), so a resumed run repeats exactly what an
 uninterrupted one would have done.
 
@@ -243,7 +247,7 @@ class Trainer:
         # step on a 2-core CPU went 2,956 -> 2,868 ms without them; docs/performance.md).
         opt_state = jax.lax.optimization_barrier(opt_state)
         lr = state.lr * self.lr_factor(state.step)
-        direction = _adam_direction(opt_state[1])
+        direction = self._dropped(_adam_direction(opt_state[1]), state)
         params = jax.tree.map(lambda p, u: jnp.where(finite, p - lr * u, p), state.params, direction)
         disc, disc_opt, d_loss, d_ok = self._disc_update(state, b, fakes, lr, finite)
         new = state._replace(
@@ -259,6 +263,17 @@ class Trainer:
         metrics = {"loss_a": la, "loss_b": lb, "grad_norm": gnorm, "finite": finite, "lr": lr,
                    "gan_g": adv, "gan_d": jnp.where(d_ok, d_loss, 0.0)}
         return new, metrics
+
+    def _dropped(self, direction: dict, state: TrainState) -> dict:
+        """Adam's direction with each weight's share dropped at random (lr_dropout), else as it is."""
+        p = self.preset.lr_dropout
+        if not p:
+            return direction
+        step_key = jax.random.fold_in(jax.random.wrap_key_data(state.seed), state.step)
+        leaves, tree = jax.tree.flatten(direction)
+        keys = jax.random.split(jax.random.fold_in(step_key, 0x1D), len(leaves))
+        kept = [u * jax.random.bernoulli(k, 1.0 - p, u.shape).astype(u.dtype) for u, k in zip(leaves, keys, strict=True)]
+        return jax.tree.unflatten(tree, kept)
 
     def _ema_update(self, ema: dict, params: dict, n, finite):
         """The moving average after update n (the step's count): d·ema + (1−d)·params, with the

@@ -248,7 +248,7 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             mouth_priority: float | None = None, colour_transfer: float | None = None,
             warp: float | None = None, ema_decay: float | None = None, lr_warmup: int | None = None,
             lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None,
-            gan_power: float | None = None) -> dict:
+            gan_power: float | None = None, lr_dropout: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -261,16 +261,17 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor,
-                                                 gan_power))
+                                                 gan_power, lr_dropout))
     return run.run()
 
 
-def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor, gan_power=None) -> dict:
-    """The Preset fields of the schedule, the weights' average and the discriminator a run asks to
-    change (None: keep)."""
+def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor, gan_power=None,
+                      lr_dropout=None) -> dict:
+    """The Preset fields of the schedule, the weights' average, the discriminator and the
+    learning-rate dropout a run asks to change (None: keep)."""
     asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
              "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float),
-             "gan_power": (gan_power, float)}
+             "gan_power": (gan_power, float), "lr_dropout": (lr_dropout, float)}
     return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
 
 
@@ -418,6 +419,9 @@ class TrainingRun:
         if preset.ema_decay:
             self.ctx.message(f"keeps a moving average of the weights (decay {preset.ema_decay:g}): previews and "
                              f"conversion use it")
+        if preset.lr_dropout:
+            self.ctx.message(f"learning-rate dropout: each step updates about {1 - preset.lr_dropout:.0%} of the "
+                             f"weights (each at random)")
         if preset.gan_power:
             self.ctx.message(f"trains a patch discriminator beside the model (GAN power {preset.gan_power:g})")
         return preset

@@ -16,6 +16,7 @@ GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large mode
 EMA_DECAY_MAX = 0.99999  # core.jaxmodels.presets.Preset.ema_decay: below 1
 LR_DECAYS = ("none", "cosine")  # core.jaxmodels.presets.LR_DECAYS (this module stays light)
 GAN_POWER_MAX = 5.0  # core.jaxmodels.presets.GAN_POWER_MAX
+LR_DROPOUT_MAX = 0.99  # core.jaxmodels.presets.Preset.lr_dropout: below 1 (1 would never update)
 ARCHS = ("df", "liae")  # core.jaxmodels.presets.ARCHS
 
 BATCH = (str, int)  # a whole number, or "auto"; text from the command line and the form (parse_batch)
@@ -112,6 +113,12 @@ SPEC = KindSpec(
                     "it on, and its discriminator then starts fresh). Sharper detail, slower steps; 0 turns it "
                     "off (default: {default})",
                label="GAN power (0: off)"),
+        Option("lr_dropout", float, None, min=0, max=LR_DROPOUT_MAX, metavar="P",
+               auto="the preset's (0: off), or the checkpoint's",
+               help="drop each weight's update at random with probability P at every step (DeepFaceLab's "
+                    "learning-rate dropout keeps 3 in 10: P 0.7), for sharper faces and less shake late in "
+                    "training; a resume may change it; 0 turns it off (default: {default})",
+               label="Learning-rate dropout (0: off)"),
         Option("lr_warmup", int, None, min=0, metavar="N", auto="the preset's, or the checkpoint's",
                help="linear learning-rate warm-up over the model's first N steps (default: {default})",
                label="Learning-rate warm-up, steps"),
