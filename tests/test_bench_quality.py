@@ -17,7 +17,7 @@ from core.project.projects import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("identity_b", "identity_a", "expression", "pose_yaw", "pose_pitch", "pose_roll",
-           "pose_inner_pitch", "control_pose_pitch", "stability",
+           "pose_tracking_pitch", "pose_offset_pitch", "control_pose_pitch", "stability",
            "motion_ratio", "detail_64", "detail_128", "detail_64_ceiling", "detail_128_ceiling", "seam",
            "seam_original", "seam_excess", "control_ssim", "control_detail_64", "control_detail_128", "device")
 
@@ -63,8 +63,8 @@ def test_a_bad_recipe_says_what_is_wrong(data, words):
 
 def test_the_table_is_made_from_the_json_document():
     row = {"pair": "d18 → d19", "identity_b": 0.47, "identity_a": 0.1, "expression": 4.2, "pose_yaw": 1.0,
-           "pose_pitch": 2.0, "pose_roll": 0.5, "pose_inner_yaw": 0.8, "pose_inner_pitch": 1.5,
-           "pose_inner_roll": 0.4, "control_pose_yaw": 0.3, "control_pose_pitch": 0.6, "control_pose_roll": 0.2,
+           "pose_pitch": 2.0, "pose_roll": 0.5, "pose_tracking_yaw": 0.8, "pose_tracking_pitch": 1.5,
+           "pose_tracking_roll": 0.4, "control_pose_yaw": 0.3, "control_pose_pitch": 0.6, "control_pose_roll": 0.2,
            "stability": 1.3, "detail_64": 0.09, "detail_128": 0.03,
            "seam": 3.0, "seam_original": 2.5, "control_ssim": 0.81, "control_detail_64": 0.2,
            "seconds": {"extract": 40, "train": 700, "convert": 10, "control": 9, "eval": 60}, "device": "the CPU"}

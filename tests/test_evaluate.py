@@ -87,6 +87,8 @@ def test_eval_of_a_conversion_returns_every_metric_in_range(eval_job, converted,
     assert p["faces"] == r["faces"]
     for k in ("yaw", "pitch", "roll"):
         assert 0 <= p[f"{k}_error"] < 90, p
+        # A track's median minimises the mean absolute deviation: removing the offset never adds error.
+        assert 0 <= p[f"{k}_tracking_error"] <= p[f"{k}_error"] + 1e-9 and abs(p[f"{k}_offset"]) < 90, p
     assert d["faces"] == r["faces"] and d["model_resolution"] == r["model"]["resolution"]
     for z in ("64", "128"):
         assert d[z]["ratio"] > 0 and d[z]["input"] > 0 and 0 < d[z]["ceiling"] < 1.5, d
@@ -111,6 +113,7 @@ def test_an_untouched_copy_scores_exactly_as_the_original(eval_project, clip_a, 
     assert t["jitter_output"] == t["jitter_input"] and t["ratio"] == 1.0 and t["motion_ratio"] == 1.0
     p, d, sm = r["pose"], r["detail"], r["seam"]
     assert p["yaw_error"] == p["pitch_error"] == p["roll_error"] == 0.0
+    assert p["pitch_offset"] == p["pitch_tracking_error"] == 0.0
     assert d["64"]["ratio"] == d["128"]["ratio"] == 1.0
     assert sm["excess"] == 0.0 and sm["delta_e_output"] == sm["delta_e_input"]
     # The model's reconstruction does not depend on the video.
@@ -182,7 +185,9 @@ def test_a_self_swap_control_is_measured_on_the_same_frames(eval_project, conver
     c = r["control"]
     assert c["video"] == str(control) and c["faces"] == r["faces"]
     assert 0 < c["ssim"] <= 1 and c["detail"]["64"] > 0 and c["detail"]["128"] > 0
-    # The original as its own control: SSIM 1, detail ratio 1.
+    assert all(0 <= c["pose"][f"{k}_error"] < 90 for k in ("yaw", "pitch", "roll")), c["pose"]
+    # The original as its own control: SSIM 1, detail ratio 1, the same pose.
     same = evaluate.evaluate(eval_project, str(converted), identity_faces=2, control=str(clip_a))["control"]
     assert same["ssim"] == 1.0 and same["detail"]["64"] == 1.0
+    assert same["pose"] == {"yaw_error": 0.0, "pitch_error": 0.0, "roll_error": 0.0}
     assert {s for s, _, _ in evaluate.table_rows(r)} >= {"control"}

@@ -51,25 +51,15 @@ def test_pose_error_between_two_faces_is_their_rotation_difference():
     assert quality.angle_error(179, -179) == pytest.approx(2)
 
 
-@pytest.mark.parametrize("angles", [(0, 0, 0), (-30, 10, -8), (12, 18, 5)])
-def test_pose_fitted_on_the_inner_points_recovers_the_rotation(angles):
-    got = quality.head_pose(_project(*angles), (480, 640), quality.INNER)
-    assert np.allclose(got, angles, atol=0.3), (got, angles)
-
-
-def test_a_longer_chin_moves_the_68_point_pitch_but_not_the_inner_points_pitch():
-    # The swap gives A's head B's jaw line; the head has not turned.
-    face = _project(5, 8, 2)
-    chin = face.copy()
-    iod = np.linalg.norm(face[36:42].mean(axis=0) - face[42:48].mean(axis=0))
-    chin[0:17, 1] += np.sin(np.linspace(0.0, math.pi, 17)) * 0.25 * iod  # the jaw a quarter IOD lower
-    full = [quality.angle_error(a, b) for a, b in zip(quality.head_pose(face, (480, 640)),
-                                                       quality.head_pose(chin, (480, 640)), strict=True)]
-    inner = [quality.angle_error(a, b) for a, b in zip(quality.head_pose(face, (480, 640), quality.INNER),
-                                                        quality.head_pose(chin, (480, 640), quality.INNER),
-                                                        strict=True)]
-    assert full[1] > 2.0, full
-    assert max(inner) < 1e-6, inner
+def test_a_constant_offset_is_told_apart_from_tracking_error():
+    # Track 1: the swap reads 12° more pitch on every face, and follows the head exactly.
+    # Track 2: no offset, but the swap lags the head by ±2° on alternate faces.
+    diffs = {1: [12.0, 12.0, 12.0, 12.0], 2: [2.0, -2.0, 2.0, -2.0, 0.0, 0.0]}
+    offset, tracking = quality.offset_and_tracking(diffs)
+    assert offset == pytest.approx((12.0 * 4 + 0.0 * 6) / 10)
+    assert tracking == pytest.approx((0 * 4 + 2 * 4 + 0 * 2) / 10)
+    assert quality.angle_difference(-179, 179) == pytest.approx(2) and quality.angle_difference(10, 30) == -20
+    assert all(math.isnan(v) for v in quality.offset_and_tracking({}))
 
 
 def test_angles_and_rotation_round_trip():

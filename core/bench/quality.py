@@ -296,7 +296,8 @@ def make_row(ev: dict, recipe: Recipe, a: Path, b: Path, faces: dict, status: di
         "distance_b": i["b_distance"], "distance_a": i["a_distance"],
         "expression": e["mean"],
         "pose_yaw": p["yaw_error"], "pose_pitch": p["pitch_error"], "pose_roll": p["roll_error"],
-        **{f"pose_inner_{k}": (p.get("inner") or {}).get(f"{k}_error") for k in ANGLES},
+        **{f"pose_tracking_{k}": p.get(f"{k}_tracking_error") for k in ANGLES},
+        **{f"pose_offset_{k}": p.get(f"{k}_offset") for k in ANGLES},
         **{f"control_pose_{k}": (c.get("pose") or {}).get(f"{k}_error") for k in ANGLES},
         "stability": t["ratio"], "motion_ratio": t["motion_ratio"],
         "detail_64": d["64"]["ratio"], "detail_128": d["128"]["ratio"],
@@ -341,7 +342,7 @@ COLUMNS = (
     ("identity_a", "still A", lambda v: _pct(v)),
     ("expression", "expression % IOD", lambda v: _num(v, 2)),
     ("pose", "pose error yaw/pitch/roll °", None),
-    ("pose_inner", "pose 17–67 °", None),
+    ("pose_tracking", "pose tracking °", None),
     ("stability", "stability ×", lambda v: _num(v, 2)),
     ("detail_64", "detail 64 px", lambda v: _pct(v)),
     ("detail_128", "detail 128 px", lambda v: _pct(v)),
@@ -356,7 +357,7 @@ COLUMNS = (
 def cells(row: dict) -> list[str]:
     out = []
     for key, _, fmt in COLUMNS:
-        if key in ("pose", "pose_inner", "control_pose"):
+        if key in ("pose", "pose_tracking", "control_pose"):
             out.append("/".join(_num(row.get(f"{key}_{k}"), 1) for k in ANGLES))
         elif key == "seam":
             out.append(f"{_num(row.get('seam'), 1)} ({_num(row.get('seam_original'), 1)})")

@@ -24,8 +24,9 @@ Metrics (dlib's 128-d descriptor: 99.38 % on LFW at distance 0.6):
   frame-to-frame motion mean ‖p(t+1) − p(t)‖ (same points, same unit) and its ratio.
 - pose: yaw, pitch and roll of each face (`cv2.solvePnP` of the 68 landmarks onto a generic 3-D
   face, core/evaluate/quality.py), output vs original: the mean absolute error in degrees of each angle;
-  `inner`: the same fitted on points 17–67 only (the jaw is the new person's shape, which moves the
-  68-point pitch without the head turning).
+  `offset` and `tracking_error`: the per-track median of the signed difference (the generic face
+  reading the new person's proportions as a rotation: constant while the head moves) and the mean
+  absolute difference once it is removed (whether the swap follows the head's motion).
 - detail (at 64 and 128 px): both frames cut by one similarity (from the original's landmarks) to a
   crop of that size at coverage 2.0 (the project's head crop), then the variance of the Laplacian
   inside the inner-face hull (points 17–67): output ÷ original (ratio of the means over faces); next
@@ -272,7 +273,8 @@ class _Measures:
     dist: dict = field(default_factory=lambda: {"out": {"a": [], "b": []}, "in": {"a": [], "b": []}})
     expression: list[float] = field(default_factory=list)
     pose_err: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
-    pose_inner: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
+    pose_signed: dict[str, dict[int, list[float]]] = field(default_factory=lambda: {"yaw": {}, "pitch": {},
+                                                                                     "roll": {}})  # by track
     pose_control: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
     det: dict = field(default_factory=dict)
     seam_out: list[float] = field(default_factory=list)
@@ -321,13 +323,26 @@ def _control_video(control: str | None, info_o) -> Path | None:
     return control_path
 
 
-def _pose_errors(into: dict[str, list[float]], lm_o, lm_c, shape, points: slice = slice(0, 68)) -> None:
-    """Append the yaw, pitch and roll differences of two faces' poses (fitted on `points`)."""
+def _pose_errors(into: dict[str, list[float]], lm_o, lm_c, shape, signed: dict | None = None,
+                 track: int = 0) -> None:
+    """Append the yaw, pitch and roll errors of the output's pose against the original's (and,
+    into `signed`, the signed differences under the face's track)."""
     from core.evaluate import quality
 
-    p_o, p_c = quality.head_pose(lm_o, shape, points), quality.head_pose(lm_c, shape, points)
+    p_o, p_c = quality.head_pose(lm_o, shape), quality.head_pose(lm_c, shape)
     for name, a_o, a_c in zip(("yaw", "pitch", "roll"), p_o, p_c, strict=True):
         into[name].append(quality.angle_error(a_o, a_c))
+        if signed is not None:
+            signed[name].setdefault(track, []).append(quality.angle_difference(a_c, a_o))
+
+
+def _pose_offsets(signed: dict[str, dict[int, list[float]]]) -> dict:
+    from core.evaluate import quality
+
+    out = {}
+    for name, by_track in signed.items():
+        out[f"{name}_offset"], out[f"{name}_tracking_error"] = quality.offset_and_tracking(by_track)
+    return out
 
 
 def _pose_means(errors: dict[str, list[float]]) -> dict:
@@ -345,8 +360,7 @@ def _measure_face(m: _Measures, f, fo, fc, fk, pair: Pair, resolution: int, cent
     lm_c = detect.landmarks(fc.image, box)
     m.considered += 1
     m.expression.append(expression_error(lm_o, lm_c))
-    _pose_errors(m.pose_err, lm_o, lm_c, fo.image.shape)
-    _pose_errors(m.pose_inner, lm_o, lm_c, fo.image.shape, quality.INNER)
+    _pose_errors(m.pose_err, lm_o, lm_c, fo.image.shape, m.pose_signed, int(f.track))
     perfect = quality.round_trip(fo.image, lm_o, resolution)
     for z in m.sizes:
         d_o, d_c = quality.detail_pair(fo.image, fc.image, lm_o, z)
@@ -463,7 +477,7 @@ def _sections(m: _Measures, new: str, resolution: int, pair: Pair, control_path:
         "pose": {"unit": "degrees", "faces": len(m.pose_err["yaw"]), "method": "solvePnP, generic 3-D face",
                  **_pose_means(m.pose_err),
                  **{f"{k}_error_p90": _stats(v)["p90"] for k, v in m.pose_err.items()},
-                 "inner": {"points": "17-67", **_pose_means(m.pose_inner)}},
+                 **_pose_offsets(m.pose_signed)},
         "detail": {"measure": "variance of the Laplacian, inner face (17-67), head crop of coverage 2.0",
                    "faces": len(det["in"][sizes[0]]), "model_resolution": resolution,
                    **{str(z): {"ratio": _ratio(det["out"][z], det["in"][z]),
@@ -547,8 +561,8 @@ def _num(x, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def _angles(p: dict) -> str:
-    return " / ".join(_num(p.get(f"{k}_error"), 1) for k in ("yaw", "pitch", "roll"))
+def _angles(p: dict, what: str = "error") -> str:
+    return " / ".join(_num(p.get(f"{k}_{what}"), 1) for k in ("yaw", "pitch", "roll"))
 
 
 def table_rows(result: dict) -> list[tuple[str, str, str]]:
@@ -570,9 +584,11 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
     if p:
         rows.append(("pose", "yaw / pitch / roll error, degrees (mean)",
                      _angles(p)))
-        if p.get("inner"):
-            rows.append(("pose", "yaw / pitch / roll error fitted on points 17–67 (no jaw), degrees",
-                         _angles(p["inner"])))
+        if "pitch_tracking_error" in p:
+            rows.append(("pose", "yaw / pitch / roll error once each track's offset is removed, degrees",
+                         _angles(p, "tracking_error")))
+            rows.append(("pose", "yaw / pitch / roll offset (output − original, the new face's proportions)",
+                         _angles(p, "offset")))
     if d:
         for z in ("64", "128"):
             if z in d:

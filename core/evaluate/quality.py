@@ -9,9 +9,10 @@ quality` reports their means (docs/quality.md says what each figure means).
   core.faces.align uses, with a depth profile; an elliptic jaw line for 0–16), pinhole camera of focal
   length = frame width. Absolute angles are approximate (the face is generic); the figure reported is
   the *difference* between the swapped and the original face (`angle_error`), where most of the
-  model's error cancels. `head_pose(..., points=INNER)` fits points 17–67 only: the jaw line is the
-  new person's shape, so on a swap it moves the 68-point pitch even when the head has not turned
-  (a longer chin reads as the head tilted); the inner points isolate the pose.
+  model's error cancels. On a swap, though, the generic face also reads the *new person's*
+  proportions (eyes, nose, mouth and jaw spaced as B's) as a rotation, a constant offset per face
+  track; `tracking_error` removes it (what is left is whether the swap follows the head's motion)
+  and `offset` reports it.
 - detail: `detail(frame, lm68_ref, size)`: the variance of the Laplacian of the grey image inside
   the inner-face hull (points 17–67), measured on a crop of `size` px at coverage 2.0 (the
   project's head crop, `core.faces.align.crop_matrix`) cut by the similarity fitted on the *original's*
@@ -96,12 +97,10 @@ def angles_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def head_pose(lm68: np.ndarray, frame_shape: tuple[int, ...],
-              points: slice = slice(0, 68)) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees of a face from its 68 landmarks, fitted on `points` of them
-    (all 68 by default; `INNER` leaves the jaw out; see the module notes)."""
-    pts = np.ascontiguousarray(np.asarray(lm68, np.float64).reshape(68, 2)[points].reshape(-1, 1, 2))
-    obj = np.ascontiguousarray(FACE_3D[points].reshape(-1, 1, 3))
+def head_pose(lm68: np.ndarray, frame_shape: tuple[int, ...]) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of a face from its 68 landmarks (see the module notes)."""
+    pts = np.ascontiguousarray(np.asarray(lm68, np.float64).reshape(68, 1, 2))
+    obj = np.ascontiguousarray(FACE_3D.reshape(68, 1, 3))
     k = camera_matrix(frame_shape)
     ok, rvec, _ = cv2.solvePnP(obj, pts, k, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
@@ -110,10 +109,27 @@ def head_pose(lm68: np.ndarray, frame_shape: tuple[int, ...],
     return rotation_to_angles(rot)
 
 
+def angle_difference(a: float, b: float) -> float:
+    """a − b in degrees, wrapped to [−180, 180)."""
+    return (float(a) - float(b) + 180.0) % 360.0 - 180.0
+
+
 def angle_error(a: float, b: float) -> float:
     """|a − b| in degrees, wrapped to [0, 180]."""
-    d = (float(a) - float(b) + 180.0) % 360.0 - 180.0
-    return abs(d)
+    return abs(angle_difference(a, b))
+
+
+def offset_and_tracking(differences: dict[int, list[float]]) -> tuple[float, float]:
+    """(offset, tracking error) of signed angle differences grouped by face track: the offset is
+    each track's median difference (averaged over tracks, weighted by faces), the tracking error
+    the mean |difference − its track's median| over all faces."""
+    tracks = [np.asarray(v, np.float64) for v in differences.values() if len(v)]
+    if not tracks:
+        return math.nan, math.nan
+    n = sum(t.size for t in tracks)
+    offset = sum(float(np.median(t)) * t.size for t in tracks) / n
+    tracking = sum(float(np.abs(t - np.median(t)).sum()) for t in tracks) / n
+    return offset, tracking
 
 
 # ---- detail --------------------------------------------------------------------------------------
