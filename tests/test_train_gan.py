@@ -3,7 +3,6 @@ that turns it on at a resume, keeps it across resumes and can drop it."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import cv2
@@ -16,13 +15,13 @@ from flax import nnx
 
 from core.jaxmodels import discriminator as gan
 from core.jaxmodels.presets import GAN_POWER_MAX
-from core.jaxmodels.step import Batch, Trainer, synthetic_faces
+from core.jaxmodels.step import Batch, synthetic_faces
 from core.jobs import control as jobs
 from core.jobs.events import read_events
 from core.jobs.spec import OptionError
 from core.train import model_io
 from core.train import options as train_options
-from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_preset
+from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_trainer
 from tests.test_train import copy_project
 
 
@@ -62,8 +61,7 @@ def test_the_discriminator_learns_to_tell_sharp_faces_from_blurred_ones():
 
 
 def _trainers():
-    p = micro_preset()
-    return Trainer(p, 4, steps_per_call=1), Trainer(dataclasses.replace(p, gan_power=0.5), 4, steps_per_call=1)
+    return micro_trainer(), micro_trainer(gan_power=0.5)
 
 
 def test_the_adversarial_term_moves_the_weights_and_not_the_reported_losses():

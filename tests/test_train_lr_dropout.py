@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
 
-from core.jaxmodels.step import Trainer, synthetic_faces
+from core.jaxmodels.step import synthetic_faces
 from core.jobs import control as jobs
 from core.jobs.events import read_events
 from core.jobs.spec import OptionError
-from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_preset
+from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_trainer
 from tests.test_train import checkpoint_params, copy_project
 
 
 def _one_step(p: float):
-    t = Trainer(dataclasses.replace(micro_preset(), lr_dropout=p), 4, steps_per_call=1)
+    t = micro_trainer(lr_dropout=p) if p else micro_trainer()
     state = t.init_state(0)
     before = jax.tree.map(np.array, state.params)
     state, _ = t.train_steps(state, t.put_data(synthetic_faces(t.preset, 8)), 1)

@@ -42,11 +42,16 @@ def _tree_bytes(tree) -> int:
 
 
 def compile_step(preset, batch: int, faces: int, dtype: str):
-    """(trainer, compiled step, abstract state, abstract face data) for `faces` faces per side."""
+    """(trainer, compiled step, abstract state, abstract face data) for `faces` faces per side.
+    Compiles through the on-disk cache the training job uses, so planning a configuration again
+    (a second `facepair plan`, `--batch auto` at each start) skips XLA's compile."""
     import jax
     import jax.numpy as jnp
 
     from core.jaxmodels.step import FaceData, Trainer
+    from core.train import devices
+
+    devices.enable_compile_cache()
 
     trainer = Trainer(preset, batch, dtype=jnp.bfloat16 if dtype == "bfloat16" else jnp.float32, steps_per_call=1)
     state = trainer.abstract_state()
