@@ -15,7 +15,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut 
 # worker (--dist loadfile) was slower, 18 min 25 s, for the last files' imbalance.
 # --dist loadgroup: as the default "load", except that the tests of one xdist_group (the snapshot
 # files, which render from one fixed folder) stay on one worker.
-PYTEST_ARGS ?= -n logical --maxprocesses 4 --dist loadgroup
+# --durations=25: every run (CI too) lists its 25 slowest tests, to keep the suite in its budget.
+PYTEST_ARGS ?= -n logical --maxprocesses 4 --dist loadgroup --durations=25
 
 .PHONY: demo test install lint bench clean
 
