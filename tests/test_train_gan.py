@@ -73,9 +73,10 @@ def test_the_adversarial_term_moves_the_weights_and_not_the_reported_losses():
     disc0 = jax.tree.map(np.array, s_adv.disc)
     s_plain, m_plain = plain.train_steps(s_plain, data, 1)
     s_adv, m_adv = adv.train_steps(s_adv, data, 1)
-    # The same weights on the same batch: the same reconstruction losses, reported without the GAN term.
+    # The same weights on the same batch: the same reconstruction losses, reported without the GAN
+    # term (≈ 0.35 at power 0.5); the two programs may sum the batch's ~3,000 terms in other orders.
     for k in ("loss_a", "loss_b"):
-        assert float(m_adv[k][0]) == pytest.approx(float(m_plain[k][0]), rel=1e-5)
+        assert float(m_adv[k][0]) == pytest.approx(float(m_plain[k][0]), rel=1e-4)
     assert float(m_adv["gan_g"][0]) > 0 and float(m_adv["gan_d"][0]) > 0 and float(m_plain["gan_d"][0]) == 0
     moved = [not np.allclose(np.asarray(a), np.asarray(b)) for a, b in
              zip(jax.tree.leaves(s_plain.params), jax.tree.leaves(s_adv.params), strict=True)]
