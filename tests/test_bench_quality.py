@@ -55,10 +55,24 @@ def test_a_recipe_is_data_and_extra_train_options_pass_through():
     ({"steps": 10, "minutes": 1}, "steps or for minutes"),
     ({"preset": "huge"}, "huge"),
     ({"frames": 2}, "at least 3"),
+    ({"then": {"steps": 10}}, "list of resumes"),
+    ({"then": [{"gan_power": 0.1}]}, "integer 'steps'"),
+    ({"steps": 100, "then": [{"steps": 100}]}, "already reaches step 100"),
+    ({"steps": 100, "then": [{"steps": 200}, {"steps": 150}]}, "already reaches step 200"),
+    ({"minutes": 1, "then": [{"steps": 200}]}, "not minutes"),
+    ({"then": [{"steps": 4000, "batch": 8}]}, "cannot set 'batch'"),
+    ({"then": [{"steps": 4000, "nope": 1}]}, "cannot set 'nope'"),
 ])
 def test_a_bad_recipe_says_what_is_wrong(data, words):
     with pytest.raises(bq.BenchQualityError, match=words):
         bq.Recipe.from_json(data)
+
+
+def test_a_recipe_resumes_the_model_with_its_own_options():
+    r = bq.Recipe.from_json({"steps": 2000, "then": [{"steps": 2725, "gan_power": 0.1}]})
+    assert r.stages == bq.STAGES + 1
+    assert r.describe() == "lite, 2000 steps, batch 16, seed 0; then to step 2725, gan_power=0.1"
+    assert bq.Recipe.from_json(r.to_json()) == r
 
 
 def test_the_table_is_made_from_the_json_document():
@@ -92,14 +106,15 @@ def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data, capsys):
     home = tmp_path / "home"
     a, b = shared_data / "talking" / "d18.mp4", shared_data / "talking" / "d19.mp4"
     out = tmp_path / "run.json"
-    r = _facepair(home, "bench", "quality", "--pair", str(a), str(b), "--preset", "tiny", "--steps", "4", "--batch",
+    r = _facepair(home, "bench", "quality", "--pair", str(a), str(b), "--preset", "tiny", "--steps", "2", "--batch",
                   "4", "--frames", "8", "--identity-faces", "2", "--extract-opt", "every=6", "--extract-opt",
-                  "size=64", "--train-opt", "lr=0.001", "--json", "--out", str(out))
+                  "size=64", "--train-opt", "lr=0.001", "--then", "4", "keep=2", "--json", "--out", str(out))
     assert r.returncode == 0, r.stderr[-4000:]
     doc = json.loads(r.stdout)
     assert json.loads(out.read_text()) == doc
     assert doc["benchmark"] == "quality" and "bench quality" in doc["command"]
     assert doc["recipe"]["train"] == {"lr": 0.001} and doc["recipe"]["extract"] == {"every": 6, "size": 64}
+    assert doc["recipe"]["then"] == [{"steps": 4, "keep": 2}]
     (row,) = doc["rows"]
     for key in FIGURES:
         assert row[key] is not None, key
@@ -107,31 +122,44 @@ def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data, capsys):
         assert 0 <= row[key] <= 1
     assert row["frames"] == row["faces"] == 8 and row["identity_faces"] == 2
     assert row["model"] == {**row["model"], "preset": "tiny", "step": 4}
-    assert set(row["seconds"]) == {"extract", "train", "convert", "control", "eval", "total"}
+    assert set(row["seconds"]) == {"extract", "train", "train 2", "convert", "control", "eval", "total"}
     assert all(v > 0 for v in row["seconds"].values())
     # Progress of every stage reached the terminal (stderr with --json).
-    for stage in ("[1/5 extract]", "[2/5 train]", "[3/5 convert]", "[4/5 convert]", "[5/5 eval]"):
+    for stage in ("[1/6 extract]", "[2/6 train]", "[3/6 train]", "[4/6 convert]", "[5/6 convert]", "[6/6 eval]"):
         assert stage in r.stderr, stage
     # The real stages ran as jobs of a project that says it is a benchmark.
     project = load_project(home, row["project"])
     assert "Benchmark only" in project.consent.statement
     kinds = sorted(j.kind for j in jobs.project_jobs(project))
-    assert kinds == ["bench-quality", "convert", "convert", "eval", "extract", "train"]
+    assert kinds == ["bench-quality", "convert", "convert", "eval", "extract", "train", "train"]
     assert all(j.state == "succeeded" for j in jobs.project_jobs(project))
+    resume = next(j for j in jobs.project_jobs(project) if j.id == row["jobs"]["train 2"])
+    assert (resume.args["steps"], resume.args["keep"]) == (4, 2)  # the resume ran with its own options
     # The table the command prints without --json.
     from tui.cli.commands.bench import _print_quality
 
     capsys.readouterr()
     _print_quality(doc)
     printed = capsys.readouterr().out
-    for words in ("quality: tiny, 4 steps", "d18 → d19", "detail 64 px", "seam ΔE", "self-swap"):
+    for words in ("quality: tiny, 2 steps", "d18 → d19", "detail 64 px", "seam ΔE", "self-swap"):
         assert words in printed, (words, printed)
     # The docs table from the saved run.
     t = _facepair(home, "bench", "quality", "--from", str(out), timeout=60)
     assert t.returncode == 0 and "| d18 → d19 |" in t.stdout, t.stdout + t.stderr
+    assert "Recipe: tiny, 2 steps, batch 4, seed 0, lr=0.001; then to step 4, keep=2;" in t.stdout
 
 
 def test_cli_refuses_a_bad_train_option_before_anything_runs(tmp_path):
     r = _facepair(tmp_path / "home", "bench", "quality", "--train-opt", "nope=1", timeout=120)
     assert r.returncode == 2 and "train job has no option 'nope'" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "home").exists() or not any((tmp_path / "home").iterdir())
+
+
+def test_then_on_the_command_line_starts_with_the_step():
+    from core.errors import FacepairError
+    from tui.cli.commands.bench import _resume
+
+    assert _resume("2725", ["gan_power=0.1", "lr_dropout=0.5"]) == {"steps": 2725, "gan_power": 0.1,
+                                                                    "lr_dropout": 0.5}
+    with pytest.raises(FacepairError, match="the step to train to, not 'gan_power=0.1'"):
+        _resume("gan_power=0.1", [])

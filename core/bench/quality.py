@@ -7,7 +7,9 @@ its own job, as `facepair demo` does (core.demo.job.Stage passes their progress 
 
 1. `extract` both clips;
 2. `train` the recipe's preset for its budget (steps, or minutes of the training job), batch and
-   seed, with any extra train options (`Recipe.train`) passed through to the train job;
+   seed, with any extra train options (`Recipe.train`) passed through to the train job; then each
+   of `Recipe.then` resumes the model to its own `steps` with its own options (DeepFaceLab's way of
+   turning on a GAN or learning-rate dropout once the faces are recognisable: one stage each);
 3. `convert` A's clip (its first `frames` frames) to B (a-to-b);
 4. `convert` the same frames through A's own decoder (a-to-a): the self-swap control;
 5. `eval` the conversion against A's clip, with the control (core/evaluate/job.py).
@@ -66,6 +68,7 @@ class Recipe:
     train: dict = field(default_factory=dict)  # extra train job options, passed through
     extract: dict = field(default_factory=dict)  # extra extract job options
     convert: dict = field(default_factory=dict)  # extra convert job options (both conversions)
+    then: list = field(default_factory=list)  # resumes: train options, each with the `steps` it trains to
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -116,11 +119,40 @@ class Recipe:
                 if key not in accepted:
                     raise BenchQualityError(f"the {name} job has no option {key!r}; it takes: "
                                             f"{', '.join(k for k in accepted if k not in owned)}")
+        self._check_then()
         return self
+
+    def _check_then(self) -> None:
+        """Each resume trains on to more steps than the run before it, with train options."""
+        if not isinstance(self.then, list):
+            raise BenchQualityError(f"recipe 'then' is a list of resumes, not {self.then!r}")
+        if self.then and self.steps is None:
+            raise BenchQualityError("resumes ('then') follow a budget in steps, not minutes")
+        accepted, reached = jobkinds.spec("train").by_name, self.steps
+        for n, phase in enumerate(self.then, 1):
+            if not isinstance(phase, dict) or not isinstance(phase.get("steps"), int):
+                raise BenchQualityError(f"resume {n} is a JSON object with the integer 'steps' it trains to, "
+                                        f"not {phase!r}")
+            if phase["steps"] <= reached:
+                raise BenchQualityError(f"resume {n} trains to step {phase['steps']}, but the run before it "
+                                        f"already reaches step {reached}")
+            reached = phase["steps"]
+            refused = tuple(k for k in RECIPE_KEYS + OWNED_TRAIN_KEYS if k != "steps")
+            for key in phase:
+                if key in refused or key not in accepted:
+                    raise BenchQualityError(f"resume {n} cannot set {key!r}: a resume takes the train job's "
+                                            f"options except {', '.join(refused)}")
+
+    @property
+    def stages(self) -> int:
+        return STAGES + len(self.then)
 
     def describe(self) -> str:
         budget = f"{self.steps} steps" if self.steps is not None else f"{self.minutes:g} min"
         extra = "".join(f", {k}={v}" for k, v in sorted(self.train.items()))
+        for phase in self.then:
+            opts = "".join(f", {k}={v}" for k, v in sorted(phase.items()) if k != "steps")
+            extra += f"; then to step {phase['steps']}{opts}"
         return f"{self.preset}, {budget}, batch {self.batch}, seed {self.seed}{extra}"
 
 
@@ -208,14 +240,14 @@ def prepare(home: Path, a: Path, b: Path, recipe: Recipe):
 
 # ---- the job -------------------------------------------------------------------------------------
 
-def _stage(ctx, poll: float, times: dict, job_ids: dict, number: int, kind: str, args: dict,
+def _stage(ctx, poll: float, times: dict, job_ids: dict, number: int, total: int, kind: str, args: dict,
            label: str | None = None, budget_s: float | None = None):
     """Run stage `number` as its own job, followed (core.demo.job.Stage); its seconds and job id
     go into `times` and `job_ids`. A stage that failed, or was cancelled other than by the
     training budget, ends the benchmark."""
     from core.demo.job import Stage
 
-    s = Stage(ctx, number, STAGES, kind, poll)
+    s = Stage(ctx, number, total, kind, poll)
     job, seconds = s.run(args, budget_s=budget_s)
     key = label or kind
     times[key] = round(seconds, 2)
@@ -252,29 +284,33 @@ def run_job(ctx, recipe: dict, poll: float = 0.25) -> dict:
                 f"{a.name} converted and measured")
 
     def stage(number: int, kind: str, args: dict, label: str | None = None, budget_s: float | None = None):
-        return _stage(ctx, poll, times, job_ids, number, kind, args, label, budget_s)
+        return _stage(ctx, poll, times, job_ids, number, r.stages, kind, args, label, budget_s)
 
     stage(1, "extract", dict(r.extract))
     faces = {s: project.face_count(s) for s in ("a", "b")}
-    ctx.message(f"[1/{STAGES} extract] faces: {faces['a']} of {a.stem}, {faces['b']} of {b.stem}")
+    ctx.message(f"[1/{r.stages} extract] faces: {faces['a']} of {a.stem}, {faces['b']} of {b.stem}")
 
-    targs = {"preset": r.preset, "batch": int(r.batch), "seed": int(r.seed), "save_every": SAVE_EVERY,
-             "preview_every": PREVIEW_EVERY, **r.train}
+    base = {"preset": r.preset, "batch": int(r.batch), "seed": int(r.seed), "save_every": SAVE_EVERY,
+            "preview_every": PREVIEW_EVERY}
+    targs = {**base, **r.train}
     if r.steps is not None:
         targs["steps"] = int(r.steps)
     train = stage(2, "train", targs, budget_s=None if r.minutes is None else float(r.minutes) * 60)
+    for n, phase in enumerate(r.then, 2):  # a resume: the checkpoint keeps the earlier options
+        train = stage(1 + n, "train", {**base, **phase}, label=f"train {n}")
     status = model_io.read_status(project) or {}
     if not status.get("step"):
         raise BenchQualityError(f"training saved no model (job {train.id}: {train.reason})")
 
     end = frames / fps  # convert takes times; eval compares the first `frames` frames
     cargs = {"input": str(a), "end": end, "faces": "match", **r.convert}
-    swapped = stage(3, "convert", cargs).result or {}
-    control = stage(4, "convert", {**cargs, "swap": "a-to-a"}, label="control").result or {}
+    k = 2 + len(r.then)
+    swapped = stage(k + 1, "convert", cargs).result or {}
+    control = stage(k + 2, "convert", {**cargs, "swap": "a-to-a"}, label="control").result or {}
     if not swapped.get("faces_swapped"):
         raise BenchQualityError(f"the conversion swapped no face ({swapped.get('faces_found', 0)} found): see job "
                                 f"{job_ids['convert']}")
-    ev = stage(5, "eval", {"input": swapped["output"], "original": str(a), "frames": frames,
+    ev = stage(k + 3, "eval", {"input": swapped["output"], "original": str(a), "frames": frames,
                            "identity_faces": int(r.identity_faces), "control": control.get("output")}).result or {}
     row = make_row(ev, r, a, b, faces, status, times, job_ids)
     ctx.emit("summary", **row)
@@ -366,7 +402,8 @@ def cells(row: dict) -> list[str]:
         elif key == "time":
             sec = row.get("seconds") or {}
             conv = (sec.get("convert") or 0) + (sec.get("control") or 0)
-            out.append(" / ".join(_dur(x) for x in (sec.get("extract"), sec.get("train"), conv, sec.get("eval"))))
+            train = sum(v or 0 for k, v in sec.items() if k == "train" or k.startswith("train ")) or None
+            out.append(" / ".join(_dur(x) for x in (sec.get("extract"), train, conv, sec.get("eval"))))
         else:
             out.append(fmt(row.get(key)))
     return out

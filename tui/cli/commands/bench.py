@@ -76,7 +76,8 @@ def register(sub, parents) -> None:
     g.add_argument("--data", default=None, metavar="DIR", help="where the default clips are (default ../shared/data "
                                                                 "beside the checkout)")
     g.add_argument("--recipe", metavar="JSON", help="a recipe: a JSON file or JSON text (keys: preset, steps, minutes, "
-                                                   "batch, seed, frames, identity_faces, train, extract, convert)")
+                                                   "batch, seed, frames, identity_faces, train, extract, convert, "
+                                                   "then)")
     g.add_argument("--minutes", type=float, default=None, help="train for M minutes instead of --steps")
     g.add_argument("--seed", type=int, default=None, help="the training seed (default 0)")
     g.add_argument("--frames", type=int, default=None, help="frames of A's clip converted and measured (default all)")
@@ -85,6 +86,9 @@ def register(sub, parents) -> None:
     for stage in ("train", "extract", "convert"):
         g.add_argument(f"--{stage}-opt", action="append", default=[], metavar="KEY=VALUE",
                        help=f"an extra option of the {stage} job (value read as JSON when it is), repeatable")
+    g.add_argument("--then", nargs="+", action="append", default=[], metavar=("STEPS", "KEY=VALUE"),
+                   help="after training, resume the model to step STEPS with these train options (for example "
+                        "--then 2725 gan_power=0.1); repeatable, each to more steps")
     g.add_argument("--out", metavar="FILE", help="where the run's JSON goes (default HOME/bench-results/quality-TIME.json)")
     g.add_argument("--from", dest="from_file", metavar="FILE",
                    help="print the table (markdown) of a saved run's JSON and exit")
@@ -244,7 +248,19 @@ def quality_recipe(args: argparse.Namespace):
         for text in getattr(args, f"{stage}_opt"):
             k, v = bq.parse_option(text)
             data.setdefault(stage, {})[k] = v
+    for steps, *opts in args.then:
+        data.setdefault("then", []).append(_resume(steps, opts))
     return bq.Recipe.from_json(data)
+
+
+def _resume(steps: str, opts: list[str]) -> dict:
+    """--then STEPS KEY=VALUE…: one resume of the recipe."""
+    from core.bench import quality as bq
+    from core.errors import FacepairError
+
+    if not steps.isdigit():
+        raise FacepairError(f"--then starts with the step to train to, not {steps!r}")
+    return {"steps": int(steps), **dict(bq.parse_option(t) for t in opts)}
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
