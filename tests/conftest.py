@@ -26,6 +26,19 @@ def pytest_configure(config):
 
     xla_cpu.configure()
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (xdist/remote.py)
+def pytest_collection_modifyitems(config, items):
+    """With --dist loadgroup, the tests of a module that shares a module-scoped fixture (a conversion,
+    the demo) run on one worker, so the fixture is built once, not once per worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = [d for ds in (info.name2fixturedefs.values() if info else ()) for d in ds]
+        if any(d.scope == "module" for d in defs):
+            item.add_marker(pytest.mark.xdist_group(f"module:{item.module.__name__}"))
+
+
 pytest_plugins = sorted(
     f"tests.fixtures.{p.stem}" for p in (Path(__file__).parent / "fixtures").glob("*.py") if p.stem != "__init__"
 )

@@ -11,6 +11,7 @@ import pytest
 from core.errors import FacepairError
 from core.train import options
 from core.train import plan as planner
+from tests.test_plan import TINY_FP32_PLANS
 
 MIB = 2**20
 
@@ -68,6 +69,7 @@ def test_the_batch_option_reads_numbers_and_auto_and_auto_is_the_gpus_default():
 
 
 @pytest.mark.slow
+@TINY_FP32_PLANS
 def test_auto_on_a_stand_in_device_picks_the_largest_batch_whose_compiled_plan_fits():
     """The real step compiled (tiny, fp32 as on this CPU) for a stand-in 28 MiB device with 1,000 faces
     per side: the pick's plan is ≤ 90 % of it and the next power of two's is over; the search's

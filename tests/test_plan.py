@@ -14,6 +14,10 @@ import pytest
 from core.train import plan as planner
 
 ROOT = Path(__file__).resolve().parents[1]
+# Tests that compile the same plans run in one xdist group, one after another, so the later ones
+# find the earlier ones' programs in the session's compile cache (tests/fixtures/train.py).
+TINY_FP32_PLANS = pytest.mark.xdist_group("tiny-fp32-plans")  # tiny's step at REF_FACES, 4 and 8 in fp32
+TINY_BF16_PLANS = pytest.mark.xdist_group("tiny-bf16-plans")  # `--batch auto` of tiny in bf16: 4, 8, 16
 
 
 def test_memory_sizes_are_read_as_cards_are_sold():
@@ -24,18 +28,20 @@ def test_memory_sizes_are_read_as_cards_are_sold():
 
 
 @pytest.mark.slow
+@TINY_FP32_PLANS
 def test_a_plan_counts_the_model_and_scales_with_the_batch():
     from core.jaxmodels.presets import get_preset
 
     tiny = get_preset("tiny")
-    small = planner.plan("tiny", 4, faces=16, dtype="float32", memory=2**30)
+    faces = planner.REF_FACES  # the programs `--batch auto` compiles (test_batch_auto)
+    small = planner.plan("tiny", 4, faces=faces, dtype="float32", memory=2**30)
     assert small["params_bytes"] == 4 * tiny.param_count  # fp32 master weights
     assert 2 * small["params_bytes"] <= small["optimizer_bytes"] <= 2 * small["params_bytes"] + 64  # Adam's mu, nu
     r = tiny.resolution
-    assert small["faces_bytes"] == 2 * 16 * r * r * (3 + planner.MAP_CHANNELS)
+    assert small["faces_bytes"] == 2 * faces * r * r * (3 + planner.MAP_CHANNELS)
     assert small["total_bytes"] >= small["params_bytes"] + small["optimizer_bytes"] + small["faces_bytes"]
     assert small["fits"] is True and small["flops_per_step"] > 0
-    big = planner.plan("tiny", 8, faces=16, dtype="float32")
+    big = planner.plan("tiny", 8, faces=faces, dtype="float32")
     assert 1.7 < big["flops_per_step"] / small["flops_per_step"] < 2.1  # the step is the batch's convolutions
     assert big["temp_bytes"] > small["temp_bytes"] and "fits" not in big
     assert "| tiny (32 px, float32) | 8 |" in planner.markdown([small, big])
@@ -54,6 +60,7 @@ def _hide(tmp_path: Path) -> str:
 
 
 @pytest.mark.slow
+@TINY_BF16_PLANS
 def test_the_cli_plans_and_picks_a_batch_without_dlib_or_textual(tmp_path):
     import os
 
@@ -62,16 +69,16 @@ def test_the_cli_plans_and_picks_a_batch_without_dlib_or_textual(tmp_path):
             "and sys.modules[m])}), file=sys.stderr); sys.exit(rc)")
     env = {**os.environ, "PYTHONPATH": _hide(tmp_path), "JAX_PLATFORMS": "cpu"}
     done = subprocess.run([sys.executable, "-c", code, "plan", "--preset", "tiny", "--batch", "auto",
-                           "--faces", "8", "--memory", "5MB", "--json"], cwd=ROOT, env=env, capture_output=True,
+                           "--faces", str(planner.REF_FACES), "--memory", "16MB", "--json"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
     (picked,) = out["rows"]
     (auto,) = out["auto"]
-    assert picked["preset"] == "tiny" and picked["dtype"] == "bfloat16" and picked["memory_bytes"] == 5 * 2**20
+    assert picked["preset"] == "tiny" and picked["dtype"] == "bfloat16" and picked["memory_bytes"] == 16 * 2**20
     batch, plans = auto["batch"], {int(b): t for b, t in auto["plans"].items()}
-    assert picked["batch"] == batch < 8 and picked["fits"] is True  # the plan of the batch auto picked
-    assert plans[batch] <= 0.9 * 5 * 2**20 < plans[2 * batch]  # and the next one up does not fit
+    assert picked["batch"] == batch == 8 and picked["fits"] is True  # the plan of the batch auto picked
+    assert plans[batch] <= 0.9 * 16 * 2**20 < plans[2 * batch]  # and the next one up does not fit
     assert auto["why"].startswith(f"batch auto: {batch} (plan ")
     assert "datasheet" in out["peak_source"]
     assert json.loads(done.stderr.strip().splitlines()[-1])["mods"] == []

@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from tests.test_plan import ROOT, _hide
+from tests.test_plan import ROOT, TINY_BF16_PLANS, _hide
 
 
 @pytest.mark.slow
+@TINY_BF16_PLANS
 def test_the_gpu_script_runs_its_smoke_recipe_without_dlib_or_textual(tmp_path):
     """benchmarks/gpu.sh is what a session with a GPU runs once: a broken import there wastes it.
     Here with a stand-in 28 MiB device, so `--batch auto` searches (tiny: 8 fits, 16 does not)."""
