@@ -23,8 +23,13 @@ def pytest_configure(config):
     """XLA:CPU's own convolutions, as a job or a benchmark runs with (core.jaxmodels.xla_cpu), set
     before any test module starts JAX's backend; subprocesses inherit it."""
     from core.jaxmodels import xla_cpu
+    from core.train import devices
 
     xla_cpu.configure()
+    # The session's compile cache (tests/fixtures/train.py) in this process too, not only in the jobs
+    # it spawns: a program one worker compiled (a micro trainer, a plan) is read by the other.
+    devices.enable_compile_cache()
+
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (xdist/remote.py)
 def pytest_collection_modifyitems(config, items):

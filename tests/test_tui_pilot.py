@@ -191,7 +191,17 @@ def test_a_changed_or_partial_source_is_marked_on_the_project_screen(project, ho
             await wait_for(pilot, lambda: "talk.mp4" in screen_text(app), what="the source row")
             assert "video" in row(app) and "changed" not in row(app) and "partial" not in row(app)
             os.replace(other, clip)
-            await wait_for(pilot, lambda: "video changed" in row(app), timeout=30, what="the 'changed' mark")
+            try:
+                await wait_for(pilot, lambda: "video changed" in row(app), timeout=30, what="the 'changed' mark")
+            except AssertionError as e:  # an intermittent failure: say what the screen and the files said
+                from core.faces.sources import source_state
+
+                p, table = projects.load_project(home, "pair"), app.screen.query_one("#sources-a")
+                raise AssertionError(f"{e}; source_state {source_state(p, p.sources_of('a')[0])}; rows "
+                                     f"{getattr(table, '_facepair_rows', None)}; columns "
+                                     f"{[(str(c.label), c.content_width, c.auto_width) for c in table.ordered_columns]}"
+                                     f"; screen {app.screen!r}, ticks {app.screen.ticks}; shown:\n"
+                                     f"{screen_text(app)}") from None
             # Extracted again from the new file, but only partly decodable: 'partial'.
             meta = store.read_meta(spath)
             meta["source"]["fingerprint"] = fingerprint.fingerprint(clip)
