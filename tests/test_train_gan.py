@@ -140,6 +140,32 @@ def test_a_resume_turns_the_discriminator_on_keeps_it_and_can_drop_it(trained_pr
     assert not any("gan_d" in m for m in _events(off, "metrics"))
 
 
+@pytest.mark.slow
+def test_the_discriminator_joins_at_gan_from_and_a_resume_keeps_the_step(trained_project, tmp_path):
+    """--gan-from N: the plain step until N (the checkpoint records N), then the discriminator joins
+    fresh in the same run; a resume before N without options keeps it."""
+    p = copy_project(trained_project, tmp_path)
+    join = TRAINED_STEPS + 2
+    before = jobs.run_inline(p, "train", {**TRAIN_ARGS, "gan_power": 0.1, "gan_from": join,
+                                          "steps": TRAINED_STEPS + 1})
+    assert before.state == "succeeded", before.reason
+    said = [e["text"] for e in _events(before, "message")]
+    assert any(f"patch discriminator beside the model from step {join} (GAN power 0.1)" in t for t in said), said
+    assert not any("joins" in t for t in said) and not any("gan_d" in m for m in _events(before, "metrics"))
+    flat, meta = _flat(p, TRAINED_STEPS + 1)
+    assert (meta["preset_config"]["gan_power"], meta["preset_config"]["gan_from"]) == (0.1, join)
+    assert not any(k.startswith("disc") for k in flat)  # the plain step ran: no discriminator yet
+
+    after = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": join + 2})  # no options: the recorded ones
+    assert after.state == "succeeded", after.reason
+    said = [e["text"] for e in _events(after, "message")]
+    assert any(f"step {join}: the patch discriminator joins" in t for t in said), said
+    flat2, meta2 = _flat(p, join + 2)
+    assert meta2["preset_config"]["gan_from"] == join and any(k.startswith("disc.") for k in flat2)
+    assert [m for m in _events(after, "metrics") if "gan_d" in m]  # it trained after joining
+    assert all(m["step"] > join for m in _events(after, "metrics") if "gan_d" in m)
+
+
 @pytest.mark.parametrize("value", [-0.1, GAN_POWER_MAX + 1])
 def test_a_gan_power_out_of_range_is_refused_before_the_job_starts(value):
     from core.jobs import kinds as jobkinds

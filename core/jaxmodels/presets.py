@@ -69,6 +69,7 @@ class Preset:
     lr_floor: float = 0.1              # the cosine's end, a share of the base learning rate
     ema_decay: float = 0.0             # EMA of the weights for previews and conversion (0 = none kept)
     gan_power: float = 0.0             # weight of the patch discriminator's loss (0 = no discriminator)
+    gan_from: int = 0                  # the step the discriminator joins at (before it: the plain step)
     lr_dropout: float = 0.0            # share of the weights' updates dropped at random each step (0 = none)
     clip_norm: float = 1.0
     steps_per_call: int = 10           # steps fused into one dispatch (lax.scan)
@@ -88,6 +89,8 @@ class Preset:
             raise ValueError(f"preset {self.name}: ema_decay must be 0 (off) or in (0, 1), not {self.ema_decay}")
         if not 0 <= self.gan_power <= GAN_POWER_MAX:
             raise ValueError(f"preset {self.name}: gan_power must be in 0..{GAN_POWER_MAX:g}, not {self.gan_power}")
+        if self.gan_from < 0:
+            raise ValueError(f"preset {self.name}: gan_from must be a step ≥ 0, not {self.gan_from}")
         if not 0 <= self.lr_dropout < 1:
             raise ValueError(f"preset {self.name}: lr_dropout must be in [0, 1), not {self.lr_dropout}")
         if self.arch not in ARCHS:

@@ -248,7 +248,8 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             mouth_priority: float | None = None, colour_transfer: float | None = None,
             warp: float | None = None, ema_decay: float | None = None, lr_warmup: int | None = None,
             lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None,
-            gan_power: float | None = None, lr_dropout: float | None = None) -> dict:
+            gan_power: float | None = None, lr_dropout: float | None = None,
+            gan_from: int | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -261,17 +262,17 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor,
-                                                 gan_power, lr_dropout))
+                                                 gan_power, lr_dropout, gan_from))
     return run.run()
 
 
 def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor, gan_power=None,
-                      lr_dropout=None) -> dict:
+                      lr_dropout=None, gan_from=None) -> dict:
     """The Preset fields of the schedule, the weights' average, the discriminator and the
     learning-rate dropout a run asks to change (None: keep)."""
     asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
              "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float),
-             "gan_power": (gan_power, float), "lr_dropout": (lr_dropout, float)}
+             "gan_power": (gan_power, float), "lr_dropout": (lr_dropout, float), "gan_from": (gan_from, int)}
     return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
 
 
@@ -423,7 +424,8 @@ class TrainingRun:
             self.ctx.message(f"learning-rate dropout: each step updates about {1 - preset.lr_dropout:.0%} of the "
                              f"weights (each at random)")
         if preset.gan_power:
-            self.ctx.message(f"trains a patch discriminator beside the model (GAN power {preset.gan_power:g})")
+            start = f" from step {preset.gan_from}" if preset.gan_from else ""
+            self.ctx.message(f"trains a patch discriminator beside the model{start} (GAN power {preset.gan_power:g})")
         return preset
 
     def _check_coverage(self, preset, step: int) -> None:
@@ -630,17 +632,17 @@ class TrainingRun:
                     f"(+{len(sides['a'].holdout)} held out), B {len(sides['b'].names)} (+{len(sides['b'].holdout)} held out); "
                     f"{nbytes / 2**20:.1f} MiB of faces {'streamed from the host' if streamed else 'on the device'}")
 
-        trainer = get_trainer(preset, batch, streamed, self.steps_per_call)
-        self.trainer, self.preset, self.batch, self.streamed = trainer, preset, batch, streamed
+        # Resume (primary decides, others follow), else a fresh state.
+        code = np.array([0 if found is None else 1, 0 if found is None else found[0]], np.int64)
+        code = self._broadcast(code)
+        self.preset, self.batch, self.streamed = preset, batch, streamed  # the preset the checkpoints record
+        trainer = get_trainer(self._running_preset(int(code[1])), batch, streamed, self.steps_per_call)
+        self.trainer = trainer
         self.host_data = host_data
         self.data = None if streamed else trainer.put_data(host_data)
         self.preview_faces = self._pick_preview_faces(sides)
         self.loaded_faces = {s: set(sides[s].names) for s in ("a", "b")}
         self.removed_said = {"a": 0, "b": 0}
-
-        # Resume (primary decides, others follow), else a fresh state.
-        code = np.array([0 if found is None else 1, 0 if found is None else found[0]], np.int64)
-        code = self._broadcast(code)
         if code[0] == 1:
             state = self._restore_state(int(code[1]))
             ctx.message(f"resumed from the checkpoint at step {int(code[1])}")
@@ -659,6 +661,28 @@ class TrainingRun:
         finally:
             if self.manager is not None:
                 self.manager.close()
+
+    def _running_preset(self, step: int):
+        """The preset the step runs at `step`: the recorded one, without its discriminator before
+        `gan_from` (the plain step, at the plain step's speed)."""
+        p = self.preset
+        return dataclasses.replace(p, gan_power=0.0, gan_from=0) if p.gan_power and step < p.gan_from else p
+
+    def _gan_joins(self, state):
+        """At `gan_from`: the same weights and Adam state in the discriminator's program, with a fresh
+        discriminator (as a resume that turns it on gives). Every process holds the replicated state,
+        so each converts its own copy; the face data on the device is the same."""
+        import jax
+
+        jax.block_until_ready(state)
+        flat = model_io.flatten(_to_host(state))
+        trainer = get_trainer(self.preset, self.batch, self.streamed, self.steps_per_call)
+        fresh = model_io.flatten(_to_host(trainer.init_state(self.seed)))
+        flat.update({k: v for k, v in fresh.items() if k.startswith(("disc.", "disc_opt."))})
+        self.trainer = trainer
+        self.ctx.message(f"step {self.preset.gan_from}: the patch discriminator joins (GAN power "
+                         f"{self.preset.gan_power:g}); it starts fresh")
+        return trainer.put_state(model_io.unflatten(trainer.abstract_state(), flat))
 
     def _restore_state(self, step: int):
         trainer = self.trainer
@@ -712,11 +736,20 @@ class TrainingRun:
         pending = None        # (metrics, first step, n) of the dispatch not read yet
         dispatched = step     # the step the device reaches once everything dispatched has run
         while True:
-            # How many steps to fuse: up to k, landing exactly on saves, previews and the target.
+            if not trainer.gan and self.preset.gan_power and dispatched >= self.preset.gan_from:
+                if pending is not None:
+                    self._consume(pending, acc)  # read with the program that ran it
+                    pending = None
+                state = self._gan_joins(state)
+                trainer = self.trainer
+            # How many steps to fuse: up to k, landing exactly on saves, previews, the target and
+            # the step the discriminator joins at.
             bounds = [dispatched + k, _next_multiple(dispatched, self.save_every),
                       _next_multiple(dispatched, self.preview_every)]
             if self.target is not None:
                 bounds.append(self.target)
+            if not trainer.gan and self.preset.gan_power and self.preset.gan_from > dispatched:
+                bounds.append(self.preset.gan_from)
             n = min(bounds) - dispatched
             data = self.data if not self.streamed else self._host_chunk(dispatched)
             state, metrics = trainer.train_steps(state, data, n)
@@ -799,7 +832,7 @@ class TrainingRun:
         tail = n - (int(np.flatnonzero(finite)[-1]) + 1) if finite.any() else n
         losses = [(float(a), float(b)) for a, b, f in zip(m["loss_a"], m["loss_b"], finite, strict=True) if f]
         gan = [(float(g), float(d)) for g, d, f in zip(m["gan_g"], m["gan_d"], finite, strict=True) if f] \
-            if self.preset.gan_power else []
+            if self.trainer.gan else []
         return {"n": n, "losses": losses, "gan": gan, "lr": float(m["lr"][-1]) if n else None,
                 "nonfinite_tail": tail, "skipped": int((~finite).sum())}
 

@@ -113,6 +113,11 @@ SPEC = KindSpec(
                     "it on, and its discriminator then starts fresh). Sharper detail, slower steps; 0 turns it "
                     "off (default: {default})",
                label="GAN power (0: off)"),
+        Option("gan_from", int, None, min=0, metavar="STEP", auto="the preset's (0: from the start), or the checkpoint's",
+               help="the step at which the discriminator of --gan-power joins, fresh, as DeepFaceLab's users turn "
+                    "it on once the faces are recognisable; before it each step runs without one, at the plain "
+                    "step's speed; a resume may change it (default: {default})",
+               label="GAN from step"),
         Option("lr_dropout", float, None, min=0, max=LR_DROPOUT_MAX, metavar="P",
                auto="the preset's (0: off), or the checkpoint's",
                help="drop each weight's update at random with probability P at every step (DeepFaceLab's "
