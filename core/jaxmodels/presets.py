@@ -71,6 +71,7 @@ class Preset:
     gan_power: float = 0.0             # weight of the patch discriminator's loss (0 = no discriminator)
     gan_from: int = 0                  # the step the discriminator joins at (before it: the plain step)
     lr_dropout: float = 0.0            # share of the weights' updates dropped at random each step (0 = none)
+    uniform_yaw: bool = False          # batches balanced over head yaw (core/train/yaw_balance.py)
     clip_norm: float = 1.0
     steps_per_call: int = 10           # steps fused into one dispatch (lax.scan)
     param_count: int = 0             # exact parameter count (checked by tests)

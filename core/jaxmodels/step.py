@@ -68,12 +68,16 @@ class TrainState(NamedTuple):
 
 
 class FaceData(NamedTuple):
-    """Both sides' faces (n, R, R, 3) uint8 and weight maps (n, R, R, 3) uint8 (mask, eyes, mouth)."""
+    """Both sides' faces (n, R, R, 3) uint8 and weight maps (n, R, R, 3) uint8 (mask, eyes, mouth);
+    optionally per side an int32 index table the step draws faces from (uniform yaw:
+    core/train/yaw_balance.py), else each face alike."""
 
     faces_a: jax.Array
     maps_a: jax.Array
     faces_b: jax.Array
     maps_b: jax.Array
+    picks_a: jax.Array | None = None
+    picks_b: jax.Array | None = None
 
 
 class Batch(NamedTuple):
@@ -193,7 +197,7 @@ class Trainer:
 
     def put_data(self, data: FaceData) -> FaceData:
         """Place host arrays on every device (replicated); works under jax.distributed too."""
-        return FaceData(*(put_replicated(np.asarray(x), self.replicated) for x in data))
+        return FaceData(*(None if x is None else put_replicated(np.asarray(x), self.replicated) for x in data))
 
     def put_state(self, state: TrainState) -> TrainState:
         return jax.tree.map(lambda x: put_replicated(np.asarray(x), self.replicated), state)
@@ -288,12 +292,14 @@ class Trainer:
         key = jax.random.fold_in(jax.random.wrap_key_data(state.seed), state.step)
         k_ia, k_ib, k_aa, k_ab = jax.random.split(key, 4)
         out, faces_a = [], None
-        for faces, maps, k_i, k_a in ((data.faces_a, data.maps_a, k_ia, k_aa),
-                                       (data.faces_b, data.maps_b, k_ib, k_ab)):
+        for faces, maps, picks, k_i, k_a in ((data.faces_a, data.maps_a, data.picks_a, k_ia, k_aa),
+                                              (data.faces_b, data.maps_b, data.picks_b, k_ib, k_ab)):
             if self.streamed:
                 idx = i * self.batch + jnp.arange(self.batch)
-            else:
+            elif picks is None:
                 idx = jax.random.randint(k_i, (self.batch,), 0, faces.shape[0])
+            else:
+                idx = picks[jax.random.randint(k_i, (self.batch,), 0, picks.shape[0])]
             idx = jax.lax.with_sharding_constraint(idx, self.sharded)
             if not self.uses_maps:  # the loss never reads them: augment none (0 channels)
                 maps = maps[..., :0]

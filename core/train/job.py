@@ -99,6 +99,7 @@ class SideData:
     holdout: list[str]
     source_size: int
     coverage: float | None = None  # of the faces (mean-face units)
+    landmarks: np.ndarray | None = None  # (n, 68, 2) in the faces' pixels (uniform yaw reads the pose)
 
 
 def removed_since(project, trained: dict[str, set[str]]) -> dict[str, int]:
@@ -144,7 +145,7 @@ def load_side(project, side: str, resolution: int, previous_holdout: list[str] |
         lms = ((lms + 0.5) * k - 0.5).astype(np.float32)
     maps = region_maps(lms, masks, resolution)
     return SideData(faces=np.ascontiguousarray(images), maps=maps, names=[fs.names[i] for i in keep],
-                    holdout=holdout, source_size=fs.size, coverage=fs.coverage)
+                    holdout=holdout, source_size=fs.size, coverage=fs.coverage, landmarks=lms)
 
 
 # ---- checkpoints --------------------------------------------------------------------------------
@@ -249,7 +250,7 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             warp: float | None = None, ema_decay: float | None = None, lr_warmup: int | None = None,
             lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None,
             gan_power: float | None = None, lr_dropout: float | None = None,
-            gan_from: int | None = None) -> dict:
+            gan_from: int | None = None, uniform_yaw: bool | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -262,17 +263,18 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor,
-                                                 gan_power, lr_dropout, gan_from))
+                                                 gan_power, lr_dropout, gan_from, uniform_yaw))
     return run.run()
 
 
 def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor, gan_power=None,
-                      lr_dropout=None, gan_from=None) -> dict:
-    """The Preset fields of the schedule, the weights' average, the discriminator and the
-    learning-rate dropout a run asks to change (None: keep)."""
+                      lr_dropout=None, gan_from=None, uniform_yaw=None) -> dict:
+    """The Preset fields of the schedule, the weights' average, the discriminator, the
+    learning-rate dropout and the faces' draw a run asks to change (None: keep)."""
     asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
              "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float),
-             "gan_power": (gan_power, float), "lr_dropout": (lr_dropout, float), "gan_from": (gan_from, int)}
+             "gan_power": (gan_power, float), "lr_dropout": (lr_dropout, float), "gan_from": (gan_from, int),
+             "uniform_yaw": (uniform_yaw, bool)}
     return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
 
 
@@ -507,8 +509,17 @@ class TrainingRun:
                 f"the faces of side a are {sides['a'].source_size} px and those of side b "
                 f"{sides['b'].source_size} px: extract both sides at one size "
                 f"(`facepair extract {self.project.name} --size N`)")
-        data = FaceData(sides["a"].faces, sides["a"].maps, sides["b"].faces, sides["b"].maps)
+        picks = {s: self._yaw_picks(s, sides[s]) if preset.uniform_yaw else None for s in ("a", "b")}
+        data = FaceData(sides["a"].faces, sides["a"].maps, sides["b"].faces, sides["b"].maps, picks["a"], picks["b"])
         return sides, data
+
+    def _yaw_picks(self, side: str, data: SideData) -> np.ndarray:
+        """The side's index table of faces balanced over head yaw (core/train/yaw_balance.py)."""
+        from core.train import yaw_balance
+
+        yaws = yaw_balance.face_yaws(data.landmarks)
+        self.ctx.message(f"uniform yaw, side {side}: {yaw_balance.describe(yaws)}")
+        return yaw_balance.balanced_picks(yaws)
 
     def _framed_preset(self, preset, sides):
         """The preset with the coverage its faces really have (whole pixels of the stored crops), so
@@ -617,7 +628,7 @@ class TrainingRun:
         sides, host_data = self._load_data(preset)
         preset = self._framed_preset(preset, sides)
         self._check_consistent(sides)
-        nbytes = sum(x.nbytes for x in host_data)
+        nbytes = sum(x.nbytes for x in host_data[:4])
         limit = devices.device_memory_bytes()
         streamed = bool(self.stream) if self.stream is not None else self._plan_stream(preset, info, host_data, batch, limit)
         if auto:
@@ -864,10 +875,9 @@ class TrainingRun:
         from core.jaxmodels.step import FaceData
 
         rng = np.random.default_rng([self.seed, step])
-        k, b = self.trainer.steps_per_call, self.batch
-        ia = rng.integers(0, len(self.host_data.faces_a), k * b)
-        ib = rng.integers(0, len(self.host_data.faces_b), k * b)
-        d = self.host_data
+        k, b, d = self.trainer.steps_per_call, self.batch, self.host_data
+        ia, ib = (rng.integers(0, len(faces), k * b) if picks is None else picks[rng.integers(0, len(picks), k * b)]
+                  for faces, picks in ((d.faces_a, d.picks_a), (d.faces_b, d.picks_b)))
         return self.trainer.put_data(FaceData(d.faces_a[ia], d.maps_a[ia], d.faces_b[ib], d.maps_b[ib]))
 
     def _recover(self, state):

@@ -84,7 +84,7 @@ SPEC = KindSpec(
         Option("dssim", float, None, min=0, max=10, metavar="W", auto="the preset's, or the checkpoint's",
                help="weight of the structural (DSSIM) term beside the pixel loss; 0 turns it off "
                     "(default: {default})", label="DSSIM weight"),
-        Option("face_weighted", bool, None, flag="--face-weighted",
+        Option("face_weighted", bool, None, flag="--face-weighted", negate="--no-face-weighted",
                help="score the reconstruction on the face (landmark hull) more than on the background; "
                     "--no-face-weighted scores every pixel alike (default: the preset's, or the checkpoint's)"),
         Option("eye_priority", float, None, min=1, max=10, metavar="X", auto="the preset's, or the checkpoint's",
@@ -124,6 +124,11 @@ SPEC = KindSpec(
                     "learning-rate dropout keeps 3 in 10: P 0.7), for sharper faces and less shake late in "
                     "training; a resume may change it; 0 turns it off (default: {default})",
                label="Learning-rate dropout (0: off)"),
+        Option("uniform_yaw", bool, None, flag="--uniform-yaw", negate="--no-uniform-yaw",
+               help="draw each batch's faces balanced over head yaw (DeepFaceLab's uniform_yaw): a yaw bin of "
+                    "3° first, every bin alike, then a face of it, so a clip's few turned faces are trained as "
+                    "often as its frontal ones; a resume may change it; --no-uniform-yaw draws every face alike "
+                    "(default: the preset's (off), or the checkpoint's)"),
         Option("lr_warmup", int, None, min=0, metavar="N", auto="the preset's, or the checkpoint's",
                help="linear learning-rate warm-up over the model's first N steps (default: {default})",
                label="Learning-rate warm-up, steps"),
