@@ -16,7 +16,8 @@ from core.jobs import control as jobs
 from core.project.projects import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ("identity_b", "identity_a", "expression", "pose_yaw", "pose_pitch", "pose_roll",
+FIGURES = ("identity_b", "identity_a", "expression", "expression_tracking", "expression_offset",
+           "control_expression", "pose_yaw", "pose_pitch", "pose_roll",
            "pose_tracking_pitch", "pose_offset_pitch", "control_pose_pitch", "stability",
            "motion_ratio", "detail_64", "detail_128", "detail_64_ceiling", "detail_128_ceiling", "seam",
            "seam_original", "seam_excess", "control_ssim", "control_detail_64", "control_detail_128", "device")
@@ -76,7 +77,8 @@ def test_a_recipe_resumes_the_model_with_its_own_options():
 
 
 def test_the_table_is_made_from_the_json_document():
-    row = {"pair": "d18 → d19", "identity_b": 0.47, "identity_a": 0.1, "expression": 4.2, "pose_yaw": 1.0,
+    row = {"pair": "d18 → d19", "identity_b": 0.47, "identity_a": 0.1, "expression": 4.2,
+           "expression_tracking": 3.1, "control_expression": 2.05, "pose_yaw": 1.0,
            "pose_pitch": 2.0, "pose_roll": 0.5, "pose_tracking_yaw": 0.8, "pose_tracking_pitch": 1.5,
            "pose_tracking_roll": 0.4, "control_pose_yaw": 0.3, "control_pose_pitch": 0.6, "control_pose_roll": 0.2,
            "stability": 1.3, "detail_64": 0.09, "detail_128": 0.03,
@@ -87,8 +89,8 @@ def test_the_table_is_made_from_the_json_document():
     md = bq.markdown(doc).splitlines()
     assert md[0] == "`facepair bench quality`" and "lite, 3000 steps, batch 16, seed 0" in md[2]
     assert md[4].startswith("| pair | as B | still A |") and len(md) == 7
-    assert md[6] == ("| d18 → d19 | 47 % | 10 % | 4.20 | 1.0/2.0/0.5 | 0.8/1.5/0.4 | 1.30 | 9 % | 3 % | 3.0 (2.5) "
-                     "| 0.810 / 20 % | 0.3/0.6/0.2 | 40 s / 11 min 40 s / 19 s / 60 s | the CPU |")
+    assert md[6] == ("| d18 → d19 | 47 % | 10 % | 4.20 | 3.10 | 1.0/2.0/0.5 | 0.8/1.5/0.4 | 1.30 | 9 % | 3 % "
+                     "| 3.0 (2.5) | 0.810 / 20 % | 2.05 | 0.3/0.6/0.2 | 40 s / 11 min 40 s / 19 s / 60 s | the CPU |")
 
 
 def test_a_project_the_benchmark_did_not_make_is_left_alone(home, shared_data):

@@ -72,6 +72,8 @@ def test_eval_of_a_conversion_returns_every_metric_in_range(eval_job, converted,
     assert 0 < i["b_distance"] < 2 and 0 < i["a_distance"] < 2
     e, t = r["expression"], r["temporal"]
     assert e["faces"] == r["faces"] and 0 <= e["median"] <= e["p90"] and 0 < e["mean"] < 100
+    # A track's mean residual minimises the distances to it: neither part exceeds the whole error.
+    assert 0 <= e["tracking_error"] <= e["mean"] + 1e-9 and 0 <= e["offset"] <= e["mean"] + 1e-9, e
     assert t["triples"] == r["faces"] - 2
     assert t["jitter_output"] > 0 and t["jitter_input"] > 0
     assert math.isclose(t["ratio"], t["jitter_output"] / t["jitter_input"])
@@ -109,7 +111,7 @@ def test_an_untouched_copy_scores_exactly_as_the_original(eval_project, clip_a, 
     i, e, t = r["identity"], r["expression"], r["temporal"]
     assert i["a_share"] == i["input_a_share"] == 1.0 and i["b_share"] == i["input_b_share"] == 0.0
     assert i["detected_share"] == 1.0
-    assert e["mean"] < 1e-6
+    assert e["mean"] < 1e-6 and e["offset"] < 1e-6 and e["tracking_error"] < 1e-6
     assert t["jitter_output"] == t["jitter_input"] and t["ratio"] == 1.0 and t["motion_ratio"] == 1.0
     p, d, sm = r["pose"], r["detail"], r["seam"]
     assert p["yaw_error"] == p["pitch_error"] == p["roll_error"] == 0.0
@@ -190,4 +192,52 @@ def test_a_self_swap_control_is_measured_on_the_same_frames(eval_project, conver
     same = evaluate.evaluate(eval_project, str(converted), identity_faces=2, control=str(clip_a))["control"]
     assert same["ssim"] == 1.0 and same["detail"]["64"] == 1.0
     assert same["pose"] == {"yaw_error": 0.0, "pitch_error": 0.0, "roll_error": 0.0}
+    assert same["expression"] < 1e-6 and 0 < c["expression"] < 100
     assert {s for s, _, _ in evaluate.table_rows(r)} >= {"control"}
+
+
+def _face_track(frames: int = 12):
+    """The mean face (68 points, a dlib-like jaw) moving, turning and scaling, its mouth opening."""
+    from core.faces.align import MEAN_FACE
+
+    base = np.zeros((68, 2))
+    base[17:] = MEAN_FACE * 200
+    base[:17] = np.stack([np.linspace(0, 200, 17), np.full(17, 230.0)], axis=1)
+    track = []
+    for t in range(frames):
+        lm = base.copy()
+        lm[48:68, 1] += 12 * np.sin(t / 2) * np.sign(lm[48:68, 1] - lm[48:68, 1].mean())  # the mouth moves
+        a = math.radians(3 * t)
+        rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        track.append(lm @ rot.T * (1 + 0.02 * t) + np.array([5.0 * t, -2.0 * t]))
+    return track
+
+
+def test_another_face_that_follows_the_expression_has_an_offset_and_no_tracking_error():
+    """B's proportions (eyes set wider, the same mouth motion) in every frame: all offset."""
+    original = _face_track()
+    wider = []
+    for lm in original:
+        c = lm.copy()
+        eyes = lm[42:48].mean(0) - lm[36:42].mean(0)
+        c[36:42] -= 0.08 * eyes
+        c[42:48] += 0.08 * eyes
+        wider.append(c)
+    res = {0: [evaluate.expression_residual(o, w) for o, w in zip(original, wider, strict=True)]}
+    offset, tracking = evaluate.expression_offset_and_tracking(res)
+    errors = [evaluate.expression_error(o, w) for o, w in zip(original, wider, strict=True)]
+    assert tracking < 0.05 * offset, (offset, tracking)
+    assert math.isclose(offset, float(np.mean(errors)), rel_tol=0.05), (offset, np.mean(errors))
+    for o, w, e in zip(original, wider, errors, strict=True):  # the residual's mean length is the error
+        assert math.isclose(float(np.linalg.norm(evaluate.expression_residual(o, w), axis=1).mean()), e,
+                            rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_a_frozen_mouth_is_a_tracking_error():
+    original = _face_track()
+    frozen = [np.concatenate([o[:48], original[0][48:] - original[0][48:].mean(0) + o[48:].mean(0)])
+              for o in original]
+    res = {0: [evaluate.expression_residual(o, f) for o, f in zip(original, frozen, strict=True)]}
+    offset, tracking = evaluate.expression_offset_and_tracking(res)
+    assert tracking > 0.5, (offset, tracking)
+    assert evaluate.expression_offset_and_tracking({}) == (None, None)

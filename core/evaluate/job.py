@@ -17,7 +17,12 @@ Metrics (dlib's 128-d descriptor: 99.38 % on LFW at distance 0.6):
   HOG detector still finds.
 - expression: landmark error over points 17–67 (brows, nose, eyes, mouth: not the jaw, whose shape
   is the new person's) after a similarity fit of the output's points onto the original's, as % of
-  the original's inter-ocular distance (eye centres). Pose and expression kept → small.
+  the original's inter-ocular distance (eye centres). Pose and expression kept → small. A perfect
+  swap is not 0: B's brows, eyes, nose and mouth sit apart as B's do. So, as for pose, the
+  residuals (per point, in the original's upright face frame) are also split per track into an
+  `offset` (their mean over the track: the new face's proportions, constant while A talks; the
+  mean length, % IOD) and a `tracking_error` (the mean distance from it: how far the swap fails to
+  follow A's brows, eyes and mouth as they move).
 - temporal: jitter = mean ‖p(t+1) − 2 p(t) + p(t−1)‖ over points 17–67 and frames where the face is
   in three consecutive frames (% inter-ocular distance): smooth head motion cancels, frame-to-frame
   shake does not. Output vs input, and their ratio (1 = as steady as the original). Also the plain
@@ -37,8 +42,9 @@ Metrics (dlib's 128-d descriptor: 99.38 % on LFW at distance 0.6):
   sector around the face, in the output and in the original on the same bands; `excess` = output −
   original (0 = no visible seam beyond what the original has there).
 - control (only with `control`, a self-swap conversion A→A of the same original): SSIM of the
-  inner face on the 128 px grid, the detail ratios and the 68-point pose error of that video against
-  the original (the pose error a model makes when the face's shape does not change).
+  inner face on the 128 px grid, the detail ratios, the expression error and the 68-point pose
+  error of that video against the original (the errors a model makes when the face's shape does not
+  change).
 - reconstruction: SSIM and PSNR of each side's held-out faces (`model/holdout.json`, never trained
   on) through its own decoder (A→A, B→B), at the model's resolution, next to the same measures on
   up to `TRAIN_FACES` training faces (the gap shows over-fitting).
@@ -159,6 +165,36 @@ def expression_error(original: np.ndarray, output: np.ndarray) -> float:
     return float(np.linalg.norm(fitted - dst, axis=1).mean() / max(1e-6, inter_ocular(original)) * 100)
 
 
+def expression_residual(original: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """(51, 2): each of points 17–67 of the output, fitted by a similarity onto the original's, minus
+    the original's, in the original's upright face frame (its own similarity onto the mean face) and
+    in % of its inter-ocular distance. The mean length is `expression_error`; the frame makes the
+    residuals of one face comparable from frame to frame."""
+    from core.faces.align import MEAN_FACE, umeyama
+
+    src = np.asarray(output, np.float64)[POINTS]
+    dst = np.asarray(original, np.float64)[POINTS]
+    up = umeyama(dst, MEAN_FACE)
+    dst = dst @ up[:2, :2].T + up[:2, 2]
+    t = umeyama(src, dst)
+    fitted = src @ t[:2, :2].T + t[:2, 2]
+    iod = float(np.linalg.norm(dst[36 - 17:42 - 17].mean(0) - dst[42 - 17:48 - 17].mean(0)))
+    return (fitted - dst) / max(1e-9, iod) * 100
+
+
+def expression_offset_and_tracking(residuals: dict[int, list[np.ndarray]]) -> tuple[float | None, float | None]:
+    """(offset, tracking error) of the expression residuals grouped by face track, both % IOD and
+    weighted by faces: the mean length of each track's mean residual, and the mean distance of a
+    face's residuals from its track's mean."""
+    tracks = [np.stack(v) for v in residuals.values() if len(v)]
+    if not tracks:
+        return None, None
+    n = sum(len(t) for t in tracks)
+    offset = sum(float(np.linalg.norm(t.mean(0), axis=1).mean()) * len(t) for t in tracks) / n
+    tracking = sum(float(np.linalg.norm(t - t.mean(0), axis=2).mean(1).sum()) for t in tracks) / n
+    return offset, tracking
+
+
 def jitter(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, iod: float) -> float:
     """Mean ‖p(t+1) − 2 p(t) + p(t−1)‖ over points 17–67, as % of `iod`."""
     acc = np.asarray(nxt, np.float64)[POINTS] - 2 * np.asarray(cur, np.float64)[POINTS] \
@@ -272,6 +308,8 @@ class _Measures:
     faces: dict[int, list[_Face]] = field(default_factory=dict)  # frame position → faces measured
     dist: dict = field(default_factory=lambda: {"out": {"a": [], "b": []}, "in": {"a": [], "b": []}})
     expression: list[float] = field(default_factory=list)
+    expression_residuals: dict[int, list[np.ndarray]] = field(default_factory=dict)  # by track
+    control_expression: list[float] = field(default_factory=list)
     pose_err: dict[str, list[float]] = field(default_factory=lambda: {"yaw": [], "pitch": [], "roll": []})
     pose_signed: dict[str, dict[int, list[float]]] = field(default_factory=lambda: {"yaw": {}, "pitch": {},
                                                                                      "roll": {}})  # by track
@@ -360,6 +398,7 @@ def _measure_face(m: _Measures, f, fo, fc, fk, pair: Pair, resolution: int, cent
     lm_c = detect.landmarks(fc.image, box)
     m.considered += 1
     m.expression.append(expression_error(lm_o, lm_c))
+    m.expression_residuals.setdefault(int(f.track), []).append(expression_residual(lm_o, lm_c))
     _pose_errors(m.pose_err, lm_o, lm_c, fo.image.shape, m.pose_signed, int(f.track))
     perfect = quality.round_trip(fo.image, lm_o, resolution)
     for z in m.sizes:
@@ -374,7 +413,9 @@ def _measure_face(m: _Measures, f, fo, fc, fk, pair: Pair, resolution: int, cent
     m.seam_in.append(quality.seam_delta_e(fo.image, alpha))
     if fk is not None:
         m.control_ssim.append(quality.face_ssim(fo.image, fk.image, lm_o, 128))
-        _pose_errors(m.pose_control, lm_o, detect.landmarks(fk.image, box), fo.image.shape)
+        lm_k = detect.landmarks(fk.image, box)
+        m.control_expression.append(expression_error(lm_o, lm_k))
+        _pose_errors(m.pose_control, lm_o, lm_k, fo.image.shape)
     region = detect.detect_in_region(fc.image, box)
     if any(detect.iou(r, box) > 0.3 for r in region):
         m.detected += 1
@@ -463,6 +504,7 @@ def _sections(m: _Measures, new: str, resolution: int, pair: Pair, control_path:
     """The identity, expression, pose, detail, seam and control sections of the result."""
     sizes, det, dist = m.sizes, m.det, m.dist
     seam_o, seam_i = _mean(m.seam_out), _mean(m.seam_in)
+    offset, tracking = expression_offset_and_tracking(m.expression_residuals)
     return {
         "identity": {
             "threshold": THRESHOLD, "faces": len(dist["out"]["b"]),
@@ -472,7 +514,7 @@ def _sections(m: _Measures, new: str, resolution: int, pair: Pair, control_path:
             "detected_share": m.detected / m.considered, "new_side": new,
         },
         "expression": {"points": "17-67", "unit": "% inter-ocular distance", "faces": len(m.expression),
-                       **_stats(m.expression)},
+                       **_stats(m.expression), "offset": offset, "tracking_error": tracking},
         "temporal": _temporal(m.faces),
         "pose": {"unit": "degrees", "faces": len(m.pose_err["yaw"]), "method": "solvePnP, generic 3-D face",
                  **_pose_means(m.pose_err),
@@ -489,7 +531,7 @@ def _sections(m: _Measures, new: str, resolution: int, pair: Pair, control_path:
                  "erode": pair.erode, "blur": pair.blur},
         "control": None if control_path is None else {
             "video": str(control_path), "faces": len(m.control_ssim), "ssim": _mean(m.control_ssim),
-            "pose": _pose_means(m.pose_control),
+            "pose": _pose_means(m.pose_control), "expression": _mean(m.control_expression),
             "detail": {str(z): _ratio(det["control"][z], det["in"][z]) for z in sizes}},
     }
 
@@ -576,6 +618,8 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
         ("identity", "swapped faces HOG still detects", _pct(i["detected_share"])),
         ("expression", "landmark error 17–67, % IOD (mean / median / p90)",
          f"{_num(e['mean'])} / {_num(e['median'])} / {_num(e['p90'])}"),
+        *([("expression", "of it: following A's expression (tracking) / the new face's proportions (offset), % IOD",
+            f"{_num(e['tracking_error'])} / {_num(e['offset'])}")] if e.get("tracking_error") is not None else []),
         ("temporal", "jitter output / input, % IOD", f"{_num(t['jitter_output'])} / {_num(t['jitter_input'])}"),
         ("temporal", "jitter ratio (1 = as steady as the original)", _num(t["ratio"])),
         ("temporal", "frame-to-frame motion ratio", _num(t.get("motion_ratio"))),
@@ -600,6 +644,8 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
     c = result.get("control")
     if c:
         rows.append(("control", f"self-swap A→A: face SSIM ({c['faces']} faces)", _num(c["ssim"], 3)))
+        if c.get("expression") is not None:
+            rows.append(("control", "self-swap A→A: expression error, % IOD", _num(c["expression"])))
         if c.get("pose"):
             rows.append(("control", "self-swap A→A: yaw / pitch / roll error, degrees", _angles(c["pose"])))
         rows.append(("control", "self-swap A→A: detail at 64 / 128 px",
