@@ -14,6 +14,7 @@ import pytest
 from core.bench import quality as bq
 from core.jobs import control as jobs
 from core.project.projects import load_project
+from core.train import model_io
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("identity_b", "identity_a", "expression", "expression_tracking", "expression_offset",
@@ -63,6 +64,8 @@ def test_a_recipe_is_data_and_extra_train_options_pass_through():
     ({"minutes": 1, "then": [{"steps": 200}]}, "not minutes"),
     ({"then": [{"steps": 4000, "batch": 8}]}, "cannot set 'batch'"),
     ({"then": [{"steps": 4000, "nope": 1}]}, "cannot set 'nope'"),
+    ({"start_from": "/elsewhere"}, "resumes that train on from it"),
+    ({"minutes": 1, "start_from": "/elsewhere", "then": [{"steps": 9}]}, "not minutes"),
 ])
 def test_a_bad_recipe_says_what_is_wrong(data, words):
     with pytest.raises(bq.BenchQualityError, match=words):
@@ -149,6 +152,30 @@ def test_bench_quality_end_to_end_on_real_clips(tmp_path, shared_data, capsys):
     t = _facepair(home, "bench", "quality", "--from", str(out), timeout=60)
     assert t.returncode == 0 and "| d18 → d19 |" in t.stdout, t.stdout + t.stderr
     assert "Recipe: tiny, 2 steps, batch 4, seed 0, lr=0.001; then to step 4, keep=2;" in t.stdout
+
+    # Another end of training from the same beginning: this run's model at step 2, resumed to 3.
+    same = ["bench", "quality", "--pair", str(a), str(b), "--preset", "tiny", "--batch", "4", "--frames", "8",
+            "--identity-faces", "2", "--extract-opt", "every=6", "--extract-opt", "size=64", "--train-opt", "lr=0.001",
+            "--start-from", str(home)]
+    home2 = tmp_path / "home2"
+    r = _facepair(home2, *same, "--steps", "2", "--then", "3", "warp=0", "--json")
+    assert r.returncode == 0, r.stderr[-4000:]
+    (row2,) = json.loads(r.stdout)["rows"]
+    assert row2["started_from"] == {"home": str(home.resolve()), "step": 2}
+    assert row2["model"]["step"] == 3 and row2["faces_extracted"] == row["faces_extracted"]
+    assert set(row2["seconds"]) == {"train 2", "convert", "control", "eval", "total"}
+    for stage in ("[1/4 train]", "[2/4 convert]", "[3/4 convert]", "[4/4 eval]"):
+        assert stage in r.stderr, stage
+    branched = load_project(home2, row2["project"])
+    assert sorted(j.kind for j in jobs.project_jobs(branched)) == ["bench-quality", "convert", "convert", "eval", "train"]
+    ckpts = model_io.checkpoint_dir(branched)
+    assert sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit()) == [2, 3]
+    assert sorted(int(p.name) for p in model_io.checkpoint_dir(project).iterdir() if p.name.isdigit()) == [2, 4]
+    for args, words in ((["--steps", "1", "--then", "3"], "kept its model at steps 2, 4, not at 1"),
+                        (["--steps", "2", "--then", "3", "--seed", "1"], "trained with seed 0, this recipe with 1"),
+                        (["--steps", "2"], "resumes that train on from it")):
+        bad = _facepair(tmp_path / "home3", *same, *args, timeout=120)
+        assert bad.returncode != 0 and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
 
 
 def test_cli_refuses_a_bad_train_option_before_anything_runs(tmp_path):

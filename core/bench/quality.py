@@ -14,6 +14,11 @@ its own job, as `facepair demo` does (core.demo.job.Stage passes their progress 
 4. `convert` the same frames through A's own decoder (a-to-a): the self-swap control;
 5. `eval` the conversion against A's clip, with the control (core/evaluate/job.py).
 
+With `start_from` (the `--home` of an earlier run of the same recipe) a pair's project starts as a
+copy of that run's — its faces and its model at step `steps` — and only the resumes of `then` train:
+several ends of training are measured against one beginning without training it again (a resume
+continues the model exactly: the step's randomness is a function of the step).
+
 Its result is one *row*: every figure of docs/quality.md, the wall time of each stage, the device.
 `run_rows` writes the run (machine, recipe, rows) to a JSON file that `markdown` turns into the
 docs table. A recipe is data (`Recipe`, JSON), so a later model option is one more `train` key.
@@ -69,6 +74,7 @@ class Recipe:
     extract: dict = field(default_factory=dict)  # extra extract job options
     convert: dict = field(default_factory=dict)  # extra convert job options (both conversions)
     then: list = field(default_factory=list)  # resumes: train options, each with the `steps` it trains to
+    start_from: str | None = None  # the --home of an earlier run whose model at `steps` the resumes start from
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -120,6 +126,11 @@ class Recipe:
                     raise BenchQualityError(f"the {name} job has no option {key!r}; it takes: "
                                             f"{', '.join(k for k in accepted if k not in owned)}")
         self._check_then()
+        if self.start_from is not None:
+            if self.steps is None or not self.then:
+                raise BenchQualityError("a start from an earlier run's model takes the step to start at (--steps) "
+                                        "and resumes that train on from it (--then)")
+            self.start_from = str(Path(self.start_from).expanduser().resolve())
         return self
 
     def _check_then(self) -> None:
@@ -145,7 +156,7 @@ class Recipe:
 
     @property
     def stages(self) -> int:
-        return STAGES + len(self.then)
+        return STAGES + len(self.then) - (2 if self.start_from else 0)  # a start skips extract and train
 
     def describe(self) -> str:
         budget = f"{self.steps} steps" if self.steps is not None else f"{self.minutes:g} min"
@@ -153,7 +164,8 @@ class Recipe:
         for phase in self.then:
             opts = "".join(f", {k}={v}" for k, v in sorted(phase.items()) if k != "steps")
             extra += f"; then to step {phase['steps']}{opts}"
-        return f"{self.preset}, {budget}, batch {self.batch}, seed {self.seed}{extra}"
+        start = f"; from the model of {self.start_from} at step {self.steps}" if self.start_from else ""
+        return f"{self.preset}, {budget}, batch {self.batch}, seed {self.seed}{extra}{start}"
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -235,7 +247,53 @@ def prepare(home: Path, a: Path, b: Path, recipe: Recipe):
                                               "created": project.created})
     add_sources(project, "a", [a])
     add_sources(project, "b", [b])
+    if recipe.start_from:
+        project = start_from(home, project, recipe)
     return project
+
+
+# The recipe fields a start from an earlier run's model must share with that run.
+SHARED_WITH_START = ("preset", "batch", "seed", "train", "extract")
+
+
+def start_from(home: Path, project, recipe: Recipe):
+    """The new project as a copy of the earlier run's (its faces, alignments and model), the model
+    cut back to its checkpoint at `recipe.steps` (later ones removed); refused when that run did not
+    train the same way up to that step."""
+    import shutil
+
+    from core.project.projects import load_project
+    from core.system.atomic import read_json
+    from core.train import model_io
+
+    src = Path(recipe.start_from) / project.root.name
+    if not (src / MARKER).is_file():
+        raise BenchQualityError(f"{src}: no project of a quality benchmark of this pair to start from (--start-from "
+                                f"is the --home of the earlier run)")
+    earlier = Recipe(**read_json(src / MARKER)["recipe"])
+    for key in SHARED_WITH_START:
+        if getattr(earlier, key) != getattr(recipe, key):
+            raise BenchQualityError(f"the earlier run in {recipe.start_from} trained with {key} "
+                                    f"{getattr(earlier, key)!r}, this recipe with {getattr(recipe, key)!r}: a start "
+                                    f"from its model shares its {', '.join(SHARED_WITH_START)}")
+    if earlier.steps is None or earlier.steps < recipe.steps:
+        raise BenchQualityError(f"the earlier run's first training ended at step {earlier.steps}: start at a step "
+                                f"it reached (--steps {earlier.steps} or fewer)")
+    kept = sorted(int(p.name) for p in model_io.checkpoint_dir(load_project(src.parent, src.name)).iterdir()
+                  if p.name.isdigit())
+    if recipe.steps not in kept:
+        raise BenchQualityError(f"the earlier run kept its model at steps {', '.join(map(str, kept)) or 'none'}, "
+                                f"not at {recipe.steps}: start at one of those")
+    marker = read_json(project.root / MARKER)
+    shutil.rmtree(project.root)
+    shutil.copytree(src, project.root, symlinks=True, ignore=shutil.ignore_patterns("runs", "output"))
+    (project.root / "runs").mkdir()
+    atomic_write_json(project.root / MARKER, {**marker, "started_from": str(src), "step": recipe.steps})
+    copied = load_project(home, project.name)
+    for step in kept:
+        if step > recipe.steps:
+            shutil.rmtree(model_io.checkpoint_dir(copied) / str(step))
+    return copied
 
 
 # ---- the job -------------------------------------------------------------------------------------
@@ -286,25 +344,32 @@ def run_job(ctx, recipe: dict, poll: float = 0.25) -> dict:
     def stage(number: int, kind: str, args: dict, label: str | None = None, budget_s: float | None = None):
         return _stage(ctx, poll, times, job_ids, number, r.stages, kind, args, label, budget_s)
 
-    stage(1, "extract", dict(r.extract))
+    first = 0 if r.start_from else 2  # the stages before the resumes
+    if r.start_from:
+        ctx.message(f"starts from the model of {r.start_from} at step {r.steps} (its faces and checkpoint)")
+    else:
+        stage(1, "extract", dict(r.extract))
     faces = {s: project.face_count(s) for s in ("a", "b")}
-    ctx.message(f"[1/{r.stages} extract] faces: {faces['a']} of {a.stem}, {faces['b']} of {b.stem}")
+    counts = f"faces: {faces['a']} of {a.stem}, {faces['b']} of {b.stem}"
+    ctx.message(f"[1/{r.stages} extract] {counts}" if first else counts)
 
     base = {"preset": r.preset, "batch": int(r.batch), "seed": int(r.seed), "save_every": SAVE_EVERY,
             "preview_every": PREVIEW_EVERY}
     targs = {**base, **r.train}
     if r.steps is not None:
         targs["steps"] = int(r.steps)
-    train = stage(2, "train", targs, budget_s=None if r.minutes is None else float(r.minutes) * 60)
+    train = None
+    if not r.start_from:
+        train = stage(2, "train", targs, budget_s=None if r.minutes is None else float(r.minutes) * 60)
     for n, phase in enumerate(r.then, 2):  # a resume: the checkpoint keeps the earlier options
-        train = stage(1 + n, "train", {**base, **phase}, label=f"train {n}")
+        train = stage(first + n - 1, "train", {**base, **phase}, label=f"train {n}")
     status = model_io.read_status(project) or {}
     if not status.get("step"):
         raise BenchQualityError(f"training saved no model (job {train.id}: {train.reason})")
 
     end = frames / fps  # convert takes times; eval compares the first `frames` frames
     cargs = {"input": str(a), "end": end, "faces": "match", **r.convert}
-    k = 2 + len(r.then)
+    k = first + len(r.then)
     swapped = stage(k + 1, "convert", cargs).result or {}
     control = stage(k + 2, "convert", {**cargs, "swap": "a-to-a"}, label="control").result or {}
     if not swapped.get("faces_swapped"):
@@ -342,6 +407,7 @@ def make_row(ev: dict, recipe: Recipe, a: Path, b: Path, faces: dict, status: di
         "seam": s["delta_e_output"], "seam_original": s["delta_e_input"], "seam_excess": s["excess"],
         "control_ssim": c.get("ssim"), "control_detail_64": (c.get("detail") or {}).get("64"),
         "control_detail_128": (c.get("detail") or {}).get("128"),
+        "started_from": {"home": recipe.start_from, "step": recipe.steps} if recipe.start_from else None,
         "model": {"preset": status.get("preset"), "resolution": status.get("resolution"), "step": status.get("step"),
                   "loss_a": status.get("loss_a"), "loss_b": status.get("loss_b")},
         "device": str(status.get("device") or "").removeprefix("trains on ") or None,

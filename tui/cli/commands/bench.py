@@ -77,7 +77,7 @@ def register(sub, parents) -> None:
                                                                 "beside the checkout)")
     g.add_argument("--recipe", metavar="JSON", help="a recipe: a JSON file or JSON text (keys: preset, steps, minutes, "
                                                    "batch, seed, frames, identity_faces, train, extract, convert, "
-                                                   "then)")
+                                                   "then, start_from)")
     g.add_argument("--minutes", type=float, default=None, help="train for M minutes instead of --steps")
     g.add_argument("--seed", type=int, default=None, help="the training seed (default 0)")
     g.add_argument("--frames", type=int, default=None, help="frames of A's clip converted and measured (default all)")
@@ -89,6 +89,10 @@ def register(sub, parents) -> None:
     g.add_argument("--then", nargs="+", action="append", default=[], metavar=("STEPS", "KEY=VALUE"),
                    help="after training, resume the model to step STEPS with these train options (for example "
                         "--then 2725 gan_power=0.1); repeatable, each to more steps")
+    g.add_argument("--start-from", metavar="HOME",
+                   help="start each pair from the model an earlier run of the same recipe made (its --home) at "
+                        "step --steps, and train only the --then resumes: several ends of training against one "
+                        "beginning")
     g.add_argument("--out", metavar="FILE", help="where the run's JSON goes (default HOME/bench-results/quality-TIME.json)")
     g.add_argument("--from", dest="from_file", metavar="FILE",
                    help="print the table (markdown) of a saved run's JSON and exit")
@@ -250,6 +254,8 @@ def quality_recipe(args: argparse.Namespace):
             data.setdefault(stage, {})[k] = v
     for steps, *opts in args.then:
         data.setdefault("then", []).append(_resume(steps, opts))
+    if args.start_from:
+        data["start_from"] = args.start_from
     return bq.Recipe.from_json(data)
 
 
