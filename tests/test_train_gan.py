@@ -166,6 +166,25 @@ def test_the_discriminator_joins_at_gan_from_and_a_resume_keeps_the_step(trained
     assert all(m["step"] > join for m in _events(after, "metrics") if "gan_d" in m)
 
 
+@pytest.mark.slow
+def test_gan_from_in_one_run_trains_the_model_a_resume_that_turns_it_on_does(trained_project, tmp_path):
+    """The benchmarks measured the late discriminator as a resume (bench quality --then); the preset
+    turns it on with gan_from. Both give the same weights."""
+    join, end = TRAINED_STEPS + 1, TRAINED_STEPS + 3
+    one = copy_project(trained_project, tmp_path, "one")
+    job = jobs.run_inline(one, "train", {**TRAIN_ARGS, "gan_power": 0.1, "gan_from": join, "steps": end})
+    assert job.state == "succeeded", job.reason
+    two = copy_project(trained_project, tmp_path, "two")
+    for args in ({"steps": join}, {"gan_power": 0.1, "steps": end}):
+        job = jobs.run_inline(two, "train", {**TRAIN_ARGS, **args})
+        assert job.state == "succeeded", job.reason
+    (a, _), (b, _) = _flat(one, end), _flat(two, end)
+    assert a.keys() == b.keys() and any(k.startswith("disc.") for k in a)
+    for k in a:  # the same program on the same state: equal up to the order XLA sums in
+        scale = max(1.0, float(np.abs(b[k]).max())) if b[k].size else 1.0
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-5 * scale, err_msg=k)
+
+
 @pytest.mark.parametrize("value", [-0.1, GAN_POWER_MAX + 1])
 def test_a_gan_power_out_of_range_is_refused_before_the_job_starts(value):
     from core.jobs import kinds as jobkinds
