@@ -32,9 +32,14 @@ def _facepair(home: Path, *args: str, timeout: float = 600) -> subprocess.Comple
 
 # ---- recipes -------------------------------------------------------------------------------------
 
-def test_the_default_recipe_is_the_issues():
+def test_the_default_recipe_is_lites_for_the_issues_budget():
+    """lite for 4,600 steps, its discriminator joining at 3,600: about 15 minutes on 2 cores."""
+    from core.jaxmodels.presets import get_preset
+
     r = bq.Recipe().checked()
-    assert (r.preset, r.steps, r.minutes, r.batch, r.seed) == ("lite", 3000, None, 16, 0)
+    assert (r.preset, r.steps, r.minutes, r.batch, r.seed) == ("lite", 4600, None, 16, 0)
+    lite = get_preset("lite")
+    assert (lite.gan_power, lite.gan_from) == (0.1, 3600) and lite.program_at(0).gan_power == 0
     assert bq.Recipe.from_json(r.to_json()) == r
 
 
@@ -62,8 +67,8 @@ def test_a_recipe_is_data_and_extra_train_options_pass_through():
     ({"steps": 100, "then": [{"steps": 100}]}, "already reaches step 100"),
     ({"steps": 100, "then": [{"steps": 200}, {"steps": 150}]}, "already reaches step 200"),
     ({"minutes": 1, "then": [{"steps": 200}]}, "not minutes"),
-    ({"then": [{"steps": 4000, "batch": 8}]}, "cannot set 'batch'"),
-    ({"then": [{"steps": 4000, "nope": 1}]}, "cannot set 'nope'"),
+    ({"then": [{"steps": 9000, "batch": 8}]}, "cannot set 'batch'"),
+    ({"then": [{"steps": 9000, "nope": 1}]}, "cannot set 'nope'"),
     ({"start_from": "/elsewhere"}, "resumes that train on from it"),
     ({"minutes": 1, "start_from": "/elsewhere", "then": [{"steps": 9}]}, "not minutes"),
 ])
@@ -90,7 +95,7 @@ def test_the_table_is_made_from_the_json_document():
     doc = {"command": "facepair bench quality", "recipe": bq.Recipe().to_json(), "started": "T", "seconds": 900,
            "machine": {"cpu": "x", "cores": 2}, "rows": [row]}
     md = bq.markdown(doc).splitlines()
-    assert md[0] == "`facepair bench quality`" and "lite, 3000 steps, batch 16, seed 0" in md[2]
+    assert md[0] == "`facepair bench quality`" and "lite, 4600 steps, batch 16, seed 0" in md[2]
     assert md[4].startswith("| pair | as B | still A |") and len(md) == 7
     assert md[6] == ("| d18 → d19 | 47 % | 10 % | 4.20 | 3.10 | 1.0/2.0/0.5 | 0.8/1.5/0.4 | 1.30 | 9 % | 3 % "
                      "| 3.0 (2.5) | 0.810 / 20 % | 2.05 | 0.3/0.6/0.2 | 40 s / 11 min 40 s / 19 s / 60 s | the CPU |")

@@ -78,11 +78,14 @@ def bench_preset(preset: str, batch: int = 16, steps: int = 10, repeats: int = 3
     """
     import jax
 
+    from core.jaxmodels.presets import get_preset
     from core.jaxmodels.step import Trainer, synthetic_faces
 
     say = progress or (lambda msg: None)
     steps = max(1, int(steps))
-    trainer = Trainer(preset, batch)  # steps per dispatch as `facepair train` uses them here
+    # The step a new model runs (a preset's late discriminator joins later: bench it with gan_from=0),
+    # steps per dispatch as `facepair train` uses them here.
+    trainer = Trainer(get_preset(preset).program_at(0), batch)
     spc = trainer.steps_per_call
     calls = [spc] * (steps // spc) + ([steps % spc] if steps % spc else [])
     state = trainer.init_state(seed)

@@ -214,7 +214,7 @@ def seed_model(project, preset, batch: int, seed: int = 0) -> None:
     from core.system.clock import now_iso
     from core.train import model_io
 
-    state = Trainer(preset, batch).init_state(seed)
+    state = Trainer(preset.program_at(0), batch).init_state(seed)  # step 0: no late discriminator yet
     flat = model_io.flatten(jax.tree.map(np.asarray, state))
     meta = {"preset": preset.name, "preset_config": preset.to_json(), "resolution": preset.resolution, "step": 0,
             "batch": int(batch), "lr": float(preset.lr), "saved": now_iso(), "facepair": __version__,

@@ -676,8 +676,7 @@ class TrainingRun:
     def _running_preset(self, step: int):
         """The preset the step runs at `step`: the recorded one, without its discriminator before
         `gan_from` (the plain step, at the plain step's speed)."""
-        p = self.preset
-        return dataclasses.replace(p, gan_power=0.0, gan_from=0) if p.gan_power and step < p.gan_from else p
+        return self.preset.program_at(step)
 
     def _gan_joins(self, state):
         """At `gan_from`: the same weights and Adam state in the discriminator's program, with a fresh

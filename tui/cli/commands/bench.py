@@ -49,7 +49,8 @@ def register(sub, parents) -> None:
                         "convert and quality use the first (quality's default: lite)")
     g.add_argument("--batch", type=int, default=None, help="faces per side per step (default 16)")
     g.add_argument("--steps", type=int, default=None,
-                   help="training steps per timed run (default 10); quality: the steps trained (default 3000)")
+                   help="training steps per timed run (default 10); quality: the steps trained (default 4600: "
+                        "lite's discriminator joins at 3600)")
     g.add_argument("--repeats", type=int, default=3, help="timed runs (the median counts)")
     g.add_argument("--torch", action="store_true",
                    help="also time the PyTorch eager reference (needs the `bench` extra: torch==2.13.0)")
