@@ -11,8 +11,8 @@ GPU_EXTRA := $(shell $(PYTHON) core/system/cuda.py 2>/dev/null)
 EXTRAS := dev,export$(if $(GPU_EXTRA),$(comma)$(GPU_EXTRA))
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)$(if $(GPU_EXTRA),-$(GPU_EXTRA))
 # The suite runs on every core (up to 4: each worker holds its own compiled models and fixtures).
-# Measured on 2 cores: 14 min 41 s with the install on a quiet machine (2026-12-04 morning, 752 tests;
-# 17 min 24 s that evening, 764 tests, beside a quality benchmark); keeping each file on one
+# Measured on 2 cores: 9 min 49 s with the install on a quiet machine (2026-12-04, 764 tests; 17 min
+# 24 s beside a quality benchmark); keeping each file on one
 # worker (--dist loadfile) was slower, for the last files' imbalance.
 # --dist loadgroup: as the default "load", except that the tests of one xdist_group (the snapshot
 # files, which render from one fixed folder) stay on one worker.
