@@ -68,6 +68,23 @@ def test_find_faces_on_any_frame_iterator(synth_clips):
     assert all(faces[0].confidence > 0 for _, faces in out)
 
 
+def test_one_process_hands_each_segment_on_before_reading_the_next(synth_clips):
+    """Without worker processes a segment's faces come back as soon as it is found: progress,
+    store parts and a cancel follow each segment, not the whole clip."""
+    frames = list(media.iter_frames(synth_clips["astronaut"]))[:40]
+    read = []
+
+    def feed():
+        for f in frames:
+            read.append(f.index)
+            yield f
+
+    gen = finder.find_faces(feed(), finder.FindOptions(detect_every=5), workers=1, segment=10)
+    first, _ = next(gen)
+    assert first.index == 0 and len(read) < 20  # one segment and its context frames, not the clip
+    gen.close()
+
+
 @pytest.mark.slow
 def test_worker_processes_give_the_same_faces_as_one_process(tmp_path):
     """Segments run in a process pool and come back in order, with tracks linked across segment
@@ -183,14 +200,19 @@ def test_cancelled_extraction_resumes_without_duplicates(project, tmp_path):
     spath = al.store_path(project, sid)
     job = jobs.start_job(project, "extract", {"side": "a", "size": 64, "workers": 1, "flush_seconds": 0.1})
     deadline = time.monotonic() + 120
+    while jobs.load_job(job.dir).pid is None:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.01)
+    # Run the job in short slices, frozen while this test looks: a busy machine could otherwise
+    # deschedule the test long enough for the job to finish all 150 frames before the cancel.
+    pid = jobs.load_job(job.dir).pid
+    os.killpg(pid, signal.SIGSTOP)
     while not list(spath.glob("part-*.npz")):
         assert time.monotonic() < deadline, "no store part written"
         assert jobs.load_job(job.dir).active, jobs.load_job(job.dir).reason
-        time.sleep(0.01)
-    # Freeze the job the moment its first part lands (a fast machine finishes 150 frames in a
-    # blink), then cancel it: SIGTERM is delivered when it resumes, mid-extraction.
-    pid = jobs.load_job(job.dir).pid
-    os.killpg(pid, signal.SIGSTOP)
+        os.killpg(pid, signal.SIGCONT)
+        time.sleep(0.02)
+        os.killpg(pid, signal.SIGSTOP)
     assert jobs.load_job(job.dir).active, "the job ended before the cancel could reach it"
     os.killpg(pid, signal.SIGTERM)
     os.killpg(pid, signal.SIGCONT)

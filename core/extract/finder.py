@@ -374,6 +374,11 @@ class FacePool:
                 else:
                     os.environ[k] = v
 
+    @property
+    def parallel(self) -> bool:
+        """Whether segments run in worker processes (else in this one, when submitted)."""
+        return self._ex is not None
+
     def submit(self, payload):
         if self._ex is None:
             from concurrent.futures import Future
@@ -422,7 +427,9 @@ class _Segments:
         self.prev_tail: list[FoundFace] = []
         self.buf: list[media.Frame] = []  # the frames of the segment being filled (plus context before it)
         self.core_start = 0  # position in buf where the next segment's own frames start
-        self.max_inflight = 2 * pool.workers
+        # Segments computed in this process are done when submitted: hand their faces on at once
+        # (progress, parts on disk and a cancel seen per segment, not after three).
+        self.max_inflight = 2 * pool.workers if pool.parallel else 0
 
     def run(self, frames: Iterable[media.Frame | tuple[int, np.ndarray]],
             segment: int | None) -> Iterator[tuple[media.Frame, list[FoundFace]]]:
