@@ -34,13 +34,17 @@ def _facepair(home: Path, *args: str, timeout: float = 600) -> subprocess.Comple
 # ---- recipes -------------------------------------------------------------------------------------
 
 def test_the_default_recipe_is_lites_for_the_issues_budget():
-    """lite for 4,600 steps, its discriminator joining at 3,600: about 15 minutes on 2 cores."""
+    """lite for 4,600 steps, its discriminator joining at 3,600 with the random warp off: about 15
+    minutes on 2 cores."""
     from core.jaxmodels.presets import get_preset
 
     r = bq.Recipe().checked()
     assert (r.preset, r.steps, r.minutes, r.batch, r.seed) == ("lite", 4600, None, 16, 0)
     lite = get_preset("lite")
-    assert (lite.gan_power, lite.gan_from) == (0.1, 3600) and lite.program_at(0).gan_power == 0
+    assert (lite.gan_power, lite.gan_from, lite.gan_warp) == (0.1, 3600, 0.0)
+    plain, late = lite.program_at(0), lite.program_at(3600)
+    assert (plain.gan_power, plain.augment.warp) == (0, lite.augment.warp) and lite.augment.warp > 0
+    assert (late.gan_power, late.augment.warp) == (0.1, 0.0)
     assert bq.Recipe.from_json(r.to_json()) == r
 
 

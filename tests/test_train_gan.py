@@ -185,6 +185,41 @@ def test_gan_from_in_one_run_trains_the_model_a_resume_that_turns_it_on_does(tra
         np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-5 * scale, err_msg=k)
 
 
+@pytest.mark.slow
+def test_gan_warp_in_one_run_trains_the_model_a_resume_without_the_warp_does(trained_project, tmp_path):
+    """--gan-warp 0: the discriminator's steps without the random warp, as the benchmark measured it
+    (a resume at gan_from with --gan-power and --warp 0); the plain steps before keep the warp."""
+    join, end = TRAINED_STEPS + 1, TRAINED_STEPS + 3
+    one = copy_project(trained_project, tmp_path, "one")
+    job = jobs.run_inline(one, "train", {**TRAIN_ARGS, "gan_power": 0.1, "gan_from": join, "gan_warp": 0.0,
+                                         "steps": end})
+    assert job.state == "succeeded", job.reason
+    said = [e["text"] for e in _events(job, "message")]
+    assert any(f"step {join}: the patch discriminator joins (GAN power 0.1, random warp 0)" in t for t in said), said
+    two = copy_project(trained_project, tmp_path, "two")
+    for args in ({"steps": join}, {"gan_power": 0.1, "warp": 0.0, "steps": end}):
+        job = jobs.run_inline(two, "train", {**TRAIN_ARGS, **args})
+        assert job.state == "succeeded", job.reason
+    (a, meta), (b, _) = _flat(one, end), _flat(two, end)
+    config = meta["preset_config"]
+    assert config["gan_warp"] == 0.0 and config["augment"]["warp"] > 0  # recorded; the plain steps keep it
+    for k in a:  # the same program on the same state: equal up to the order XLA sums in
+        scale = max(1.0, float(np.abs(b[k]).max())) if b[k].size else 1.0
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-5 * scale, err_msg=k)
+    warped = copy_project(trained_project, tmp_path, "warped")  # the warp on: another model
+    job = jobs.run_inline(warped, "train", {**TRAIN_ARGS, "gan_power": 0.1, "gan_from": join, "steps": end})
+    assert job.state == "succeeded", job.reason
+    c, _ = _flat(warped, end)
+    assert any(np.abs(a[k] - c[k]).max() > 1e-3 * max(1.0, float(np.abs(c[k]).max())) for k in a if a[k].size)
+
+
+def test_a_gan_warp_out_of_range_is_refused_before_the_job_starts():
+    from core.jobs import kinds as jobkinds
+
+    with pytest.raises(OptionError, match=r"--gan-warp"):
+        jobkinds.check_args("train", {**TRAIN_ARGS, "gan_warp": 0.5})
+
+
 @pytest.mark.parametrize("value", [-0.1, GAN_POWER_MAX + 1])
 def test_a_gan_power_out_of_range_is_refused_before_the_job_starts(value):
     from core.jobs import kinds as jobkinds

@@ -43,6 +43,7 @@ class AugmentConfig:
 
 LR_DECAYS = ("none", "cosine")
 ARCHS = ("df", "liae")  # core/jaxmodels/architectures.py
+WARP_MAX = 0.2  # the random warp's σ, a share of the face size
 GAN_POWER_MAX = 5.0  # DeepFaceLab's range for its GAN power (0.1 is its usual value)
 
 
@@ -70,6 +71,7 @@ class Preset:
     ema_decay: float = 0.0             # EMA of the weights for previews and conversion (0 = none kept)
     gan_power: float = 0.0             # weight of the patch discriminator's loss (0 = no discriminator)
     gan_from: int = 0                  # the step the discriminator joins at (before it: the plain step)
+    gan_warp: float | None = None      # the random warp's strength while it trains (None: augment.warp's)
     lr_dropout: float = 0.0            # share of the weights' updates dropped at random each step (0 = none)
     uniform_yaw: bool = False          # batches balanced over head yaw (core/train/yaw_balance.py)
     clip_norm: float = 1.0
@@ -80,8 +82,14 @@ class Preset:
 
     def program_at(self, step: int) -> Preset:
         """The preset the training step runs at `step`: before `gan_from` without its discriminator
-        (the plain step, at the plain step's speed), else this one."""
-        return replace(self, gan_power=0.0, gan_from=0) if self.gan_power and step < self.gan_from else self
+        (the plain step, at the plain step's speed), else this one with `gan_warp`'s random warp."""
+        if not self.gan_power:
+            return self
+        if step < self.gan_from:
+            return replace(self, gan_power=0.0, gan_from=0, gan_warp=None)
+        if self.gan_warp is None or self.gan_warp == self.augment.warp:
+            return self
+        return replace(self, augment=replace(self.augment, warp=self.gan_warp))
 
     def __post_init__(self):
         bottom = self.resolution >> len(self.encoder_channels)
@@ -97,6 +105,8 @@ class Preset:
             raise ValueError(f"preset {self.name}: gan_power must be in 0..{GAN_POWER_MAX:g}, not {self.gan_power}")
         if self.gan_from < 0:
             raise ValueError(f"preset {self.name}: gan_from must be a step ≥ 0, not {self.gan_from}")
+        if self.gan_warp is not None and not 0 <= self.gan_warp <= WARP_MAX:
+            raise ValueError(f"preset {self.name}: gan_warp must be in 0..{WARP_MAX:g}, not {self.gan_warp}")
         if not 0 <= self.lr_dropout < 1:
             raise ValueError(f"preset {self.name}: lr_dropout must be in [0, 1), not {self.lr_dropout}")
         if self.arch not in ARCHS:
@@ -134,7 +144,8 @@ _add(Preset(
     decoder_channels=(64, 32, 16), coverage=1.6,  # docs/quality.md: the inner face, not the hair
     loss=LossConfig(kind="l1", dssim=0.5, mask_weighted=True, eye_multiplier=2.0, mouth_multiplier=2.0),
     batch=16, lr=5e-4, warmup_steps=50, steps_per_call=10,
-    gan_power=0.1, gan_from=3600,  # docs/quality.md: the discriminator for the budget's last 1,000 steps
+    gan_power=0.1, gan_from=3600,  # docs/quality.md: the discriminator for the budget's last 1,000 steps,
+    gan_warp=0.0,                  # without the random warp
     param_count=5_137_190, hardware="a laptop or 2-core CPU (demo)",
     description="the original at a quarter of its width: recognisable swaps after minutes on a CPU",
 ))

@@ -250,7 +250,8 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             warp: float | None = None, ema_decay: float | None = None, lr_warmup: int | None = None,
             lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None,
             gan_power: float | None = None, lr_dropout: float | None = None,
-            gan_from: int | None = None, uniform_yaw: bool | None = None) -> dict:
+            gan_from: int | None = None, uniform_yaw: bool | None = None,
+            gan_warp: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -263,18 +264,18 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor,
-                                                 gan_power, lr_dropout, gan_from, uniform_yaw))
+                                                 gan_power, lr_dropout, gan_from, uniform_yaw, gan_warp))
     return run.run()
 
 
 def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor, gan_power=None,
-                      lr_dropout=None, gan_from=None, uniform_yaw=None) -> dict:
+                      lr_dropout=None, gan_from=None, uniform_yaw=None, gan_warp=None) -> dict:
     """The Preset fields of the schedule, the weights' average, the discriminator, the
     learning-rate dropout and the faces' draw a run asks to change (None: keep)."""
     asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
              "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float),
              "gan_power": (gan_power, float), "lr_dropout": (lr_dropout, float), "gan_from": (gan_from, int),
-             "uniform_yaw": (uniform_yaw, bool)}
+             "uniform_yaw": (uniform_yaw, bool), "gan_warp": (gan_warp, float)}
     return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
 
 
@@ -427,7 +428,10 @@ class TrainingRun:
                              f"weights (each at random)")
         if preset.gan_power:
             start = f" from step {preset.gan_from}" if preset.gan_from else ""
-            self.ctx.message(f"trains a patch discriminator beside the model{start} (GAN power {preset.gan_power:g})")
+            warp = preset.program_at(preset.gan_from).augment.warp
+            said = f", random warp {warp:g}" if warp != preset.augment.warp else ""
+            self.ctx.message(f"trains a patch discriminator beside the model{start} (GAN power {preset.gan_power:g}"
+                             f"{said})")
         return preset
 
     def _check_coverage(self, preset, step: int) -> None:
@@ -686,12 +690,15 @@ class TrainingRun:
 
         jax.block_until_ready(state)
         flat = model_io.flatten(_to_host(state))
-        trainer = get_trainer(self.preset, self.batch, self.streamed, self.steps_per_call)
+        trainer = get_trainer(self.preset.program_at(self.preset.gan_from), self.batch, self.streamed,
+                              self.steps_per_call)
         fresh = model_io.flatten(_to_host(trainer.init_state(self.seed)))
         flat.update({k: v for k, v in fresh.items() if k.startswith(("disc.", "disc_opt."))})
         self.trainer = trainer
+        warp = trainer.preset.augment.warp
+        said = f", random warp {warp:g}" if warp != self.preset.augment.warp else ""
         self.ctx.message(f"step {self.preset.gan_from}: the patch discriminator joins (GAN power "
-                         f"{self.preset.gan_power:g}); it starts fresh")
+                         f"{self.preset.gan_power:g}{said}); it starts fresh")
         return trainer.put_state(model_io.unflatten(trainer.abstract_state(), flat))
 
     def _restore_state(self, step: int):

@@ -16,6 +16,7 @@ GRACE_S = 120.0  # a stopped training job saves a checkpoint first; a large mode
 EMA_DECAY_MAX = 0.99999  # core.jaxmodels.presets.Preset.ema_decay: below 1
 LR_DECAYS = ("none", "cosine")  # core.jaxmodels.presets.LR_DECAYS (this module stays light)
 GAN_POWER_MAX = 5.0  # core.jaxmodels.presets.GAN_POWER_MAX
+WARP_MAX = 0.2  # core.jaxmodels.presets.WARP_MAX
 LR_DROPOUT_MAX = 0.99  # core.jaxmodels.presets.Preset.lr_dropout: below 1 (1 would never update)
 ARCHS = ("df", "liae")  # core.jaxmodels.presets.ARCHS
 
@@ -95,7 +96,7 @@ SPEC = KindSpec(
                help="share of B's training faces shown in the colour of A's faces (Reinhard's transfer, "
                     "DeepFaceLab's ct_mode rct), so the footage's lighting difference is not learned as part "
                     "of B; 0 turns it off (default: {default})", label="Colour transfer share"),
-        Option("warp", float, None, min=0, max=0.2, metavar="W", auto="the preset's, or the checkpoint's",
+        Option("warp", float, None, min=0, max=WARP_MAX, metavar="W", auto="the preset's, or the checkpoint's",
                help="strength of the random warp of the model's inputs (the 2018 model's augmentation): the "
                     "control points' σ as a share of the face size; 0 turns it off (default: {default})",
                label="Random-warp strength"),
@@ -118,6 +119,12 @@ SPEC = KindSpec(
                     "it on once the faces are recognisable; before it each step runs without one, at the plain "
                     "step's speed; a resume may change it (default: {default})",
                label="GAN from step"),
+        Option("gan_warp", float, None, min=0, max=WARP_MAX, metavar="W",
+               auto="the preset's (lite: 0), or the checkpoint's; a preset without one: --warp's",
+               help="strength of the random warp while the discriminator trains (DeepFaceLab's users turn the warp "
+                    "off before GAN: the model then learns the faces as they are, not warped); 0 turns it off, a "
+                    "resume may change it (default: {default})",
+               label="Random warp while the discriminator trains"),
         Option("lr_dropout", float, None, min=0, max=LR_DROPOUT_MAX, metavar="P",
                auto="the preset's (0: off), or the checkpoint's",
                help="drop each weight's update at random with probability P at every step (DeepFaceLab's "
