@@ -45,6 +45,7 @@ LR_DECAYS = ("none", "cosine")
 ARCHS = ("df", "liae")  # core/jaxmodels/architectures.py
 WARP_MAX = 0.2  # the random warp's σ, a share of the face size
 GAN_POWER_MAX = 5.0  # DeepFaceLab's range for its GAN power (0.1 is its usual value)
+TRUE_FACE_MAX = 1.0  # core.jaxmodels.true_face.TRUE_FACE_MAX
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Preset:
     gan_power: float = 0.0             # weight of the patch discriminator's loss (0 = no discriminator)
     gan_from: int = 0                  # the step the discriminator joins at (before it: the plain step)
     gan_warp: float | None = None      # the random warp's strength while it trains (None: augment.warp's)
+    true_face: float = 0.0             # weight of the code discriminator's loss (core/jaxmodels/true_face.py; df only)
     lr_dropout: float = 0.0            # share of the weights' updates dropped at random each step (0 = none)
     uniform_yaw: bool = False          # batches balanced over head yaw (core/train/yaw_balance.py)
     clip_norm: float = 1.0
@@ -107,6 +109,11 @@ class Preset:
             raise ValueError(f"preset {self.name}: gan_from must be a step ≥ 0, not {self.gan_from}")
         if self.gan_warp is not None and not 0 <= self.gan_warp <= WARP_MAX:
             raise ValueError(f"preset {self.name}: gan_warp must be in 0..{WARP_MAX:g}, not {self.gan_warp}")
+        if not 0 <= self.true_face <= TRUE_FACE_MAX:
+            raise ValueError(f"preset {self.name}: true_face must be in 0..{TRUE_FACE_MAX:g}, not {self.true_face}")
+        if self.true_face and self.arch != "df":
+            raise ValueError(f"preset {self.name}: true_face needs the df architecture (one encoder's code per person), "
+                             f"not {self.arch}")
         if not 0 <= self.lr_dropout < 1:
             raise ValueError(f"preset {self.name}: lr_dropout must be in [0, 1), not {self.lr_dropout}")
         if self.arch not in ARCHS:

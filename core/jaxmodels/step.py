@@ -14,6 +14,9 @@ the parameters), which previews and conversion use (core/train/model_io.py `load
 `preset.gan_power` > 0 it also holds a patch discriminator and its Adam state
 (core/jaxmodels/discriminator.py): the step adds `gan_power` × its adversarial loss to the
 reconstruction loss, then updates the discriminator on the same batch's real and reconstructed faces.
+With `preset.true_face` > 0 it holds a code discriminator (core/jaxmodels/true_face.py) the same
+way: the encoder is pushed to give B's faces codes that pass as A's, and the discriminator learns
+on the batch's codes.
 
 The NaN guard: a step whose loss or gradient is not finite changes neither weights nor optimizer
 state; it is counted (`skipped`, and `bad_streak` for consecutive ones) so the job can react.
@@ -47,6 +50,7 @@ from jax.sharding import PartitionSpec as P
 
 from core.jaxmodels import augment as aug
 from core.jaxmodels import discriminator as gan
+from core.jaxmodels import true_face as tf
 from core.jaxmodels.architectures import make_model
 from core.jaxmodels.losses import side_loss, uses_maps
 from core.jaxmodels.precision import compute_dtype_name
@@ -65,6 +69,8 @@ class TrainState(NamedTuple):
     ema: dict = {}        # the weights' debiased moving average, float32 like params ({}: the preset keeps none)
     disc: dict = {}       # the patch discriminator's weights ({}: gan_power 0)
     disc_opt: tuple = ()  # its optax Adam state
+    code_disc: dict = {}  # the true-face code discriminator's weights ({}: true_face 0)
+    code_disc_opt: tuple = ()  # its optax Adam state
 
 
 class FaceData(NamedTuple):
@@ -152,6 +158,10 @@ class Trainer:
         if self.gan:
             self.disc_graphdef = nnx.split(nnx.eval_shape(lambda: self._discriminator(0)))[0]
             self.disc_tx = _optimizer(self.preset.clip_norm)
+        self.true_face = self.preset.true_face > 0
+        if self.true_face:
+            self.code_disc_graphdef = nnx.split(nnx.eval_shape(lambda: self._code_discriminator(0)))[0]
+            self.code_disc_tx = _optimizer(self.preset.clip_norm)
         self.uses_maps = uses_maps(self.preset.loss, self.preset.mask)
         self.lr_factor = lr_factor(self.preset)  # raises for a cosine without an end step
         self._train = jax.jit(self._train_steps, donate_argnums=0, out_shardings=self.replicated)
@@ -171,9 +181,15 @@ class Trainer:
         return gan.PatchDiscriminator(gan.width_for(self.preset.encoder_channels), rngs=nnx.Rngs(key),
                                       dtype=self.dtype, param_dtype=jnp.float32)
 
+    def _code_discriminator(self, seed):
+        key = jax.random.fold_in(jax.random.key(seed, impl="rbg"), 11)
+        return tf.CodeDiscriminator(self.preset.encoder_upscale, tf.width_for(self.preset.encoder_upscale),
+                                    rngs=nnx.Rngs(key), dtype=self.dtype, param_dtype=jnp.float32)
+
     def _init_state(self, seed) -> TrainState:
         params = nnx.to_pure_dict(nnx.split(self._model(seed))[1])
         disc = nnx.to_pure_dict(nnx.split(self._discriminator(seed))[1]) if self.gan else {}
+        code_disc = nnx.to_pure_dict(nnx.split(self._code_discriminator(seed))[1]) if self.true_face else {}
         return TrainState(
             params=params,
             opt_state=self.tx.init(params),
@@ -185,6 +201,8 @@ class Trainer:
             ema=jax.tree.map(jnp.copy, params) if self.preset.ema_decay else {},
             disc=disc,
             disc_opt=self.disc_tx.init(disc) if self.gan else (),
+            code_disc=code_disc,
+            code_disc_opt=self.code_disc_tx.init(code_disc) if self.true_face else (),
         )
 
     def init_state(self, seed: int = 0) -> TrainState:
@@ -206,17 +224,30 @@ class Trainer:
     def model(self, params: dict):
         return nnx.merge(self.graphdef, params)
 
-    def _loss(self, params: dict, b: Batch, disc: dict):
-        (ra, ma), (rb, mb) = self.model(params).reconstruct_both(b.in_a, b.in_b)
+    def _loss(self, params: dict, b: Batch, disc: dict, code_disc: dict):
+        model = self.model(params)
+        if self.true_face:  # the codes too (df: one encoder pass over both batches, as reconstruct_both)
+            na = b.in_a.shape[0]
+            z = model.encode(jnp.concatenate([b.in_a, b.in_b], axis=0))
+            (ra, ma), (rb, mb) = model.decode(z[:na], "a"), model.decode(z[na:], "b")
+        else:
+            (ra, ma), (rb, mb) = model.reconstruct_both(b.in_a, b.in_b)
         cfg = self.preset.loss
         la = side_loss(ra, ma, b.tgt_a, b.maps_a, cfg)
         lb = side_loss(rb, mb, b.tgt_b, b.maps_b, cfg)
-        if not self.gan:
-            return la + lb, (la, lb, jnp.zeros((), jnp.float32), ())
-        fakes = (gan.judged(ra, b.maps_a), gan.judged(rb, b.maps_b))
-        d = nnx.merge(self.disc_graphdef, disc)
-        adv = sum(gan.generator_loss(d(f)) for f in fakes) / 2
-        return la + lb + self.preset.gan_power * adv, (la, lb, adv, jax.lax.stop_gradient(fakes))
+        total, zero = la + lb, jnp.zeros((), jnp.float32)
+        adv, fakes, tf_g, codes = zero, (), zero, ()
+        if self.gan:
+            fakes = (gan.judged(ra, b.maps_a), gan.judged(rb, b.maps_b))
+            d = nnx.merge(self.disc_graphdef, disc)
+            adv = sum(gan.generator_loss(d(f)) for f in fakes) / 2
+            total = total + self.preset.gan_power * adv
+            fakes = jax.lax.stop_gradient(fakes)
+        if self.true_face:  # B's codes judged as A's (DeepFaceLab: src's codes as dst's)
+            tf_g = gan.generator_loss(nnx.merge(self.code_disc_graphdef, code_disc)(z[na:]))
+            total = total + self.preset.true_face * tf_g
+            codes = jax.lax.stop_gradient((z[:na], z[na:]))
+        return total, (la, lb, adv, fakes, tf_g, codes)
 
     def _disc_loss(self, disc: dict, b: Batch, fakes):
         d = nnx.merge(self.disc_graphdef, disc)
@@ -233,14 +264,29 @@ class Trainer:
         disc = jax.tree.map(lambda p, u: jnp.where(ok, p - lr * u, p), state.disc, updates)
         return disc, _where(ok, opt, state.disc_opt), d_loss, ok
 
+    def _code_disc_loss(self, code_disc: dict, codes):
+        d = nnx.merge(self.code_disc_graphdef, code_disc)
+        za, zb = codes
+        return gan.discriminator_loss(d(za), d(zb))
+
+    def _code_disc_update(self, state: TrainState, codes, lr, finite):
+        """The code discriminator's guarded Adam step: A's codes "real", B's judged."""
+        if not self.true_face:
+            return state.code_disc, state.code_disc_opt, jnp.zeros((), jnp.float32), finite
+        d_loss, grads = jax.value_and_grad(self._code_disc_loss)(state.code_disc, codes)
+        ok = finite & jnp.isfinite(d_loss)
+        updates, opt = self.code_disc_tx.update(grads, state.code_disc_opt, state.code_disc)
+        code_disc = jax.tree.map(lambda p, u: jnp.where(ok, p - lr * u, p), state.code_disc, updates)
+        return code_disc, _where(ok, opt, state.code_disc_opt), d_loss, ok
+
     def _apply_batch(self, state: TrainState, b: Batch):
         """One guarded optimisation step on a ready batch; returns (state, metrics).
 
         Adam works tensor by tensor (as PyTorch's foreach Adam does): flattening all parameters
         into one vector each step cost a concatenation of every tensor and the slices back
         (lite on a 2-core CPU: 283 -> 261 ms a step without it)."""
-        (loss, (la, lb, adv, fakes)), grads = jax.value_and_grad(self._loss, has_aux=True)(state.params, b,
-                                                                                            state.disc)
+        (loss, (la, lb, adv, fakes, tf_g, codes)), grads = jax.value_and_grad(self._loss, has_aux=True)(
+            state.params, b, state.disc, state.code_disc)
         gnorm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
         finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
         _, opt_state = self.tx.update(grads, state.opt_state, state.params)  # optax's new moments
@@ -254,6 +300,7 @@ class Trainer:
         direction = self._dropped(_adam_direction(opt_state[1]), state)
         params = jax.tree.map(lambda p, u: jnp.where(finite, p - lr * u, p), state.params, direction)
         disc, disc_opt, d_loss, d_ok = self._disc_update(state, b, fakes, lr, finite)
+        code_disc, code_disc_opt, tf_d, tf_ok = self._code_disc_update(state, codes, lr, finite)
         new = state._replace(
             params=params,
             opt_state=opt_state,
@@ -263,9 +310,12 @@ class Trainer:
             ema=self._ema_update(state.ema, params, state.step + 1, finite),
             disc=disc,
             disc_opt=disc_opt,
+            code_disc=code_disc,
+            code_disc_opt=code_disc_opt,
         )
         metrics = {"loss_a": la, "loss_b": lb, "grad_norm": gnorm, "finite": finite, "lr": lr,
-                   "gan_g": adv, "gan_d": jnp.where(d_ok, d_loss, 0.0)}
+                   "gan_g": adv, "gan_d": jnp.where(d_ok, d_loss, 0.0),
+                   "true_face_g": tf_g, "true_face_d": jnp.where(tf_ok, tf_d, 0.0)}
         return new, metrics
 
     def _dropped(self, direction: dict, state: TrainState) -> dict:
@@ -364,7 +414,7 @@ def predict(model, faces_u8: jax.Array, side: str):
 def _empty_metrics() -> dict:
     z = jnp.zeros((), jnp.float32)
     return {"loss_a": z, "loss_b": z, "grad_norm": z, "finite": jnp.ones((), bool), "lr": z,
-            "gan_g": z, "gan_d": z, "done": jnp.zeros((), bool)}
+            "gan_g": z, "gan_d": z, "true_face_g": z, "true_face_d": z, "done": jnp.zeros((), bool)}
 
 
 def put_replicated(x: np.ndarray, sharding: NamedSharding) -> jax.Array:

@@ -251,7 +251,7 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
             lr_decay: str | None = None, lr_decay_steps: int | None = None, lr_floor: float | None = None,
             gan_power: float | None = None, lr_dropout: float | None = None,
             gan_from: int | None = None, uniform_yaw: bool | None = None,
-            gan_warp: float | None = None) -> dict:
+            gan_warp: float | None = None, true_face: float | None = None) -> dict:
     """The `train` job kind. `steps` is the step the model should reach (None: until stopped)."""
     from core.train import devices
 
@@ -264,18 +264,19 @@ def run_job(ctx, preset: str | None = None, batch: int | None = None, steps: int
                       loss=_loss_changes(dssim, face_weighted, eye_priority, mouth_priority),
                       augment=_augment_changes(colour_transfer, warp),
                       schedule=_schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor,
-                                                 gan_power, lr_dropout, gan_from, uniform_yaw, gan_warp))
+                                                 gan_power, lr_dropout, gan_from, uniform_yaw, gan_warp,
+                                                 true_face))
     return run.run()
 
 
 def _schedule_changes(ema_decay, lr_warmup, lr_decay, lr_decay_steps, lr_floor, gan_power=None,
-                      lr_dropout=None, gan_from=None, uniform_yaw=None, gan_warp=None) -> dict:
+                      lr_dropout=None, gan_from=None, uniform_yaw=None, gan_warp=None, true_face=None) -> dict:
     """The Preset fields of the schedule, the weights' average, the discriminator, the
     learning-rate dropout and the faces' draw a run asks to change (None: keep)."""
     asked = {"ema_decay": (ema_decay, float), "warmup_steps": (lr_warmup, int), "lr_decay": (lr_decay, str),
              "lr_decay_steps": (lr_decay_steps, int), "lr_floor": (lr_floor, float),
              "gan_power": (gan_power, float), "lr_dropout": (lr_dropout, float), "gan_from": (gan_from, int),
-             "uniform_yaw": (uniform_yaw, bool), "gan_warp": (gan_warp, float)}
+             "uniform_yaw": (uniform_yaw, bool), "gan_warp": (gan_warp, float), "true_face": (true_face, float)}
     return {k: kind(v) for k, (v, kind) in asked.items() if v is not None}
 
 
@@ -426,6 +427,9 @@ class TrainingRun:
         if preset.lr_dropout:
             self.ctx.message(f"learning-rate dropout: each step updates about {1 - preset.lr_dropout:.0%} of the "
                              f"weights (each at random)")
+        if preset.true_face:
+            self.ctx.message(f"trains a true-face code discriminator beside the model (power {preset.true_face:g}): "
+                             f"B's codes are pushed to look like A's")
         if preset.gan_power:
             start = f" from step {preset.gan_from}" if preset.gan_from else ""
             warp = preset.program_at(preset.gan_from).augment.warp
@@ -713,10 +717,12 @@ class TrainingRun:
                 finally:
                     manager.close()
             flat = model_io.upgrade_flat_state(flat, abstract)
-            if model_io.flatten(abstract.disc) and not any(k.startswith("disc.") for k in flat):
-                fresh = model_io.flatten(_to_host(trainer.init_state(self.seed)))
-                flat = {**flat, **{k: v for k, v in fresh.items() if k.startswith(("disc.", "disc_opt."))}}
-                self.ctx.message(f"the checkpoint at step {step} has no discriminator yet: it starts fresh")
+            fresh = None
+            for part, name in (("disc", "discriminator"), ("code_disc", "true-face discriminator")):
+                if model_io.flatten(getattr(abstract, part)) and not any(k.startswith(f"{part}.") for k in flat):
+                    fresh = fresh or model_io.flatten(_to_host(trainer.init_state(self.seed)))
+                    flat = {**flat, **{k: v for k, v in fresh.items() if k.startswith((f"{part}.", f"{part}_opt."))}}
+                    self.ctx.message(f"the checkpoint at step {step} has no {name} yet: it starts fresh")
             host = model_io.unflatten(abstract, flat)
         else:
             import jax
@@ -820,6 +826,7 @@ class TrainingRun:
         acc.bad_streak += read["nonfinite_tail"]
         acc.skipped += read["skipped"]
         acc.gan.extend(read["gan"])
+        acc.true_face.extend(read["true_face"])
         if read["losses"]:
             acc.losses.extend(read["losses"])
             acc.last = read["losses"][-1]
@@ -850,7 +857,9 @@ class TrainingRun:
         losses = [(float(a), float(b)) for a, b, f in zip(m["loss_a"], m["loss_b"], finite, strict=True) if f]
         gan = [(float(g), float(d)) for g, d, f in zip(m["gan_g"], m["gan_d"], finite, strict=True) if f] \
             if self.trainer.gan else []
-        return {"n": n, "losses": losses, "gan": gan, "lr": float(m["lr"][-1]) if n else None,
+        true_face = [(float(g), float(d)) for g, d, f in zip(m["true_face_g"], m["true_face_d"], finite, strict=True)
+                     if f] if self.trainer.true_face else []
+        return {"n": n, "losses": losses, "gan": gan, "true_face": true_face, "lr": float(m["lr"][-1]) if n else None,
                 "nonfinite_tail": tail, "skipped": int((~finite).sum())}
 
     def _emit_metrics(self, acc: _Acc) -> None:
@@ -865,6 +874,10 @@ class TrainingRun:
         if acc.gan:  # the discriminator's game: ln 4 ≈ 1.39 for D at chance, → 0 when it wins
             fields.update(gan_g=float(np.mean([g for g, _ in acc.gan])), gan_d=float(np.mean([d for _, d in acc.gan])))
             acc.gan = []
+        if acc.true_face:  # the code discriminator's: the same scale
+            fields.update(true_face_g=float(np.mean([g for g, _ in acc.true_face])),
+                          true_face_d=float(np.mean([d for _, d in acc.true_face])))
+            acc.true_face = []
         if acc.window_t is not None and acc.window_steps > 0:
             sps = acc.window_steps / max(1e-9, now - acc.window_t)
             fields.update(steps_per_s=round(sps, 3), images_per_s=round(sps * self.batch * 2, 2))
@@ -983,6 +996,7 @@ class _Acc:
     last_emit: float = 0.0
     losses: list = field(default_factory=list)
     gan: list = field(default_factory=list)  # (generator's, discriminator's) adversarial loss per step
+    true_face: list = field(default_factory=list)  # the same, of the code discriminator
     last: tuple = (None, None)
     bad_streak: int = 0
     skipped: int = 0

@@ -17,6 +17,7 @@ EMA_DECAY_MAX = 0.99999  # core.jaxmodels.presets.Preset.ema_decay: below 1
 LR_DECAYS = ("none", "cosine")  # core.jaxmodels.presets.LR_DECAYS (this module stays light)
 GAN_POWER_MAX = 5.0  # core.jaxmodels.presets.GAN_POWER_MAX
 WARP_MAX = 0.2  # core.jaxmodels.presets.WARP_MAX
+TRUE_FACE_MAX = 1.0  # core.jaxmodels.presets.TRUE_FACE_MAX
 LR_DROPOUT_MAX = 0.99  # core.jaxmodels.presets.Preset.lr_dropout: below 1 (1 would never update)
 ARCHS = ("df", "liae")  # core.jaxmodels.presets.ARCHS
 
@@ -125,6 +126,13 @@ SPEC = KindSpec(
                     "off before GAN: the model then learns the faces as they are, not warped); 0 turns it off, a "
                     "resume may change it (default: {default})",
                label="Random warp while the discriminator trains"),
+        Option("true_face", float, None, min=0, max=TRUE_FACE_MAX, metavar="P",
+               auto="the preset's (0: off), or the checkpoint's",
+               help="train a discriminator of the encoder's codes beside the model and add P × its loss, so B's "
+                    "faces get codes that pass as A's: B's decoder then learns on codes like those conversion "
+                    "gives it (DeepFaceLab's true_face_power, 0.01 usual; df architecture only). A resume may turn "
+                    "it on (it starts fresh) or off; 0 turns it off (default: {default})",
+               label="True-face power (0: off)"),
         Option("lr_dropout", float, None, min=0, max=LR_DROPOUT_MAX, metavar="P",
                auto="the preset's (0: off), or the checkpoint's",
                help="drop each weight's update at random with probability P at every step (DeepFaceLab's "

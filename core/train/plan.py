@@ -71,8 +71,9 @@ def plan(preset, batch: int, faces: int = 1000, dtype: str = "bfloat16", memory:
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     params = _tree_bytes(state.params)
-    # Beside Adam's moments: the EMA and the discriminator (its weights and moments), when kept.
-    opt = sum(_tree_bytes(t) for t in (state.opt_state, state.ema, state.disc, state.disc_opt))
+    # Beside Adam's moments: the EMA and the discriminators (their weights and moments), when kept.
+    opt = sum(_tree_bytes(t) for t in (state.opt_state, state.ema, state.disc, state.disc_opt, state.code_disc,
+                                       state.code_disc_opt))
     total = int(mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
                 + mem.temp_size_in_bytes)
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
