@@ -34,8 +34,8 @@ def _facepair(home: Path, *args: str, timeout: float = 600) -> subprocess.Comple
 # ---- recipes -------------------------------------------------------------------------------------
 
 def test_the_default_recipe_is_lites_for_the_issues_budget():
-    """lite for 4,600 steps, its discriminator joining at 3,600 with the random warp off: about 15
-    minutes on 2 cores."""
+    """lite for 4,600 steps, its discriminator joining at 3,600 with the random warp off, half of B's
+    faces in A's colours: about 15 minutes on 2 cores."""
     from core.jaxmodels.presets import get_preset
 
     r = bq.Recipe().checked()
@@ -45,6 +45,7 @@ def test_the_default_recipe_is_lites_for_the_issues_budget():
     plain, late = lite.program_at(0), lite.program_at(3600)
     assert (plain.gan_power, plain.augment.warp) == (0, lite.augment.warp) and lite.augment.warp > 0
     assert (late.gan_power, late.augment.warp) == (0.1, 0.0)
+    assert lite.augment.colour_transfer == 0.5
     assert bq.Recipe.from_json(r.to_json()) == r
 
 

@@ -150,6 +150,7 @@ _add(Preset(
     encoder_channels=(32, 64, 128, 256), dense=256, bottleneck_channels=256, encoder_upscale=128,
     decoder_channels=(64, 32, 16), coverage=1.6,  # docs/quality.md: the inner face, not the hair
     loss=LossConfig(kind="l1", dssim=0.5, mask_weighted=True, eye_multiplier=2.0, mouth_multiplier=2.0),
+    augment=AugmentConfig(colour_transfer=0.5),  # docs/quality.md: B's faces in A's lighting, half the time
     batch=16, lr=5e-4, warmup_steps=50, steps_per_call=10,
     gan_power=0.1, gan_from=3600,  # docs/quality.md: the discriminator for the budget's last 1,000 steps,
     gan_warp=0.0,                  # without the random warp
