@@ -11,7 +11,7 @@ GPU_EXTRA := $(shell $(PYTHON) core/system/cuda.py 2>/dev/null)
 EXTRAS := dev,export$(if $(GPU_EXTRA),$(comma)$(GPU_EXTRA))
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)$(if $(GPU_EXTRA),-$(GPU_EXTRA))
 # The suite runs on every core (up to 4: each worker holds its own compiled models and fixtures).
-# Measured on 2 cores: 9 min 49 s with the install on a quiet machine (2026-12-04, 764 tests; 17 min
+# Measured on 2 cores: 9 min 33 s with the install on a quiet machine (2026-12-04, 774 tests; 17 min
 # 24 s beside a quality benchmark); keeping each file on one
 # worker (--dist loadfile) was slower, for the last files' imbalance.
 # --dist loadgroup: as the default "load", except that the tests of one xdist_group (the snapshot
