@@ -17,12 +17,12 @@ from core.jaxmodels import true_face as tf
 from core.jaxmodels.presets import TRUE_FACE_MAX, get_preset
 from core.jaxmodels.step import synthetic_faces
 from core.jobs import control as jobs
-from core.jobs.events import read_events
 from core.jobs.spec import OptionError
 from core.train import model_io
 from core.train import options as train_options
 from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_trainer
 from tests.test_train import copy_project
+from tests.test_train_gan import _events, _flat
 
 
 def test_the_limits_agree():
@@ -91,18 +91,6 @@ def test_a_true_face_out_of_range_is_refused_before_the_job_starts(value):
 
     with pytest.raises(OptionError, match=r"--true-face"):
         jobkinds.check_args("train", {**TRAIN_ARGS, "true_face": value})
-
-
-def _events(job, kind):
-    return [e for e in read_events(job.events_path) if e["type"] == kind]
-
-
-def _flat(project, step):
-    m = model_io.checkpoint_manager(model_io.checkpoint_dir(project), read_only=True)
-    try:
-        return model_io.read_state(m, step), model_io.read_meta(m, step)
-    finally:
-        m.close()
 
 
 @pytest.mark.slow
