@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from core.jobs import control as jobs
-from core.jobs.events import read_events
 from core.project.projects import load_project
 from core.train import model_io
-from tests.fixtures.train import TRAIN_ARGS
+from tests.fixtures.train import TRAIN_ARGS, job_events
 
 
 def test_the_precision_follows_the_platform_unless_told():
@@ -31,9 +30,6 @@ def test_an_unknown_precision_is_refused(monkeypatch):
         compute_dtype_name("cpu")
 
 
-def _events(job, kind):
-    return [e for e in read_events(job.events_path) if e["type"] == kind]
-
 
 @pytest.mark.slow
 def test_bf16_training_on_the_cpu_trains_resumes_streams_and_converts(extracted_project, synth_clips, tmp_path,
@@ -45,9 +41,9 @@ def test_bf16_training_on_the_cpu_trains_resumes_streams_and_converts(extracted_
     args = {**TRAIN_ARGS, "coverage": 1.6, "save_every": 60, "preview_every": 60}
     job = jobs.run_inline(p, "train", {**args, "steps": 120})
     assert job.state == "succeeded", job.reason
-    said = [e["text"] for e in _events(job, "message")]
+    said = [e["text"] for e in job_events(job, "message")]
     assert any("bf16 compute, fp32 weights" in t for t in said), said[:3]
-    m = _events(job, "metrics")
+    m = job_events(job, "metrics")
     assert all(np.isfinite(e["loss_a"]) and np.isfinite(e["loss_b"]) for e in m)
     for side in ("loss_a", "loss_b"):
         assert m[-1][side] < 0.8 * m[0][side], f"{side}: {m[0][side]:.3f} → {m[-1][side]:.3f}"
@@ -62,8 +58,8 @@ def test_bf16_training_on_the_cpu_trains_resumes_streams_and_converts(extracted_
 
     resumed = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": 126, "stream": True})
     assert resumed.state == "succeeded", resumed.reason
-    assert any("resumed from the checkpoint at step 120" in e["text"] for e in _events(resumed, "message"))
-    assert all(np.isfinite(e["loss_a"]) for e in _events(resumed, "metrics"))
+    assert any("resumed from the checkpoint at step 120" in e["text"] for e in job_events(resumed, "message"))
+    assert all(np.isfinite(e["loss_a"]) for e in job_events(resumed, "metrics"))
 
     out = tmp_path / "bf16.mp4"
     conv = jobs.run_inline(p, "convert", {"input": str(synth_clips["astronaut"]), "output": str(out),

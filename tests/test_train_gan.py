@@ -17,11 +17,10 @@ from core.jaxmodels import discriminator as gan
 from core.jaxmodels.presets import GAN_POWER_MAX
 from core.jaxmodels.step import Batch, synthetic_faces
 from core.jobs import control as jobs
-from core.jobs.events import read_events
 from core.jobs.spec import OptionError
 from core.train import model_io
 from core.train import options as train_options
-from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_trainer
+from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, checkpoint_at, job_events, micro_trainer
 from tests.test_train import copy_project
 
 
@@ -98,16 +97,6 @@ def test_a_non_finite_step_leaves_the_discriminator_alone():
         np.testing.assert_array_equal(np.asarray(a), b)
 
 
-def _events(job, kind):
-    return [e for e in read_events(job.events_path) if e["type"] == kind]
-
-
-def _flat(project, step):
-    m = model_io.checkpoint_manager(model_io.checkpoint_dir(project), read_only=True)
-    try:
-        return model_io.read_state(m, step), model_io.read_meta(m, step)
-    finally:
-        m.close()
 
 
 @pytest.mark.slow
@@ -115,29 +104,29 @@ def test_a_resume_turns_the_discriminator_on_keeps_it_and_can_drop_it(trained_pr
     p = copy_project(trained_project, tmp_path)
     on = jobs.run_inline(p, "train", {**TRAIN_ARGS, "gan_power": 0.1, "steps": TRAINED_STEPS + 2})
     assert on.state == "succeeded", on.reason
-    said = [e["text"] for e in _events(on, "message")]
+    said = [e["text"] for e in job_events(on, "message")]
     assert any("no discriminator yet: it starts fresh" in t for t in said), said
     assert any("patch discriminator beside the model (GAN power 0.1)" in t for t in said), said
-    metrics = _events(on, "metrics")
+    metrics = job_events(on, "metrics")
     assert metrics and all(0 < m["gan_d"] < 10 and m["gan_g"] > 0 for m in metrics), metrics
-    flat, meta = _flat(p, TRAINED_STEPS + 2)
+    flat, meta = checkpoint_at(p, TRAINED_STEPS + 2)
     assert meta["preset_config"]["gan_power"] == 0.1
     disc = {k: v for k, v in flat.items() if k.startswith("disc.")}
     assert disc and any(k.startswith("disc_opt.") for k in flat)
 
     again = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": TRAINED_STEPS + 3})  # no options: kept on
     assert again.state == "succeeded", again.reason
-    assert not any("starts fresh" in e["text"] for e in _events(again, "message"))
-    flat2, meta2 = _flat(p, TRAINED_STEPS + 3)
+    assert not any("starts fresh" in e["text"] for e in job_events(again, "message"))
+    flat2, meta2 = checkpoint_at(p, TRAINED_STEPS + 3)
     assert meta2["preset_config"]["gan_power"] == 0.1 and disc.keys() <= flat2.keys()
     assert any(not np.array_equal(flat2[k], v) for k, v in disc.items())  # trained on from the saved one
     assert model_io.load_model(p).step == TRAINED_STEPS + 3  # conversion reads the model's weights only
 
     off = jobs.run_inline(p, "train", {**TRAIN_ARGS, "gan_power": 0.0, "steps": TRAINED_STEPS + 4})
     assert off.state == "succeeded", off.reason
-    flat3, _ = _flat(p, TRAINED_STEPS + 4)
+    flat3, _ = checkpoint_at(p, TRAINED_STEPS + 4)
     assert not any(k.startswith("disc") for k in flat3)
-    assert not any("gan_d" in m for m in _events(off, "metrics"))
+    assert not any("gan_d" in m for m in job_events(off, "metrics"))
 
 
 @pytest.mark.slow
@@ -149,21 +138,21 @@ def test_the_discriminator_joins_at_gan_from_and_a_resume_keeps_the_step(trained
     before = jobs.run_inline(p, "train", {**TRAIN_ARGS, "gan_power": 0.1, "gan_from": join,
                                           "steps": TRAINED_STEPS + 1})
     assert before.state == "succeeded", before.reason
-    said = [e["text"] for e in _events(before, "message")]
+    said = [e["text"] for e in job_events(before, "message")]
     assert any(f"patch discriminator beside the model from step {join} (GAN power 0.1)" in t for t in said), said
-    assert not any("joins" in t for t in said) and not any("gan_d" in m for m in _events(before, "metrics"))
-    flat, meta = _flat(p, TRAINED_STEPS + 1)
+    assert not any("joins" in t for t in said) and not any("gan_d" in m for m in job_events(before, "metrics"))
+    flat, meta = checkpoint_at(p, TRAINED_STEPS + 1)
     assert (meta["preset_config"]["gan_power"], meta["preset_config"]["gan_from"]) == (0.1, join)
     assert not any(k.startswith("disc") for k in flat)  # the plain step ran: no discriminator yet
 
     after = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": join + 2})  # no options: the recorded ones
     assert after.state == "succeeded", after.reason
-    said = [e["text"] for e in _events(after, "message")]
+    said = [e["text"] for e in job_events(after, "message")]
     assert any(f"step {join}: the patch discriminator joins" in t for t in said), said
-    flat2, meta2 = _flat(p, join + 2)
+    flat2, meta2 = checkpoint_at(p, join + 2)
     assert meta2["preset_config"]["gan_from"] == join and any(k.startswith("disc.") for k in flat2)
-    assert [m for m in _events(after, "metrics") if "gan_d" in m]  # it trained after joining
-    assert all(m["step"] > join for m in _events(after, "metrics") if "gan_d" in m)
+    assert [m for m in job_events(after, "metrics") if "gan_d" in m]  # it trained after joining
+    assert all(m["step"] > join for m in job_events(after, "metrics") if "gan_d" in m)
 
 
 @pytest.mark.slow
@@ -178,7 +167,7 @@ def test_gan_from_in_one_run_trains_the_model_a_resume_that_turns_it_on_does(tra
     for args in ({"steps": join}, {"gan_power": 0.1, "steps": end}):
         job = jobs.run_inline(two, "train", {**TRAIN_ARGS, **args})
         assert job.state == "succeeded", job.reason
-    (a, _), (b, _) = _flat(one, end), _flat(two, end)
+    (a, _), (b, _) = checkpoint_at(one, end), checkpoint_at(two, end)
     assert a.keys() == b.keys() and any(k.startswith("disc.") for k in a)
     for k in a:  # the same program on the same state: equal up to the order XLA sums in
         scale = max(1.0, float(np.abs(b[k]).max())) if b[k].size else 1.0
@@ -194,13 +183,13 @@ def test_gan_warp_in_one_run_trains_the_model_a_resume_without_the_warp_does(tra
     job = jobs.run_inline(one, "train", {**TRAIN_ARGS, "gan_power": 0.1, "gan_from": join, "gan_warp": 0.0,
                                          "steps": end})
     assert job.state == "succeeded", job.reason
-    said = [e["text"] for e in _events(job, "message")]
+    said = [e["text"] for e in job_events(job, "message")]
     assert any(f"step {join}: the patch discriminator joins (GAN power 0.1, random warp 0)" in t for t in said), said
     two = copy_project(trained_project, tmp_path, "two")
     for args in ({"steps": join}, {"gan_power": 0.1, "warp": 0.0, "steps": end}):
         job = jobs.run_inline(two, "train", {**TRAIN_ARGS, **args})
         assert job.state == "succeeded", job.reason
-    (a, meta), (b, _) = _flat(one, end), _flat(two, end)
+    (a, meta), (b, _) = checkpoint_at(one, end), checkpoint_at(two, end)
     config = meta["preset_config"]
     assert config["gan_warp"] == 0.0 and config["augment"]["warp"] > 0  # recorded; the plain steps keep it
     for k in a:  # the same program on the same state: equal up to the order XLA sums in
@@ -209,7 +198,7 @@ def test_gan_warp_in_one_run_trains_the_model_a_resume_without_the_warp_does(tra
     warped = copy_project(trained_project, tmp_path, "warped")  # the warp on: another model
     job = jobs.run_inline(warped, "train", {**TRAIN_ARGS, "gan_power": 0.1, "gan_from": join, "steps": end})
     assert job.state == "succeeded", job.reason
-    c, _ = _flat(warped, end)
+    c, _ = checkpoint_at(warped, end)
     assert any(np.abs(a[k] - c[k]).max() > 1e-3 * max(1.0, float(np.abs(c[k]).max())) for k in a if a[k].size)
 
 

@@ -19,10 +19,9 @@ from core.jaxmodels.presets import get_preset
 from core.jaxmodels.schedule import ema_decay_at, lr_factor
 from core.jaxmodels.step import Trainer, synthetic_faces
 from core.jobs import control as jobs
-from core.jobs.events import read_events
 from core.jobs.spec import OptionError
 from core.train import model_io
-from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_preset
+from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, job_events, micro_preset
 from tests.test_train import checkpoint_params, copy_project
 from tests.tolerance import sum_atol
 
@@ -93,9 +92,6 @@ def test_the_schedule_warms_up_then_decays_to_its_floor():
 SCHEDULE = {"ema_decay": DECAY, "lr_warmup": 2, "lr_decay": "cosine", "lr_decay_steps": 6}
 
 
-def _events(job, kind):
-    return [e for e in read_events(job.events_path) if e["type"] == kind]
-
 
 def _state(project, step, only):
     m = model_io.checkpoint_manager(model_io.checkpoint_dir(project), read_only=True)
@@ -117,7 +113,7 @@ def test_ema_and_schedule_survive_a_resume_and_conversion_uses_the_ema(extracted
     resumed, straight = copy_project(extracted_project, tmp_path, "resumed"), copy_project(extracted_project, tmp_path, "straight")
     first = jobs.run_inline(resumed, "train", {**TRAIN_ARGS, **SCHEDULE, "steps": 3})
     assert first.state == "succeeded", first.reason
-    said = [e["text"] for e in _events(first, "message")]
+    said = [e["text"] for e in job_events(first, "message")]
     assert any("cosine down to 0.1 of it at step 6" in t for t in said), said
     assert any("moving average of the weights (decay 0.9)" in t for t in said)
     again = jobs.run_inline(resumed, "train", {**TRAIN_ARGS, "steps": 6})
@@ -134,7 +130,7 @@ def test_ema_and_schedule_survive_a_resume_and_conversion_uses_the_ema(extracted
     assert (config["ema_decay"], config["lr_decay"], config["lr_decay_steps"], config["warmup_steps"]) == \
         (DECAY, "cosine", 6, 2)
     lr = get_preset("tiny").lr
-    assert _events(again, "metrics")[-1]["lr"] == pytest.approx(lr * 0.1, rel=1e-5)  # step 6: the floor
+    assert job_events(again, "metrics")[-1]["lr"] == pytest.approx(lr * 0.1, rel=1e-5)  # step 6: the floor
 
     ema = model_io.load_model(resumed)
     raw = model_io.load_model(resumed, weights="raw")
@@ -156,7 +152,7 @@ def test_an_old_checkpoint_starts_its_ema_from_its_weights_and_can_drop_it(train
     assert model_io.load_model(p).weights == "raw"  # no EMA kept: the default falls back to the weights
     job = jobs.run_inline(p, "train", {**TRAIN_ARGS, **SCHEDULE, "steps": TRAINED_STEPS + 1})
     assert job.state == "succeeded", job.reason
-    assert any("ema_decay 0.0 → 0.9" in e["text"] for e in _events(job, "message"))
+    assert any("ema_decay 0.0 → 0.9" in e["text"] for e in job_events(job, "message"))
     before = checkpoint_params(p, TRAINED_STEPS)
     flat, _ = _state(p, TRAINED_STEPS + 1, ("params.", "ema."))
     d = float(ema_decay_at(DECAY, TRAINED_STEPS + 1))  # the average started at step 6's weights
@@ -202,7 +198,7 @@ def test_a_decay_without_an_end_after_the_warm_up_fails_before_compiling(trained
     job = jobs.run_inline(p, "train", {**TRAIN_ARGS, **args})
     assert job.state == "failed"
     assert re.search(expect, job.reason), job.reason
-    assert not [e for e in _events(job, "progress") if "compiling" in (e.get("stage") or "")]
+    assert not [e for e in job_events(job, "progress") if "compiling" in (e.get("stage") or "")]
 
 
 def test_raw_weights_are_refused_with_the_onnx_engine(trained_project):

@@ -20,9 +20,8 @@ from core.jobs import control as jobs
 from core.jobs.spec import OptionError
 from core.train import model_io
 from core.train import options as train_options
-from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, micro_trainer
+from tests.fixtures.train import TRAIN_ARGS, TRAINED_STEPS, checkpoint_at, job_events, micro_trainer
 from tests.test_train import copy_project
-from tests.test_train_gan import _events, _flat
 
 
 def test_the_limits_agree():
@@ -98,25 +97,25 @@ def test_a_resume_turns_it_on_keeps_it_and_can_drop_it(trained_project, tmp_path
     p = copy_project(trained_project, tmp_path)
     on = jobs.run_inline(p, "train", {**TRAIN_ARGS, "true_face": 0.01, "steps": TRAINED_STEPS + 2})
     assert on.state == "succeeded", on.reason
-    said = [e["text"] for e in _events(on, "message")]
+    said = [e["text"] for e in job_events(on, "message")]
     assert any("no true-face discriminator yet: it starts fresh" in t for t in said), said
     assert any("true-face code discriminator beside the model (power 0.01)" in t for t in said), said
-    metrics = _events(on, "metrics")
+    metrics = job_events(on, "metrics")
     assert metrics and all(0 < m["true_face_d"] < 10 and m["true_face_g"] > 0 for m in metrics), metrics
-    flat, meta = _flat(p, TRAINED_STEPS + 2)
+    flat, meta = checkpoint_at(p, TRAINED_STEPS + 2)
     assert meta["preset_config"]["true_face"] == 0.01
     code_disc = {k: v for k, v in flat.items() if k.startswith("code_disc.")}
     assert code_disc and any(k.startswith("code_disc_opt.") for k in flat)
 
     again = jobs.run_inline(p, "train", {**TRAIN_ARGS, "steps": TRAINED_STEPS + 3})  # no options: kept on
     assert again.state == "succeeded", again.reason
-    assert not any("starts fresh" in e["text"] for e in _events(again, "message"))
-    flat2, _ = _flat(p, TRAINED_STEPS + 3)
+    assert not any("starts fresh" in e["text"] for e in job_events(again, "message"))
+    flat2, _ = checkpoint_at(p, TRAINED_STEPS + 3)
     assert any(not np.array_equal(flat2[k], v) for k, v in code_disc.items())  # trained on from the saved one
     assert model_io.load_model(p).step == TRAINED_STEPS + 3  # conversion reads the model's weights only
 
     off = jobs.run_inline(p, "train", {**TRAIN_ARGS, "true_face": 0.0, "steps": TRAINED_STEPS + 4})
     assert off.state == "succeeded", off.reason
-    flat3, _ = _flat(p, TRAINED_STEPS + 4)
+    flat3, _ = checkpoint_at(p, TRAINED_STEPS + 4)
     assert not any(k.startswith("code_disc") for k in flat3)
-    assert not any("true_face_d" in m for m in _events(off, "metrics"))
+    assert not any("true_face_d" in m for m in job_events(off, "metrics"))
